@@ -1,0 +1,74 @@
+"""Admin for cameras and rules: a new camera's API key is shown once, then only its prefix."""
+
+from django.contrib import admin, messages
+
+from apps.core.admin import AuditedModelAdmin
+from apps.core.services import apikey_create, audit_record
+
+from .models import Camera, Frame, Rule
+from .services import camera_key_rotate
+
+
+class RuleInline(admin.TabularInline):
+    model = Rule
+    extra = 0
+    fields = [
+        "name", "classes", "min_score", "active_from", "active_until", "active_days",
+        "cooldown_seconds", "severity", "enabled",
+    ]
+
+
+def _show_key_once(request, camera: Camera, plaintext: str) -> None:
+    messages.warning(
+        request,
+        f"API key for camera {camera.pk} ({camera.name}): {plaintext} — copy it now, "
+        "it is stored hashed and will not be shown again.",
+    )
+
+
+@admin.register(Camera)
+class CameraAdmin(AuditedModelAdmin):
+    list_display = ["name", "location", "zone", "enabled", "key_prefix", "last_frame_at"]
+    list_filter = ["enabled", "zone"]
+    search_fields = ["name", "location", "zone"]
+    fields = ["name", "location", "zone", "enabled", "key_prefix", "last_frame_at"]
+    readonly_fields = ["key_prefix", "last_frame_at"]
+    inlines = [RuleInline]
+    actions = ["rotate_key"]
+
+    @admin.display(description="API key")
+    def key_prefix(self, camera: Camera) -> str:
+        if camera.api_key is None:
+            return "none"
+        return f"{camera.api_key.prefix}… ({'active' if camera.api_key.is_active else 'revoked'})"
+
+    def save_model(self, request, obj, form, change):
+        plaintext = None
+        if not change:
+            obj.api_key, plaintext = apikey_create(name=f"camera {obj.name}")
+        super().save_model(request, obj, form, change)
+        if plaintext:
+            _show_key_once(request, obj, plaintext)
+
+    @admin.action(description="Issue a new API key (revokes the old one)")
+    def rotate_key(self, request, queryset):
+        for camera in queryset:
+            plaintext = camera_key_rotate(camera=camera, actor=request.user)
+            audit_record(action="camera.key_rotate", actor=request.user, target=camera, request=request)
+            _show_key_once(request, camera, plaintext)
+
+
+@admin.register(Rule)
+class RuleAdmin(AuditedModelAdmin):
+    list_display = ["name", "camera", "classes", "min_score", "severity", "cooldown_seconds", "enabled"]
+    list_filter = ["severity", "enabled", "camera"]
+
+
+@admin.register(Frame)
+class FrameAdmin(admin.ModelAdmin):
+    list_display = ["id", "camera", "received_at", "width", "height", "size_bytes", "processed_at"]
+    list_filter = ["camera"]
+    readonly_fields = [f.name for f in Frame._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,11 @@
+"""App config for core: roles, API keys, tokens and the audit log."""
+
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "apps.core"
+    label = "core"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (login auditing)

@@ -1,0 +1,191 @@
+"""Demo data and the demo feeder: real photos posted through the public frame API.
+
+The feeder is an outside client on purpose: it only knows the server's URL and the
+cameras' API keys, exactly as an edge camera would.
+"""
+
+import json
+import logging
+import random
+import secrets
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import time as clock
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from apps.cameras.models import Camera, Rule
+from apps.cameras.services import camera_create
+
+from .roles import Role
+
+log = logging.getLogger(__name__)
+
+DEMO_CAMERAS = [
+    {
+        "name": "Car park gate",
+        "location": "North car park, barrier",
+        "zone": "car-park",
+        "rules": [{"name": "Vehicle at the gate", "classes": ["vehicle", "bicycle"], "min_score": 0.4, "severity": "high"}],
+    },
+    {
+        "name": "Library entrance",
+        "location": "Main library, ground floor",
+        "zone": "library",
+        "rules": [{"name": "Animal indoors", "classes": ["animal"], "min_score": 0.5, "severity": "medium"}],
+    },
+    {
+        "name": "Loading dock",
+        "location": "Science building, rear",
+        "zone": "science",
+        "rules": [
+            {"name": "Weapon seen", "classes": ["weapon"], "min_score": 0.3, "severity": "critical"},
+            {
+                "name": "After-hours vehicle",
+                "classes": ["vehicle"],
+                "min_score": 0.4,
+                "severity": "medium",
+                "active_from": clock(19, 0),
+                "active_until": clock(7, 0),
+            },
+        ],
+    },
+]
+DEMO_USERS = [("operator", Role.OPERATOR), ("admin", Role.ADMIN)]
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def _keys_file() -> Path:
+    return Path(settings.VAR_DIR) / "demo_camera_keys.json"
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    passwords: dict[str, str]  # only for users created now
+    camera_keys: dict[int, str]
+
+
+def demo_seed(*, reset_passwords: bool = False) -> DemoSeed:
+    """Create the demo users, cameras and rules once; later calls change nothing."""
+    User = get_user_model()
+    passwords: dict[str, str] = {}
+    with transaction.atomic():
+        for username, role in DEMO_USERS:
+            user = User.objects.filter(username=username).first()
+            if user is None or reset_passwords:
+                password = secrets.token_urlsafe(9)
+                if user is None:
+                    user = User.objects.create_user(username=username, password=password)
+                else:
+                    user.set_password(password)
+                    user.save(update_fields=["password"])
+                passwords[username] = password
+            if role is Role.ADMIN:
+                user.is_staff = True
+                user.save(update_fields=["is_staff"])
+            user.groups.add(Group.objects.get(name=role.value))
+
+    keys = _load_keys()
+    for spec in DEMO_CAMERAS:
+        camera = Camera.objects.filter(name=spec["name"]).first()
+        if camera is None:
+            with transaction.atomic():
+                camera, plaintext = camera_create(
+                    name=spec["name"], location=spec["location"], zone=spec["zone"]
+                )
+                for rule in spec["rules"]:
+                    Rule.objects.create(camera=camera, cooldown_seconds=120, **rule)
+            keys[camera.pk] = plaintext
+    _save_keys(keys)
+    return DemoSeed(passwords=passwords, camera_keys=keys)
+
+
+def _load_keys() -> dict[int, str]:
+    path = _keys_file()
+    if not path.exists():
+        return {}
+    return {int(k): v for k, v in json.loads(path.read_text()).items()}
+
+
+def _save_keys(keys: dict[int, str]) -> None:
+    path = _keys_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(keys))
+    path.chmod(0o600)  # the demo cameras' secrets; never committed, kept beside the database
+
+
+def demo_photos() -> list[Path]:
+    """Photos for the feeder: SMARTCAMPUS_DEMO_PHOTOS, else the ones bundled with scikit-image."""
+    folder = settings.DEMO_PHOTOS_DIR
+    if folder is None:
+        try:
+            import skimage.data
+        except ImportError:
+            return []
+        folder = Path(skimage.data.__file__).parent
+        names = ["motorcycle_left.png", "chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"]
+        return [folder / n for n in names if (folder / n).exists()]
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def _multipart(field: str, filename: str, data: bytes, content_type: str) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    head = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
+        f"filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+    ).encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def frame_post(base_url: str, camera_id: int, key: str, photo: Path, timeout: float = 30) -> dict:
+    """POST one photo to the frame API as a camera would; returns the JSON answer."""
+    content_type = "image/png" if photo.suffix.lower() == ".png" else "image/jpeg"
+    body, header = _multipart("image", photo.name, photo.read_bytes(), content_type)
+    request = urllib.request.Request(
+        f"{base_url}/api/v1/cameras/{camera_id}/frames/",
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Api-Key {key}", "Content-Type": header},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (our own server)
+        return json.loads(response.read())
+
+
+class DemoFeeder(threading.Thread):
+    """Posts a random photo from a random demo camera every `interval` seconds."""
+
+    def __init__(self, *, base_url: str, keys: dict[int, str], photos: list[Path], interval: float):
+        super().__init__(name="demo-feeder", daemon=True)
+        self.base_url, self.keys, self.photos, self.interval = base_url, keys, photos, interval
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        self._wait_for_server()
+        while not self.stopping.wait(self.interval):
+            camera_id = random.choice(list(self.keys))
+            photo = random.choice(self.photos)
+            try:
+                answer = frame_post(self.base_url, camera_id, self.keys[camera_id], photo)
+                log.info("demo feeder: %s → camera %s, frame %s", photo.name, camera_id, answer.get("frame_id"))
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                log.warning("demo feeder: posting %s failed: %s", photo.name, exc)
+
+    def _wait_for_server(self) -> None:
+        for _ in range(120):
+            if self.stopping.is_set():
+                return
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=5):  # noqa: S310
+                    return
+            except urllib.error.HTTPError:
+                return  # answering, if not fully healthy
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.5)

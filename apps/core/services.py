@@ -1,0 +1,117 @@
+"""Writes for core: API keys, user tokens, audit entries and role groups."""
+
+from datetime import timedelta
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .keys import secret_matches, secret_new, secret_prefix
+from .models import ApiKey, AuditLog, UserToken
+from .roles import ROLE_PERMISSIONS
+
+USER_TOKEN_LIFETIME = timedelta(days=30)
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def audit_record(
+    *,
+    action: str,
+    actor=None,
+    target: object | None = None,
+    request: HttpRequest | None = None,
+    detail: dict | None = None,
+    actor_name: str = "",
+) -> AuditLog:
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        actor_id, actor_name = actor.pk, actor.get_username()
+    else:
+        actor_id = None
+    target_type = target_id = ""
+    if target is not None:
+        target_type = target._meta.label_lower
+        target_id = str(target.pk)
+    return AuditLog.objects.create(
+        actor_id=actor_id,
+        actor_name=actor_name[:150],
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        ip=client_ip(request),
+        detail=detail or {},
+    )
+
+
+def apikey_create(*, name: str) -> tuple[ApiKey, str]:
+    """Create a key; the plaintext is returned here once and never stored."""
+    new = secret_new()
+    key = ApiKey.objects.create(name=name, prefix=new.prefix, digest=new.digest)
+    return key, new.plaintext
+
+
+def apikey_revoke(*, key: ApiKey, actor=None) -> ApiKey:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit_record(action="apikey.revoke", actor=actor, target=key)
+    return key
+
+
+def apikey_authenticate(*, plaintext: str) -> ApiKey | None:
+    prefix = secret_prefix(plaintext)
+    if prefix is None:
+        return None
+    key = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
+    if key is None or not secret_matches(plaintext, key.digest):
+        return None
+    now = timezone.now()
+    # Touch last_used at most once a minute: a camera posts several frames a second.
+    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return key
+
+
+def user_token_create(*, user) -> tuple[UserToken, str]:
+    new = secret_new()
+    token = UserToken.objects.create(
+        user=user,
+        prefix=new.prefix,
+        digest=new.digest,
+        expires_at=timezone.now() + USER_TOKEN_LIFETIME,
+    )
+    return token, new.plaintext
+
+
+def user_token_authenticate(*, plaintext: str) -> UserToken | None:
+    prefix = secret_prefix(plaintext)
+    if prefix is None:
+        return None
+    token = (
+        UserToken.objects.select_related("user")
+        .filter(prefix=prefix, revoked_at__isnull=True, expires_at__gt=timezone.now())
+        .first()
+    )
+    if token is None or not token.user.is_active or not secret_matches(plaintext, token.digest):
+        return None
+    return token
+
+
+@transaction.atomic
+def roles_sync() -> None:
+    """Create the role groups and give each exactly its permissions."""
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role.value)
+        permissions = []
+        for name in names:
+            app_label, codename = name.split(".")
+            permissions.append(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(permissions)

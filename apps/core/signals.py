@@ -1,0 +1,50 @@
+"""Audit logins and failed logins; keep the role groups in step after every migrate."""
+
+import logging
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+
+from .events import user_group
+from .services import audit_record, roles_sync
+
+log = logging.getLogger(__name__)
+
+
+@receiver(user_logged_in)
+def _audit_login(sender, request, user, **kwargs) -> None:
+    audit_record(action="auth.login", actor=user, request=request)
+
+
+@receiver(user_logged_out)
+def _audit_logout(sender, request, user, **kwargs) -> None:
+    if user is None:
+        return
+    audit_record(action="auth.logout", actor=user, request=request)
+    # Close the user's open websockets: a signed-out browser must stop receiving alerts.
+    try:
+        async_to_sync(get_channel_layer().group_send)(user_group(user.pk), {"type": "session.end"})
+    except Exception:
+        log.exception("could not close the websockets of user %s", user.pk)
+
+
+@receiver(user_login_failed)
+def _audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
+    # `credentials` has the password already scrubbed by Django.
+    username = str(credentials.get("username", ""))[:150]
+    audit_record(action="auth.login_failed", request=request, actor_name=username)
+
+
+@receiver(post_migrate)
+def _sync_roles(sender, using="default", **kwargs) -> None:
+    if sender.label != "core":
+        return
+    # post_migrate runs app by app; make sure every app's permissions exist first.
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
+    roles_sync()

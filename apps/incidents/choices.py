@@ -1,0 +1,23 @@
+"""Choices for incidents."""
+
+from django.db import models
+
+
+class Status(models.TextChoices):
+    NEW = "new", "New"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    INVESTIGATING = "investigating", "Investigating"
+    RESOLVED = "resolved", "Resolved"
+    MERGED = "merged", "Merged"
+
+
+OPEN_STATUSES = [Status.NEW, Status.ACKNOWLEDGED, Status.INVESTIGATING]
+
+
+class Kind(models.TextChoices):
+    CAMERA_DETECTION = "camera_detection", "Camera detection"
+
+
+class AlertKind(models.TextChoices):
+    OPENED = "incident.opened", "Incident opened"
+    UPDATED = "incident.updated", "Incident updated"

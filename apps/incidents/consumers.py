@@ -1,0 +1,164 @@
+"""`/ws/alerts/`: live alerts for operators, with replay from the outbox after a reconnect.
+
+Authentication: the session cookie, or a first message `{"type": "auth", "token": …}`
+within a few seconds. Then `{"type": "resume", "after": N}` replays every alert after N
+in id order. Live pushes are hints: when one arrives out of order, the gap is read from
+the database, so the client sees each alert once, in order.
+"""
+
+import asyncio
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from apps.core.events import user_group
+from apps.core.roles import is_operator
+from apps.core.services import user_token_authenticate
+
+from .events import OPERATORS_GROUP, alert_message
+from .selectors import alert_last_id, alerts_after
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_BAD_MESSAGE = 4400
+
+
+def _token_user(token: str):
+    found = user_token_authenticate(plaintext=token)
+    return found.user if found else None
+
+
+class AlertConsumer(AsyncJsonWebsocketConsumer):
+    user = None
+    cursor: int | None = None
+    _deadline: asyncio.Task | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            if not await database_sync_to_async(is_operator)(user):
+                await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake is refused
+                return
+            await self.accept()
+            await self._admit(user)
+            return
+        await self.accept()
+        self._deadline = asyncio.create_task(self._close_unless_authenticated())
+
+    async def disconnect(self, code) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        if self.user is not None:
+            await self.channel_layer.group_discard(OPERATORS_GROUP, self.channel_name)
+            await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+
+    async def _close_unless_authenticated(self) -> None:
+        await asyncio.sleep(settings.WS_AUTH_TIMEOUT_SECONDS)
+        if self.user is None:
+            await self.send_json({"type": "error", "error": "authentication timed out"})
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def _admit(self, user) -> None:
+        self.user = user
+        await self.channel_layer.group_add(OPERATORS_GROUP, self.channel_name)
+        await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        last_id = await database_sync_to_async(alert_last_id)()
+        await self.send_json({"type": "ready", "user": user.get_username(), "last_id": last_id})
+
+    # --- messages from the browser -------------------------------------------------
+
+    async def receive_json(self, content, **kwargs) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        handler = {
+            "auth": self.on_auth,
+            "resume": self.on_resume,
+            "ping": self.on_ping,
+        }.get(kind)
+        if handler is None:
+            await self.send_json({"type": "error", "error": f"unknown message type {kind!r}"})
+            return
+        if kind != "auth":
+            if self.user is None:
+                await self.send_json({"type": "error", "error": "authenticate first"})
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+            if not await database_sync_to_async(is_operator)(self.user):
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
+        await handler(content)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if text_data is None or len(text_data) > 4096:
+            await self.close(code=CLOSE_BAD_MESSAGE)
+            return
+        try:
+            await super().receive(text_data=text_data, **kwargs)
+        except ValueError:
+            await self.send_json({"type": "error", "error": "messages must be JSON objects"})
+
+    async def on_auth(self, content: dict) -> None:
+        if self.user is not None:
+            await self.send_json({"type": "error", "error": "already authenticated"})
+            return
+        token = content.get("token")
+        user = await database_sync_to_async(_token_user)(token) if isinstance(token, str) else None
+        if user is None:
+            await self.send_json({"type": "error", "error": "invalid token"})
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await database_sync_to_async(is_operator)(user):
+            await self.send_json({"type": "error", "error": "the operator role is required"})
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        if self._deadline is not None:
+            self._deadline.cancel()
+        await self._admit(user)
+
+    async def on_resume(self, content: dict) -> None:
+        after = content.get("after")
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            await self.send_json({"type": "error", "error": "resume needs a non-negative integer 'after'"})
+            return
+        self.cursor = after
+        await self._catch_up(until=None)
+        await self.send_json({"type": "resumed", "last_id": self.cursor})
+
+    async def on_ping(self, content: dict) -> None:
+        await self.send_json({"type": "pong"})
+
+    # --- messages from the channel layer --------------------------------------------
+
+    async def alert_push(self, event: dict) -> None:
+        message = event["alert"]
+        if self.cursor is None:
+            self.cursor = message["id"] - 1  # no resume: start from the first live alert
+        if message["id"] <= self.cursor:
+            return  # already delivered by a replay
+        if message["id"] == self.cursor + 1:
+            await self.send_json(message)
+            self.cursor = message["id"]
+            return
+        await self._catch_up(until=message["id"])
+
+    async def session_end(self, event: dict) -> None:
+        await self.send_json({"type": "error", "error": "signed out"})
+        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    async def _catch_up(self, *, until: int | None) -> None:
+        """Send every alert after the cursor (up to `until`) from the database, in order."""
+        limit = settings.WS_REPLAY_LIMIT
+        while until is None or self.cursor < until:
+            batch = await database_sync_to_async(alerts_after)(
+                viewer=self.user, after=self.cursor, limit=limit
+            )
+            for alert in batch:
+                if until is not None and alert.pk > until:
+                    return
+                await self.send_json(alert_message(alert))
+                self.cursor = alert.pk
+            if len(batch) < limit:
+                return

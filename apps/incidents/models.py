@@ -1,0 +1,87 @@
+"""Incidents, the frames that raised them, and the alert outbox operators' browsers replay from."""
+
+from django.db import models
+
+from apps.cameras.choices import Severity
+
+from .choices import AlertKind, Kind, Status
+
+
+class Incident(models.Model):
+    """Something an operator must look at, raised by a rule (and later doors, residents)."""
+
+    kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.CAMERA_DETECTION)
+    title = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    camera = models.ForeignKey(
+        "cameras.Camera", on_delete=models.PROTECT, null=True, blank=True, related_name="incidents"
+    )
+    rule = models.ForeignKey(
+        "cameras.Rule", on_delete=models.SET_NULL, null=True, blank=True, related_name="incidents"
+    )
+    frame = models.ForeignKey(
+        "cameras.Frame", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The frame that opened the incident.",
+    )
+    latest_frame = models.ForeignKey(
+        "cameras.Frame", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    label = models.CharField(max_length=64, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    model_version = models.ForeignKey(
+        "ml.ModelVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    count = models.PositiveIntegerField(default=1, help_text="Firings rolled into this incident.")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "-id"]),
+            models.Index(fields=["severity", "-id"]),
+            models.Index(fields=["camera", "-id"]),
+            models.Index(fields=["rule", "status", "-last_seen_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.title}"
+
+
+class IncidentFrame(models.Model):
+    """A frame that fired a rule into an incident: unique per (frame, rule) for idempotency."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="firings")
+    frame = models.ForeignKey("cameras.Frame", on_delete=models.CASCADE, related_name="+")
+    rule = models.ForeignKey("cameras.Rule", on_delete=models.CASCADE, related_name="+")
+    label = models.CharField(max_length=64)
+    score = models.FloatField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["frame", "rule"], name="incidents_one_firing_per_frame_rule")
+        ]
+
+
+class AlertOutbox(models.Model):
+    """An alert of record, written in the incident's transaction.
+
+    Its id only grows, so a browser that reconnects asks for everything after the last id
+    it saw. The websocket push after commit is only a hint.
+    """
+
+    kind = models.CharField(max_length=32, choices=AlertKind.choices)
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="alerts")
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"alert {self.pk} {self.kind} #{self.incident_id}"

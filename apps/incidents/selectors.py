@@ -1,0 +1,30 @@
+"""Reads for incidents and alerts, with the rules of who may see what in one place."""
+
+from django.db.models import QuerySet
+
+from apps.core.roles import is_operator
+
+from .models import AlertOutbox, Incident
+
+
+def incident_list(*, viewer) -> QuerySet[Incident]:
+    """Incidents the viewer may see, newest first, with what list pages show joined in."""
+    if not is_operator(viewer):
+        return Incident.objects.none()
+    return Incident.objects.select_related("camera", "rule", "model_version").order_by("-id")
+
+
+def incident_get(*, viewer, pk: int) -> Incident | None:
+    return incident_list(viewer=viewer).select_related("frame", "latest_frame").filter(pk=pk).first()
+
+
+def alerts_after(*, viewer, after: int, limit: int) -> list[AlertOutbox]:
+    """Alerts of record after id `after`, oldest first, that the viewer may see."""
+    if not is_operator(viewer):
+        return []
+    return list(AlertOutbox.objects.filter(pk__gt=after).order_by("pk")[:limit])
+
+
+def alert_last_id() -> int:
+    last = AlertOutbox.objects.order_by("-pk").values_list("pk", flat=True).first()
+    return last or 0

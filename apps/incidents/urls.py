@@ -1,0 +1,8 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.alert_wall, name="alert-wall"),
+    path("incidents/<int:pk>/", views.incident_detail, name="incident-detail-page"),
+]

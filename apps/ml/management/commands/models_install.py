@@ -1,0 +1,14 @@
+"""Build and register the packaged vision model (idempotent)."""
+
+from django.core.management.base import BaseCommand
+
+from apps.ml.services import modelversion_install_packaged
+
+
+class Command(BaseCommand):
+    help = "Convert the packaged MobileNetV2 weights to safetensors and register them as version 1."
+
+    def handle(self, *args, **options):
+        version = modelversion_install_packaged()
+        state = "active" if version.is_active else "installed"
+        self.stdout.write(f"{version.label} {state} ({version.checksum[:12]}…)")

@@ -1,0 +1,42 @@
+"""Registered model versions: where the weights are, their checksum and label map, which is active."""
+
+from django.db import models
+from django.db.models import Q
+
+from .choices import Task
+
+
+class ModelVersion(models.Model):
+    """One stored model (safetensors + config + label map), checksummed.
+
+    At most one version per task is active; workers compare the active version's id
+    with the one they hold before every batch and reload when it changed.
+    """
+
+    name = models.CharField(max_length=100)
+    task = models.CharField(max_length=32, choices=Task.choices)
+    version = models.PositiveIntegerField()
+    path = models.CharField(max_length=500, help_text="Model directory, relative to MODEL_DIR.")
+    checksum = models.CharField(max_length=64)
+    labels = models.JSONField(default=list, help_text="The categories the model outputs.")
+    metrics = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["task", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="ml_model_name_version"),
+            models.UniqueConstraint(
+                fields=["task"], condition=Q(is_active=True), name="ml_one_active_per_task"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} v{self.version}"

@@ -1,0 +1,26 @@
+"""ASGI entry point: Django for HTTP, Channels for websockets, with a request-body cap in front."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smartcampus.settings.base")
+django_asgi = get_asgi_application()  # sets Django up before the imports below touch models
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from apps.incidents.routing import websocket_urlpatterns  # noqa: E402
+
+from .bodylimit import BodySizeLimit  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": BodySizeLimit(django_asgi, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

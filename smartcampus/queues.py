@@ -1,0 +1,19 @@
+"""The Celery queues and which task goes to which: the one place that names them."""
+
+from enum import StrEnum
+
+
+class Queue(StrEnum):
+    DEFAULT = "default"
+    INFERENCE = "inference"  # GPU workers: frame inference, chat embedding
+    TRAINING = "training"  # GPU workers: fine-tuning runs
+    NOTIFICATIONS = "notifications"  # CPU workers: e-mail and webhooks
+
+
+_ROUTES: dict[str, Queue] = {
+    "apps.cameras.tasks.frame_infer": Queue.INFERENCE,
+}
+
+
+def task_routes() -> dict[str, dict[str, str]]:
+    return {name: {"queue": queue.value} for name, queue in _ROUTES.items()}

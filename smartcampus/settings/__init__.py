@@ -1,0 +1,1 @@
+"""Settings package: `base` reads the environment, `test` overrides it for the test suite."""

@@ -1,0 +1,238 @@
+"""Settings for every mode, read from the environment; nothing set means the embedded default.
+
+Embedded default: SQLite, in-memory channel layer, Celery tasks run in-process.
+`DATABASE_URL` switches to PostgreSQL and `REDIS_URL` to Redis (broker and channel layer).
+"""
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from smartcampus.queues import Queue, task_routes
+
+from .env import env_bool, env_float, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(env_str("SMARTCAMPUS_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+DATABASE_URL = env_str("DATABASE_URL")
+REDIS_URL = env_str("REDIS_URL")
+
+
+def _secret_key() -> str:
+    key = env_secret("SMARTCAMPUS_SECRET_KEY")
+    if key:
+        return key
+    if DATABASE_URL:
+        raise ImproperlyConfigured(
+            "SMARTCAMPUS_SECRET_KEY (or SMARTCAMPUS_SECRET_KEY_FILE) must be set when DATABASE_URL is"
+        )
+    # Embedded mode: a random key kept beside the SQLite file, so sessions survive restarts.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("SMARTCAMPUS_DEBUG", False)
+ALLOWED_HOSTS = env_list("SMARTCAMPUS_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("SMARTCAMPUS_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "apps.core",
+    "apps.ml",
+    "apps.cameras",
+    "apps.incidents",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "smartcampus.urls"
+ASGI_APPLICATION = "smartcampus.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.core.context_processors.roles",
+            ],
+        },
+    },
+]
+
+if DATABASE_URL:
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    }
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "db.sqlite3",
+            "OPTIONS": {
+                # WAL + immediate transactions: the web thread and the in-process tasks
+                # write concurrently without "database is locked".
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("SMARTCAMPUS_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+# Set where `collectstatic` has run (the compose image); unset, static files are served
+# straight from the source folders.
+STATIC_ROOT = env_str("SMARTCAMPUS_STATIC_ROOT")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = STATIC_ROOT is None
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if STATIC_ROOT
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+# Media (camera frames) is never served by URL: only through authorised views.
+MEDIA_ROOT = Path(env_str("SMARTCAMPUS_MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "/media-not-served/"
+
+# --- security -------------------------------------------------------------------
+HTTPS = env_bool("SMARTCAMPUS_HTTPS", False)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS and env_bool("SMARTCAMPUS_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("SMARTCAMPUS_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("SMARTCAMPUS_SESSION_SECONDS", 12 * 3600, minimum=60)
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# --- REST API -------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.core.authentication.UserTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_RATES": {"auth": env_str("SMARTCAMPUS_AUTH_RATE", "10/min")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "smartcampus API",
+    "DESCRIPTION": "Frames, incidents and alerts of the campus security operations centre.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+}
+
+# --- channels (websockets) ------------------------------------------------------
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# How long a websocket without a session has to send {"type": "auth"}.
+WS_AUTH_TIMEOUT_SECONDS = env_float("SMARTCAMPUS_WS_AUTH_TIMEOUT", 5.0)
+WS_REPLAY_LIMIT = env_int("SMARTCAMPUS_WS_REPLAY_LIMIT", 1000, minimum=1)
+
+# --- Celery ---------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env_bool("SMARTCAMPUS_TASKS_EAGER", not REDIS_URL)
+# In-process tasks must not turn a 202 into a 500: failures are logged by the task.
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = Queue.DEFAULT.value
+CELERY_TASK_ROUTES = task_routes()
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- frames and models ----------------------------------------------------------
+FRAME_MAX_BYTES = env_int("SMARTCAMPUS_FRAME_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+FRAME_MAX_PIXELS = env_int("SMARTCAMPUS_FRAME_MAX_PIXELS", 40_000_000, minimum=64)
+# Django must accept a request body as large as the biggest allowed frame plus form overhead.
+DATA_UPLOAD_MAX_MEMORY_SIZE = FRAME_MAX_BYTES + 64 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = FRAME_MAX_BYTES + 64 * 1024
+MODEL_DIR = Path(env_str("SMARTCAMPUS_MODEL_DIR", str(VAR_DIR / "models")))
+INFERENCE_DEVICE = env_str("SMARTCAMPUS_INFERENCE_DEVICE")  # None: cuda if present, else cpu
+
+# --- demo -----------------------------------------------------------------------
+DEMO_FEEDER = env_bool("SMARTCAMPUS_DEMO_FEEDER", True)
+DEMO_FEEDER_INTERVAL = env_float("SMARTCAMPUS_DEMO_FEEDER_INTERVAL", 4.0)
+
+# --- mail -----------------------------------------------------------------------
+EMAIL_BACKEND = env_str("SMARTCAMPUS_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("SMARTCAMPUS_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+DEMO_PHOTOS_DIR = env_str("SMARTCAMPUS_DEMO_PHOTOS")

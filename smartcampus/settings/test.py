@@ -1,0 +1,17 @@
+"""Test settings: fast hashing, in-process tasks that raise, media in a temporary folder."""
+
+import tempfile
+from pathlib import Path
+
+from .base import *  # noqa: F403
+from .base import DATABASE_URL
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="smartcampus-test-media-"))
+MODEL_DIR = Path(tempfile.mkdtemp(prefix="smartcampus-test-models-"))
+DEMO_FEEDER = False
+WS_AUTH_TIMEOUT_SECONDS = 1.0
+if not DATABASE_URL:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}

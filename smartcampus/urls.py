@@ -1,0 +1,26 @@
+"""URL routes: operator pages, the versioned REST API, its schema and docs, admin and health."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core.views import healthz
+
+api_v1 = [
+    path("", include("apps.core.api.urls")),
+    path("", include("apps.cameras.api.urls")),
+    path("", include("apps.incidents.api.urls")),
+]
+
+urlpatterns = [
+    path("", include("apps.incidents.urls")),
+    path("", include("apps.cameras.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("healthz", healthz, name="healthz"),
+]

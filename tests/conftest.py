@@ -1,0 +1,99 @@
+"""Fixtures for the Django tests: role users, a camera with its key, a tiny active model."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from rest_framework.test import APIClient
+
+from apps.cameras.services import camera_create
+from apps.ml.choices import Task
+from apps.ml.engine.checksum import directory_checksum
+from apps.ml.engine.packaging import write_model_dir
+from apps.ml.engine.preprocess import Preprocessing
+from apps.ml.models import ModelVersion
+
+from .factories import RuleFactory, UserFactory
+
+# The tiny model's own labels are campus categories; its head is fixed so that every
+# image scores "vehicle" ~0.98, which lets the tests drive rules deterministically.
+TINY_CATEGORIES = ("vehicle", "animal", "other")
+
+
+def _write_biased_tiny_model(dest: Path) -> Path:
+    from transformers import MobileNetV2Config, MobileNetV2ForImageClassification
+
+    torch.manual_seed(0)
+    config = MobileNetV2Config(
+        num_labels=len(TINY_CATEGORIES),
+        id2label=dict(enumerate(TINY_CATEGORIES)),
+        label2id={name: i for i, name in enumerate(TINY_CATEGORIES)},
+        image_size=32,
+        depth_multiplier=0.35,
+        tf_padding=False,
+        layer_norm_eps=1e-5,
+    )
+    model = MobileNetV2ForImageClassification(config).eval()
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([5.0, 1.0, 0.0]))
+    return write_model_dir(
+        dest, model, preprocessing=Preprocessing(resize_shorter=36, crop_size=32), label_map={}
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    return _write_biased_tiny_model(tmp_path_factory.mktemp("models") / "tiny-vision")
+
+
+@pytest.fixture
+def active_model(db, tiny_model_dir) -> ModelVersion:
+    return ModelVersion.objects.create(
+        name="tiny-vision",
+        task=Task.IMAGE_CLASSIFICATION,
+        version=1,
+        path=str(tiny_model_dir),
+        checksum=directory_checksum(tiny_model_dir),
+        labels=list(TINY_CATEGORIES),
+        is_active=True,
+    )
+
+
+@pytest.fixture
+def operator(db):
+    return UserFactory(username="olga", role="operator")
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="ada", role="admin")
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed in, but holds no role."""
+    return UserFactory(username="nobody")
+
+
+@pytest.fixture
+def camera_with_key(db):
+    camera, key = camera_create(name="Gate A", location="North gate", zone="north")
+    return camera, key
+
+
+@pytest.fixture
+def vehicle_rule(camera_with_key):
+    camera, _ = camera_with_key
+    return RuleFactory(camera=camera, name="vehicles", classes=["vehicle"], min_score=0.5)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def operator_client(api_client, operator) -> APIClient:
+    api_client.force_authenticate(operator)
+    return api_client
