@@ -71,6 +71,7 @@ def _keys_file() -> Path:
 class DemoSeed:
     passwords: dict[str, str]  # only for users created now
     camera_keys: dict[int, str]
+    camera_names: dict[int, str]
 
 
 def demo_seed(*, reset_passwords: bool = False) -> DemoSeed:
@@ -104,21 +105,22 @@ def demo_seed(*, reset_passwords: bool = False) -> DemoSeed:
                 for rule in spec["rules"]:
                     Rule.objects.create(camera=camera, cooldown_seconds=120, **rule)
             keys[camera.pk] = plaintext
-    _save_keys(keys)
-    return DemoSeed(passwords=passwords, camera_keys=keys)
+    names = dict(Camera.objects.filter(pk__in=keys).values_list("pk", "name"))
+    _save_keys(keys, names)
+    return DemoSeed(passwords=passwords, camera_keys=keys, camera_names=names)
 
 
 def _load_keys() -> dict[int, str]:
     path = _keys_file()
     if not path.exists():
         return {}
-    return {int(k): v for k, v in json.loads(path.read_text()).items()}
+    return {int(k): v["key"] for k, v in json.loads(path.read_text()).items()}
 
 
-def _save_keys(keys: dict[int, str]) -> None:
+def _save_keys(keys: dict[int, str], names: dict[int, str]) -> None:
     path = _keys_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(keys))
+    path.write_text(json.dumps({pk: {"name": names.get(pk, ""), "key": key} for pk, key in keys.items()}))
     path.chmod(0o600)  # the demo cameras' secrets; never committed, kept beside the database
 
 

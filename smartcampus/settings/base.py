@@ -195,7 +195,7 @@ WS_AUTH_TIMEOUT_SECONDS = env_float("SMARTCAMPUS_WS_AUTH_TIMEOUT", 5.0)
 WS_REPLAY_LIMIT = env_int("SMARTCAMPUS_WS_REPLAY_LIMIT", 1000, minimum=1)
 
 # --- Celery ---------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("SMARTCAMPUS_TASKS_EAGER", not REDIS_URL)
 # In-process tasks must not turn a 202 into a 500: failures are logged by the task.
@@ -233,6 +233,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("SMARTCAMPUS_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per task would drown the log at several frames a second.
+        "celery.app.trace": {"level": "WARNING"},
+    },
 }
 DEMO_PHOTOS_DIR = env_str("SMARTCAMPUS_DEMO_PHOTOS")

@@ -138,7 +138,7 @@
   soundBtn.addEventListener("click", function () {
     soundOn = !soundOn;
     soundBtn.setAttribute("aria-pressed", String(soundOn));
-    soundBtn.textContent = soundOn ? "🔔 Sound on" : "🔇 Sound off";
+    soundBtn.textContent = soundOn ? "Sound: on" : "Sound: off";
     if (soundOn && !audio) audio = new AudioContext();
   });
   document.addEventListener("visibilitychange", function () {

@@ -1,0 +1,67 @@
+"""Schema, docs, health, and the operator pages behind sign-in."""
+
+import pytest
+
+from ..factories import FrameFactory, IncidentFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_openapi_schema_describes_the_public_paths(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in ["/api/v1/auth/token/", "/api/v1/cameras/{camera_id}/frames/", "/api/v1/incidents/"]:
+        assert path in paths
+
+
+def test_the_api_docs_page_loads(client):
+    assert client.get("/api/docs/").status_code == 200
+
+
+def test_healthz_reports_each_dependency(client, active_model):
+    response = client.get("/healthz")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert set(body) == {"db", "broker", "channel_layer", "models"}
+    assert body["models"] == "ok (tiny-vision v1)"
+
+
+def test_healthz_is_503_and_names_the_failure_without_a_model(client):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["models"].startswith("failing: RuntimeError: no active image model")
+
+
+def test_the_wall_sends_anonymous_users_to_sign_in(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_the_wall_lists_open_incidents_for_an_operator(client, operator):
+    incident = IncidentFactory(title="Vehicle at Gate Z")
+    IncidentFactory(title="Long gone", status="resolved")
+    client.force_login(operator)
+    page = client.get("/").content.decode()
+    assert "Vehicle at Gate Z" in page and "Long gone" not in page
+    assert f'"id": {incident.pk}' in page
+
+
+def test_the_wall_refuses_a_user_without_a_role(client, outsider):
+    client.force_login(outsider)
+    assert client.get("/").status_code == 403
+
+
+def test_the_incident_page_shows_model_rule_and_frame(client, operator, active_model):
+    frame = FrameFactory()
+    incident = IncidentFactory(frame=frame, latest_frame=frame, camera=frame.camera, model_version=active_model)
+    client.force_login(operator)
+    page = client.get(f"/incidents/{incident.pk}/").content.decode()
+    assert "tiny-vision v1" in page and f"/frames/{frame.pk}/image" in page
+
+
+def test_stored_text_is_escaped_on_the_wall(client, operator):
+    IncidentFactory(title='<script>alert("x")</script>')
+    client.force_login(operator)
+    page = client.get("/").content.decode()
+    assert '<script>alert("x")' not in page
