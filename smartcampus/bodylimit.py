@@ -16,9 +16,8 @@ class BodySizeLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                if not value.isdigit() or int(value) > self.max_bytes:
-                    return await self._refuse(send)
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                return await self._refuse(send)
         received = 0
         started = False
 

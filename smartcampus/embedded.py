@@ -40,7 +40,9 @@ class EmbeddedServer:
         return f"http://127.0.0.1:{self.port}"
 
     def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))
+        }
         env.update(
             DJANGO_SETTINGS_MODULE="smartcampus.settings.base",
             SMARTCAMPUS_VAR_DIR=str(self.var_dir),
@@ -53,7 +55,11 @@ class EmbeddedServer:
         manage = [sys.executable, str(ROOT / "manage.py"), "demo"]
         seeded = subprocess.run(
             [*manage, "--no-serve", "--reset-passwords"],
-            env=self._env(), capture_output=True, text=True, timeout=timeout, check=True,
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
         )
         self.passwords = dict(re.findall(r"^\s+(operator|admin)\s+(\S+)$", seeded.stdout, re.M))
         keys = json.loads((self.var_dir / "demo_camera_keys.json").read_text())
@@ -61,12 +67,17 @@ class EmbeddedServer:
         self.camera_ids = {v["name"]: int(k) for k, v in keys.items()}
         self.log = open(self.var_dir / "server.log", "w")  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(
-            [*manage, "--port", str(self.port)], env=self._env(), stdout=self.log, stderr=subprocess.STDOUT
+            [*manage, "--port", str(self.port)],
+            env=self._env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited: {(self.var_dir / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"the server exited: {(self.var_dir / 'server.log').read_text()[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=2):  # noqa: S310
                     return self

@@ -52,7 +52,10 @@ def test_services_have_healthchecks_and_the_app_waits_for_healthy_dependencies()
     for name in ["postgres", "redis", "web", "worker-cpu", "worker-gpu"]:
         assert "test" in SERVICES[name]["healthcheck"], name
     assert SERVICES["web"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert "migrate" in SERVICES["web"]["command"] and "uvicorn smartcampus.asgi:application" in SERVICES["web"]["command"]
+    assert (
+        "migrate" in SERVICES["web"]["command"]
+        and "uvicorn smartcampus.asgi:application" in SERVICES["web"]["command"]
+    )
 
 
 def test_the_database_and_media_are_on_volumes():

@@ -13,8 +13,15 @@ class RuleInline(admin.TabularInline):
     model = Rule
     extra = 0
     fields = [
-        "name", "classes", "min_score", "active_from", "active_until", "active_days",
-        "cooldown_seconds", "severity", "enabled",
+        "name",
+        "classes",
+        "min_score",
+        "active_from",
+        "active_until",
+        "active_days",
+        "cooldown_seconds",
+        "severity",
+        "enabled",
     ]
 
 
@@ -54,13 +61,23 @@ class CameraAdmin(AuditedModelAdmin):
     def rotate_key(self, request, queryset):
         for camera in queryset:
             plaintext = camera_key_rotate(camera=camera, actor=request.user)
-            audit_record(action="camera.key_rotate", actor=request.user, target=camera, request=request)
+            audit_record(
+                action="camera.key_rotate", actor=request.user, target=camera, request=request
+            )
             _show_key_once(request, camera, plaintext)
 
 
 @admin.register(Rule)
 class RuleAdmin(AuditedModelAdmin):
-    list_display = ["name", "camera", "classes", "min_score", "severity", "cooldown_seconds", "enabled"]
+    list_display = [
+        "name",
+        "camera",
+        "classes",
+        "min_score",
+        "severity",
+        "cooldown_seconds",
+        "enabled",
+    ]
     list_filter = ["severity", "enabled", "camera"]
 
 

@@ -73,8 +73,12 @@ class Rule(models.Model):
         default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
     active_from = models.TimeField(null=True, blank=True, help_text="Empty: all day.")
-    active_until = models.TimeField(null=True, blank=True, help_text="May be before active_from (overnight).")
-    active_days = models.JSONField(default=list, blank=True, help_text="0=Monday … 6=Sunday; empty: every day.")
+    active_until = models.TimeField(
+        null=True, blank=True, help_text="May be before active_from (overnight)."
+    )
+    active_days = models.JSONField(
+        default=list, blank=True, help_text="0=Monday … 6=Sunday; empty: every day."
+    )
     cooldown_seconds = models.PositiveIntegerField(default=300)
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
     enabled = models.BooleanField(default=True)
@@ -89,8 +93,10 @@ class Rule(models.Model):
         return f"{self.camera} · {self.name}"
 
     def clean(self) -> None:
-        if not isinstance(self.classes, list) or not self.classes or not all(
-            isinstance(c, str) and c for c in self.classes
+        if (
+            not isinstance(self.classes, list)
+            or not self.classes
+            or not all(isinstance(c, str) and c for c in self.classes)
         ):
             raise ValidationError({"classes": "give a non-empty list of category names"})
         if not isinstance(self.active_days, list) or any(

@@ -49,7 +49,9 @@ def camera_key_rotate(*, camera: Camera, actor=None) -> str:
 def _frame_path(camera: Camera, extension: str) -> str:
     today = timezone.now()
     return str(
-        PurePosixPath("frames", str(camera.pk), f"{today:%Y/%m/%d}", f"{uuid.uuid4().hex}.{extension}")
+        PurePosixPath(
+            "frames", str(camera.pk), f"{today:%Y/%m/%d}", f"{uuid.uuid4().hex}.{extension}"
+        )
     )
 
 
@@ -121,7 +123,9 @@ def frames_process(*, frame_ids: Sequence[int]) -> int:
     for frame, prediction in zip(frames, predictions, strict=True):
         scores = {label.name: label.score for label in prediction.labels}
         with transaction.atomic():
-            locked = Frame.objects.select_for_update().filter(pk=frame.pk, processed_at__isnull=True)
+            locked = Frame.objects.select_for_update().filter(
+                pk=frame.pk, processed_at__isnull=True
+            )
             if not locked.exists():
                 continue  # another worker got there first
             Frame.objects.filter(pk=frame.pk).update(

@@ -54,7 +54,9 @@ def frame_check(data: bytes, *, max_bytes: int, max_pixels: int) -> CheckedImage
         except FrameRejected:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise FrameRejected(413, f"the image has more pixels than the limit of {max_pixels}") from None
+            raise FrameRejected(
+                413, f"the image has more pixels than the limit of {max_pixels}"
+            ) from None
         except UnidentifiedImageError:
             raise FrameRejected(415, "the file is not a JPEG or PNG image") from None
         except (OSError, SyntaxError, ValueError) as exc:

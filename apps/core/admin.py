@@ -21,7 +21,10 @@ class AuditedModelAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         audit_record(
-            action="config.delete", actor=request.user, target=obj, request=request,
+            action="config.delete",
+            actor=request.user,
+            target=obj,
+            request=request,
             detail={"repr": str(obj)[:200]},
         )
         super().delete_model(request, obj)

@@ -12,7 +12,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from datetime import time as clock
 from pathlib import Path
@@ -22,6 +21,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from apps.cameras.client import frame_post
 from apps.cameras.models import Camera, Rule
 from apps.cameras.services import camera_create
 
@@ -34,20 +34,39 @@ DEMO_CAMERAS = [
         "name": "Car park gate",
         "location": "North car park, barrier",
         "zone": "car-park",
-        "rules": [{"name": "Vehicle at the gate", "classes": ["vehicle", "bicycle"], "min_score": 0.4, "severity": "high"}],
+        "rules": [
+            {
+                "name": "Vehicle at the gate",
+                "classes": ["vehicle", "bicycle"],
+                "min_score": 0.4,
+                "severity": "high",
+            }
+        ],
     },
     {
         "name": "Library entrance",
         "location": "Main library, ground floor",
         "zone": "library",
-        "rules": [{"name": "Animal indoors", "classes": ["animal"], "min_score": 0.5, "severity": "medium"}],
+        "rules": [
+            {
+                "name": "Animal indoors",
+                "classes": ["animal"],
+                "min_score": 0.5,
+                "severity": "medium",
+            }
+        ],
     },
     {
         "name": "Loading dock",
         "location": "Science building, rear",
         "zone": "science",
         "rules": [
-            {"name": "Weapon seen", "classes": ["weapon"], "min_score": 0.3, "severity": "critical"},
+            {
+                "name": "Weapon seen",
+                "classes": ["weapon"],
+                "min_score": 0.3,
+                "severity": "critical",
+            },
             {
                 "name": "After-hours vehicle",
                 "classes": ["vehicle"],
@@ -120,7 +139,9 @@ def _load_keys() -> dict[int, str]:
 def _save_keys(keys: dict[int, str], names: dict[int, str]) -> None:
     path = _keys_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({pk: {"name": names.get(pk, ""), "key": key} for pk, key in keys.items()}))
+    path.write_text(
+        json.dumps({pk: {"name": names.get(pk, ""), "key": key} for pk, key in keys.items()})
+    )
     path.chmod(0o600)  # the demo cameras' secrets; never committed, kept beside the database
 
 
@@ -138,29 +159,6 @@ def demo_photos() -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
 
 
-def _multipart(field: str, filename: str, data: bytes, content_type: str) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    head = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
-        f"filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
-    ).encode()
-    return head + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
-def frame_post(base_url: str, camera_id: int, key: str, photo: Path, timeout: float = 30) -> dict:
-    """POST one photo to the frame API as a camera would; returns the JSON answer."""
-    content_type = "image/png" if photo.suffix.lower() == ".png" else "image/jpeg"
-    body, header = _multipart("image", photo.name, photo.read_bytes(), content_type)
-    request = urllib.request.Request(
-        f"{base_url}/api/v1/cameras/{camera_id}/frames/",
-        data=body,
-        method="POST",
-        headers={"Authorization": f"Api-Key {key}", "Content-Type": header},
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (our own server)
-        return json.loads(response.read())
-
-
 class DemoFeeder(threading.Thread):
     """Posts a random photo from a random demo camera every `interval` seconds."""
 
@@ -176,7 +174,12 @@ class DemoFeeder(threading.Thread):
             photo = random.choice(self.photos)
             try:
                 answer = frame_post(self.base_url, camera_id, self.keys[camera_id], photo)
-                log.info("demo feeder: %s → camera %s, frame %s", photo.name, camera_id, answer.get("frame_id"))
+                log.info(
+                    "demo feeder: %s → camera %s, frame %s",
+                    photo.name,
+                    camera_id,
+                    answer.get("frame_id"),
+                )
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 log.warning("demo feeder: posting %s failed: %s", photo.name, exc)
 

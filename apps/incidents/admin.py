@@ -7,7 +7,16 @@ from .models import AlertOutbox, Incident
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
-    list_display = ["id", "title", "status", "severity", "camera", "count", "opened_at", "last_seen_at"]
+    list_display = [
+        "id",
+        "title",
+        "status",
+        "severity",
+        "camera",
+        "count",
+        "opened_at",
+        "last_seen_at",
+    ]
     list_filter = ["status", "severity", "kind"]
     search_fields = ["title"]
     readonly_fields = [f.name for f in Incident._meta.fields]

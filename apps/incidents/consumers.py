@@ -121,7 +121,9 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):
     async def on_resume(self, content: dict) -> None:
         after = content.get("after")
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            await self.send_json({"type": "error", "error": "resume needs a non-negative integer 'after'"})
+            await self.send_json(
+                {"type": "error", "error": "resume needs a non-negative integer 'after'"}
+            )
             return
         self.cursor = after
         await self._catch_up(until=None)

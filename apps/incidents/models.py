@@ -21,7 +21,11 @@ class Incident(models.Model):
         "cameras.Rule", on_delete=models.SET_NULL, null=True, blank=True, related_name="incidents"
     )
     frame = models.ForeignKey(
-        "cameras.Frame", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        "cameras.Frame",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="The frame that opened the incident.",
     )
     latest_frame = models.ForeignKey(
@@ -64,8 +68,15 @@ class IncidentFrame(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["frame", "rule"], name="incidents_one_firing_per_frame_rule")
+            models.UniqueConstraint(
+                fields=["frame", "rule"], name="incidents_one_firing_per_frame_rule"
+            )
         ]
+
+    def __str__(self) -> str:
+        return (
+            f"frame {self.frame_id} → incident {self.incident_id} ({self.label} {self.score:.2f})"
+        )
 
 
 class AlertOutbox(models.Model):

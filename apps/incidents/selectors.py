@@ -15,7 +15,9 @@ def incident_list(*, viewer) -> QuerySet[Incident]:
 
 
 def incident_get(*, viewer, pk: int) -> Incident | None:
-    return incident_list(viewer=viewer).select_related("frame", "latest_frame").filter(pk=pk).first()
+    return (
+        incident_list(viewer=viewer).select_related("frame", "latest_frame").filter(pk=pk).first()
+    )
 
 
 def alerts_after(*, viewer, after: int, limit: int) -> list[AlertOutbox]:

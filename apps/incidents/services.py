@@ -15,7 +15,9 @@ from .models import AlertOutbox, Incident, IncidentFrame
 
 
 def _alert_write(*, incident: Incident, kind: AlertKind) -> AlertOutbox:
-    alert = AlertOutbox.objects.create(kind=kind, incident=incident, payload=incident_payload(incident))
+    alert = AlertOutbox.objects.create(
+        kind=kind, incident=incident, payload=incident_payload(incident)
+    )
     alert_send_after_commit(alert)
     return alert
 
@@ -27,7 +29,9 @@ def incident_raise(*, firing: Firing, frame: Frame, model_version: ModelVersion 
     Idempotent per (frame, rule): a frame that fired the rule before changes nothing.
     """
     rule = firing.rule
-    earlier = IncidentFrame.objects.filter(frame=frame, rule=rule).select_related("incident").first()
+    earlier = (
+        IncidentFrame.objects.filter(frame=frame, rule=rule).select_related("incident").first()
+    )
     if earlier is not None:
         return earlier.incident
     now = timezone.now()
@@ -62,7 +66,9 @@ def incident_raise(*, firing: Firing, frame: Frame, model_version: ModelVersion 
         incident.latest_frame = frame
         if incident.score is None or firing.score > incident.score:
             incident.score, incident.label = firing.score, firing.label
-        incident.save(update_fields=["count", "last_seen_at", "latest_frame", "score", "label", "updated_at"])
+        incident.save(
+            update_fields=["count", "last_seen_at", "latest_frame", "score", "label", "updated_at"]
+        )
         kind = AlertKind.UPDATED
     IncidentFrame.objects.create(
         incident=incident, frame=frame, rule=rule, label=firing.label, score=firing.score

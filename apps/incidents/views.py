@@ -22,7 +22,9 @@ def _require_operator(request) -> None:
 @login_required
 def alert_wall(request):
     _require_operator(request)
-    incidents = list(incident_list(viewer=request.user).filter(status__in=OPEN_STATUSES)[:WALL_SIZE])
+    incidents = list(
+        incident_list(viewer=request.user).filter(status__in=OPEN_STATUSES)[:WALL_SIZE]
+    )
     # Read after the list: an alert committed in between is replayed, never missed.
     last_id = alert_last_id()
     return render(

@@ -225,7 +225,9 @@ DEMO_FEEDER = env_bool("SMARTCAMPUS_DEMO_FEEDER", True)
 DEMO_FEEDER_INTERVAL = env_float("SMARTCAMPUS_DEMO_FEEDER_INTERVAL", 4.0)
 
 # --- mail -----------------------------------------------------------------------
-EMAIL_BACKEND = env_str("SMARTCAMPUS_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env_str(
+    "SMARTCAMPUS_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+)
 
 LOGGING = {
     "version": 1,

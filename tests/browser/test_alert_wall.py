@@ -10,14 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from apps.core.demo import frame_post
+from apps.cameras.client import frame_post
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -37,7 +42,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
         yield launched
         launched.close()
 
@@ -123,7 +130,8 @@ def test_the_wall_replays_alerts_missed_while_the_network_was_down(server, brows
     network["down"] = False
     page.wait_for_selector("#conn.conn-live", timeout=40_000)
     page.wait_for_function(
-        f"Number(document.querySelector('#wall').dataset.lastAlertId) === {before + 2}", timeout=10_000
+        f"Number(document.querySelector('#wall').dataset.lastAlertId) === {before + 2}",
+        timeout=10_000,
     )
     assert page.evaluate("window.__notReloaded") is True
     page.close()

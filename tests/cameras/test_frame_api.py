@@ -18,8 +18,14 @@ from ..images import image_bytes
 
 def post_frame(client, camera_id, key, data, *, name="frame.jpg", content_type="image/jpeg"):
     headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}"} if key else {}
-    payload = {"image": SimpleUploadedFile(name, data, content_type=content_type)} if data is not None else {}
-    return client.post(f"/api/v1/cameras/{camera_id}/frames/", payload, format="multipart", **headers)
+    payload = (
+        {"image": SimpleUploadedFile(name, data, content_type=content_type)}
+        if data is not None
+        else {}
+    )
+    return client.post(
+        f"/api/v1/cameras/{camera_id}/frames/", payload, format="multipart", **headers
+    )
 
 
 def stored_files() -> list[str]:
@@ -69,7 +75,9 @@ def test_a_jpeg_frame_is_accepted_inferred_and_raises_an_incident_with_an_alert(
 
 def test_a_png_frame_is_accepted(api_client, camera_with_key, active_model):
     camera, key = camera_with_key
-    response = post_frame(api_client, camera.pk, key, image_bytes("PNG"), name="f.png", content_type="image/png")
+    response = post_frame(
+        api_client, camera.pk, key, image_bytes("PNG"), name="f.png", content_type="image/png"
+    )
     assert response.status_code == 202
     assert Frame.objects.get().content_type == "image/png"
 
@@ -88,12 +96,17 @@ def test_a_frame_that_matches_no_rule_raises_nothing(
 
 def _png_bomb(width: int, height: int) -> bytes:
     """A valid PNG header claiming huge dimensions, with a tiny compressed body."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     body = zlib.compress(b"\x00" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
 
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
@@ -112,7 +125,16 @@ EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10
         (_png_bomb(30000, 30000), "bomb.png", 413, "pixels"),
         (b"", "frame.jpg", 400, ""),
     ],
-    ids=["text-renamed-jpg", "svg", "eps", "gif", "truncated-jpeg", "truncated-png", "pixel-bomb", "empty"],
+    ids=[
+        "text-renamed-jpg",
+        "svg",
+        "eps",
+        "gif",
+        "truncated-jpeg",
+        "truncated-png",
+        "pixel-bomb",
+        "empty",
+    ],
 )
 def test_bad_images_are_refused_with_a_message_and_nothing_is_stored(
     api_client, camera_with_key, active_model, data, name, status, message
@@ -155,7 +177,9 @@ def test_a_request_without_the_image_field_is_refused(api_client, camera_with_ke
 def test_a_raw_body_instead_of_multipart_is_refused(api_client, camera_with_key):
     camera, key = camera_with_key
     response = api_client.post(
-        f"/api/v1/cameras/{camera.pk}/frames/", image_bytes(), content_type="image/jpeg",
+        f"/api/v1/cameras/{camera.pk}/frames/",
+        image_bytes(),
+        content_type="image/jpeg",
         HTTP_AUTHORIZATION=f"Api-Key {key}",
     )
     assert response.status_code == 415

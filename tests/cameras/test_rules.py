@@ -9,7 +9,13 @@ from apps.cameras.rules import rule_evaluate
 
 
 def rule(**fields) -> Rule:
-    defaults = {"name": "r", "classes": ["vehicle"], "min_score": 0.5, "active_days": [], "enabled": True}
+    defaults = {
+        "name": "r",
+        "classes": ["vehicle"],
+        "min_score": 0.5,
+        "active_days": [],
+        "enabled": True,
+    }
     return Rule(**{**defaults, **fields})
 
 
@@ -26,7 +32,9 @@ def test_a_class_below_the_minimum_score_does_not_fire():
 
 
 def test_the_best_of_several_classes_is_reported():
-    firing = rule_evaluate(rule(classes=["vehicle", "bicycle"]), {"vehicle": 0.6, "bicycle": 0.7}, MONDAY_NOON)
+    firing = rule_evaluate(
+        rule(classes=["vehicle", "bicycle"]), {"vehicle": 0.6, "bicycle": 0.7}, MONDAY_NOON
+    )
     assert firing.label == "bicycle"
 
 

@@ -11,7 +11,11 @@ def test_the_openapi_schema_describes_the_public_paths(client):
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     paths = response.json()["paths"]
-    for path in ["/api/v1/auth/token/", "/api/v1/cameras/{camera_id}/frames/", "/api/v1/incidents/"]:
+    for path in [
+        "/api/v1/auth/token/",
+        "/api/v1/cameras/{camera_id}/frames/",
+        "/api/v1/incidents/",
+    ]:
         assert path in paths
 
 
@@ -54,7 +58,9 @@ def test_the_wall_refuses_a_user_without_a_role(client, outsider):
 
 def test_the_incident_page_shows_model_rule_and_frame(client, operator, active_model):
     frame = FrameFactory()
-    incident = IncidentFactory(frame=frame, latest_frame=frame, camera=frame.camera, model_version=active_model)
+    incident = IncidentFactory(
+        frame=frame, latest_frame=frame, camera=frame.camera, model_version=active_model
+    )
     client.force_login(operator)
     page = client.get(f"/incidents/{incident.pk}/").content.decode()
     assert "tiny-vision v1" in page and f"/frames/{frame.pk}/image" in page

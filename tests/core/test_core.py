@@ -90,7 +90,9 @@ def test_logins_and_failed_logins_are_audited(client, operator):
 def _modules_after_import(statement: str) -> set[str]:
     code = f"import sys, json; {statement}; print(json.dumps(sorted(sys.modules)))"
     env = {"DJANGO_SETTINGS_MODULE": "smartcampus.settings.test", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
     import json
 
     return set(json.loads(out.stdout.strip().splitlines()[-1]))

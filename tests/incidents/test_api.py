@@ -26,7 +26,9 @@ def test_filters_by_status_severity_and_camera(operator_client):
     IncidentFactory(camera=gate, severity="low", status="new")
     IncidentFactory(severity="critical", status="new")
     IncidentFactory(camera=gate, severity="critical", status="resolved")
-    response = operator_client.get(f"/api/v1/incidents/?status=new&severity=critical&camera={gate.pk}")
+    response = operator_client.get(
+        f"/api/v1/incidents/?status=new&severity=critical&camera={gate.pk}"
+    )
     assert [i["id"] for i in response.json()["results"]] == [wanted.pk]
 
 
@@ -40,7 +42,15 @@ def test_an_incident_shows_what_the_operator_needs(operator_client):
     incident = IncidentFactory(camera=CameraFactory(name="Gate B", zone="south"))
     item = operator_client.get(f"/api/v1/incidents/{incident.pk}/").json()
     assert item["camera"]["name"] == "Gate B" and item["camera"]["zone"] == "south"
-    assert {"severity", "status", "label", "score", "model_version", "opened_at", "thumbnail_url"} <= set(item)
+    assert {
+        "severity",
+        "status",
+        "label",
+        "score",
+        "model_version",
+        "opened_at",
+        "thumbnail_url",
+    } <= set(item)
 
 
 def test_the_query_count_does_not_grow_with_the_page(operator_client):
@@ -79,7 +89,9 @@ def test_a_token_from_the_auth_endpoint_reads_incidents(api_client, operator):
 
 
 def test_a_wrong_password_gets_a_400_and_no_token(api_client, operator):
-    response = api_client.post("/api/v1/auth/token/", {"username": "olga", "password": "nope"}, format="json")
+    response = api_client.post(
+        "/api/v1/auth/token/", {"username": "olga", "password": "nope"}, format="json"
+    )
     assert response.status_code == 400
     assert "wrong username or password" in response.json()["detail"]
 

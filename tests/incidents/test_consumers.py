@@ -46,7 +46,9 @@ def raise_alerts(n: int, rule=None) -> list[int]:
     rule = rule or RuleFactory()
     for _ in range(n):
         frame = FrameFactory(camera=rule.camera)
-        incident_raise(firing=Firing(rule=rule, label="vehicle", score=0.9), frame=frame, model_version=None)
+        incident_raise(
+            firing=Firing(rule=rule, label="vehicle", score=0.9), frame=frame, model_version=None
+        )
     return list(AlertOutbox.objects.order_by("id").values_list("id", flat=True))
 
 
@@ -94,7 +96,9 @@ async def test_a_signed_in_user_without_the_operator_role_is_refused():
 
 
 async def test_a_foreign_origin_is_refused():
-    ws = WebsocketCommunicator(application, "/ws/alerts/", headers=[(b"origin", b"https://evil.example")])
+    ws = WebsocketCommunicator(
+        application, "/ws/alerts/", headers=[(b"origin", b"https://evil.example")]
+    )
     connected, _ = await ws.connect()
     assert not connected
 

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 
 
 def fire(rule, frame, score=0.8, label="vehicle"):
-    return incident_raise(firing=Firing(rule=rule, label=label, score=score), frame=frame, model_version=None)
+    return incident_raise(
+        firing=Firing(rule=rule, label=label, score=score), frame=frame, model_version=None
+    )
 
 
 def test_a_first_firing_opens_an_incident_with_an_opened_alert():
@@ -37,13 +39,18 @@ def test_a_firing_within_the_cooldown_extends_the_open_incident():
     assert extended.count == 2
     assert extended.latest_frame == second and extended.frame == first
     assert extended.score == 0.9
-    assert list(AlertOutbox.objects.values_list("kind", flat=True)) == ["incident.opened", "incident.updated"]
+    assert list(AlertOutbox.objects.values_list("kind", flat=True)) == [
+        "incident.opened",
+        "incident.updated",
+    ]
 
 
 def test_a_firing_after_the_cooldown_opens_a_new_incident():
     rule = RuleFactory(cooldown_seconds=60)
     opened = fire(rule, FrameFactory(camera=rule.camera))
-    Incident.objects.filter(pk=opened.pk).update(last_seen_at=timezone.now() - timedelta(seconds=61))
+    Incident.objects.filter(pk=opened.pk).update(
+        last_seen_at=timezone.now() - timedelta(seconds=61)
+    )
     later = fire(rule, FrameFactory(camera=rule.camera))
     assert later.pk != opened.pk
     assert Incident.objects.count() == 2

@@ -29,10 +29,17 @@ class FrameUploadView(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
-        request={"multipart/form-data": {"type": "object", "properties": {"image": {"type": "string", "format": "binary"}}}},
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"image": {"type": "string", "format": "binary"}},
+            }
+        },
         responses={
             202: inline_serializer("FrameAccepted", {"frame_id": serializers.IntegerField()}),
-            400: OpenApiResponse(OpenApiTypes.OBJECT, description="empty, truncated or corrupt image"),
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="empty, truncated or corrupt image"
+            ),
             413: OpenApiResponse(OpenApiTypes.OBJECT, description="over the byte or pixel limit"),
             415: OpenApiResponse(OpenApiTypes.OBJECT, description="not a JPEG or PNG"),
         },
@@ -42,7 +49,9 @@ class FrameUploadView(APIView):
         if camera is None:
             return _error(status.HTTP_404_NOT_FOUND, f"there is no camera {camera_id}")
         if camera.api_key_id != request.auth.pk:
-            return _error(status.HTTP_403_FORBIDDEN, f"this API key does not belong to camera {camera_id}")
+            return _error(
+                status.HTTP_403_FORBIDDEN, f"this API key does not belong to camera {camera_id}"
+            )
         if not camera.enabled:
             return _error(status.HTTP_403_FORBIDDEN, f"camera {camera_id} is disabled")
         limit = settings.FRAME_MAX_BYTES
@@ -54,7 +63,9 @@ class FrameUploadView(APIView):
             )
         upload = request.FILES.get("image")
         if upload is None:
-            return _error(status.HTTP_400_BAD_REQUEST, "send the frame as the multipart field 'image'")
+            return _error(
+                status.HTTP_400_BAD_REQUEST, "send the frame as the multipart field 'image'"
+            )
         if upload.size > limit:
             return _error(
                 status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,

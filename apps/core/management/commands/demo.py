@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from apps.core.demo import DemoFeeder, demo_photos, demo_seed
+from apps.ml.runtime import vision_model_active
 from apps.ml.services import modelversion_install_packaged
 
 log = logging.getLogger(__name__)
@@ -19,13 +20,19 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--reset-passwords", action="store_true", help="Issue new demo passwords.")
+        parser.add_argument(
+            "--reset-passwords", action="store_true", help="Issue new demo passwords."
+        )
         parser.add_argument("--no-serve", action="store_true", help="Set up and seed, then exit.")
 
     def handle(self, *args, host: str, port: int, reset_passwords: bool, no_serve: bool, **options):
         call_command("migrate", interactive=False, verbosity=0)
         version = modelversion_install_packaged()
-        self.stdout.write(f"model: {version.label} ({'active' if version.is_active else 'installed'})")
+        self.stdout.write(
+            f"model: {version.label} ({'active' if version.is_active else 'installed'})"
+        )
+        if not no_serve:
+            vision_model_active()  # load the weights now, not on the first camera frame
         seed = demo_seed(reset_passwords=reset_passwords)
         base_url = f"http://{host}:{port}"
         self._print_welcome(base_url, seed.passwords)
@@ -35,16 +42,28 @@ class Command(BaseCommand):
         photos = demo_photos()
         if settings.DEMO_FEEDER and photos:
             feeder = DemoFeeder(
-                base_url=base_url, keys=seed.camera_keys, photos=photos,
+                base_url=base_url,
+                keys=seed.camera_keys,
+                photos=photos,
                 interval=settings.DEMO_FEEDER_INTERVAL,
             )
             feeder.start()
-            self.stdout.write(f"demo feeder: {len(photos)} photos, one frame every {settings.DEMO_FEEDER_INTERVAL:g} s "
-                              "(SMARTCAMPUS_DEMO_FEEDER=false turns it off)")
+            self.stdout.write(
+                f"demo feeder: {len(photos)} photos, one frame every {settings.DEMO_FEEDER_INTERVAL:g} s "
+                "(SMARTCAMPUS_DEMO_FEEDER=false turns it off)"
+            )
         elif settings.DEMO_FEEDER:
-            self.stdout.write("demo feeder: no photos found (install scikit-image or set SMARTCAMPUS_DEMO_PHOTOS)")
+            self.stdout.write(
+                "demo feeder: no photos found (install scikit-image or set SMARTCAMPUS_DEMO_PHOTOS)"
+            )
         try:
-            uvicorn.run("smartcampus.asgi:application", host=host, port=port, log_level="warning", ws_max_size=65536)
+            uvicorn.run(
+                "smartcampus.asgi:application",
+                host=host,
+                port=port,
+                log_level="warning",
+                ws_max_size=65536,
+            )
         finally:
             if feeder is not None:
                 feeder.stopping.set()
@@ -52,9 +71,13 @@ class Command(BaseCommand):
     def _print_welcome(self, base_url: str, passwords: dict[str, str]) -> None:
         self.stdout.write(self.style.SUCCESS(f"\nsmartcampus is starting at {base_url}/"))
         if passwords:
-            self.stdout.write("Demo accounts (shown once; `manage.py demo --reset-passwords` issues new ones):")
+            self.stdout.write(
+                "Demo accounts (shown once; `manage.py demo --reset-passwords` issues new ones):"
+            )
             for username, password in passwords.items():
                 self.stdout.write(f"  {username:<9} {password}")
         else:
-            self.stdout.write("Demo accounts operator and admin exist; their passwords were shown at the first start.")
+            self.stdout.write(
+                "Demo accounts operator and admin exist; their passwords were shown at the first start."
+            )
         self.stdout.write("")
