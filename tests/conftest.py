@@ -105,7 +105,9 @@ def pytest_collection_modifyitems(config, items):
     on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     if on_postgres and settings.REDIS_URL:
         return
-    skip = pytest.mark.skip(reason="needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL); .ci/test sets them")
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL); .ci/test sets them"
+    )
     for item in items:
         if "integration" in item.keywords:
             item.add_marker(skip)
