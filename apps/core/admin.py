@@ -6,6 +6,19 @@ from .models import ApiKey, AuditLog
 from .services import apikey_revoke, audit_record
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records the application alone writes (audit log, alert outbox): view only."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class AuditedModelAdmin(admin.ModelAdmin):
     """Records every add, change and delete made through the admin in the audit log."""
 
@@ -53,17 +66,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     list_display = ["at", "actor_name", "action", "target_type", "target_id", "ip"]
     list_filter = ["action"]
     search_fields = ["actor_name", "action", "target_id"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -2,6 +2,8 @@
 
 from django.contrib import admin
 
+from apps.core.admin import ReadOnlyAdmin
+
 from .models import AlertOutbox, Incident
 
 
@@ -26,15 +28,5 @@ class IncidentAdmin(admin.ModelAdmin):
 
 
 @admin.register(AlertOutbox)
-class AlertOutboxAdmin(admin.ModelAdmin):
+class AlertOutboxAdmin(ReadOnlyAdmin):
     list_display = ["id", "kind", "incident", "created_at"]
-    readonly_fields = [f.name for f in AlertOutbox._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
