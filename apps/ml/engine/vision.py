@@ -14,7 +14,6 @@ import torch
 from PIL import Image
 from safetensors import SafetensorError
 from transformers import AutoModelForImageClassification, PreTrainedModel
-from transformers.utils import logging as transformers_logging
 
 from apps.ml.engine.checksum import directory_checksum
 from apps.ml.engine.packaging import LABEL_MAP_FILENAME, build_packaged_mobilenet
@@ -33,9 +32,6 @@ WEIGHTS_FILENAME = "model.safetensors"
 # Formats that torch or transformers would unpickle, which can run arbitrary code on load.
 PICKLE_SUFFIXES = frozenset({".bin", ".pth", ".pt", ".ckpt", ".pkl", ".pickle"})
 RAW_TOP_K = 5
-
-# Servers and workers load models; a progress bar per load only clutters their logs.
-transformers_logging.disable_progress_bar()
 
 
 class VisionModel:
