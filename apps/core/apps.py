@@ -8,4 +8,4 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (login auditing)
+        from . import schema, signals  # noqa: F401  (OpenAPI auth schemes, login auditing)

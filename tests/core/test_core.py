@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -108,3 +109,17 @@ def test_importing_the_engine_does_not_import_django():
     modules = _modules_after_import("import apps.ml.engine.vision")
     assert "apps.ml.engine.vision" in modules and "torch" in modules
     assert not any(name == "django" or name.startswith("django.") for name in modules)
+
+
+def test_the_deploy_check_is_clean_with_production_settings(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "smartcampus.settings.base",
+        "SMARTCAMPUS_VAR_DIR": str(tmp_path),
+        "SMARTCAMPUS_HTTPS": "true",
+        "SMARTCAMPUS_SECRET_KEY": "k" * 10 + "production-like-secret-key-with-enough-length-9x7",
+    }
+    manage_py = str(Path(__file__).resolve().parents[2] / "manage.py")
+    manage = [sys.executable, manage_py, "check", "--deploy", "--fail-level", "WARNING"]
+    result = subprocess.run(manage, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
