@@ -25,7 +25,7 @@ DROP FUNCTION IF EXISTS core_auditlog_append_only();
 
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE, params=None)  # None: the % in the SQL is not a placeholder
+        schema_editor.execute(CREATE, params=None)  # None: psycopg must not read the % in the SQL as a parameter
 
 
 def backwards(apps, schema_editor):
