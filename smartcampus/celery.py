@@ -16,6 +16,6 @@ app.autodiscover_tasks()
 def _load_models_once(**_kwargs) -> None:
     # Workers on the inference queue load the active model at start, not on the first frame.
     if os.environ.get("SMARTCAMPUS_PRELOAD_MODELS", "").lower() in {"1", "true", "yes"}:
-        from apps.ml.runtime import vision_model_active
+        from apps.ml.runtime import vision_models_active
 
-        vision_model_active()
+        vision_models_active()

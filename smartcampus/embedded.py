@@ -1,13 +1,17 @@
-"""Start the embedded dashboard (`manage.py demo`) in a subprocess, for browser tests and benches.
+"""Start the dashboard (`manage.py demo`) in a subprocess, for browser tests and benches.
 
 The server is a real one, run the way a new user runs it: its own SQLite file, in-process
 tasks, the packaged model. `EmbeddedServer.start()` seeds it, reads the demo operator's
 password and the cameras' keys, starts serving and waits until /healthz answers.
+
+`StackServer` is the full stack on this machine instead: a fresh PostgreSQL database, Redis
+as broker and channel layer, and real Celery worker processes that can be killed.
 """
 
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -59,8 +63,9 @@ class EmbeddedServer:
             capture_output=True,
             text=True,
             timeout=timeout,
-            check=True,
         )
+        if seeded.returncode != 0:
+            raise RuntimeError(f"`manage.py demo --no-serve` failed:\n{seeded.stderr[-3000:]}")
         self.passwords = dict(re.findall(r"^\s+(operator|admin)\s+(\S+)$", seeded.stdout, re.M))
         keys = json.loads((self.var_dir / "demo_camera_keys.json").read_text())
         self.camera_keys = {int(k): v["key"] for k, v in keys.items()}
@@ -87,11 +92,113 @@ class EmbeddedServer:
         raise TimeoutError("the embedded server did not become healthy")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        _terminate(self.process)
         if getattr(self, "log", None):
             self.log.close()
+
+
+def _terminate(process: subprocess.Popen | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class StackServer(EmbeddedServer):
+    """Web on PostgreSQL + Redis with separate Celery workers; `database_url` names a server
+    (its database is created fresh, and dropped by `stop()`)."""
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    redis_url: str = "redis://127.0.0.1:6379/14"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    workers: list[subprocess.Popen] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.database = f"smartcampus_stack_{os.getpid()}_{self.port}"
+        self._admin_db(f'CREATE DATABASE "{self.database}"')
+
+    def _admin_db(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def sql(self, query: str, params=()) -> list[tuple]:
+        """Read the stack's database directly (tests and benches check what was stored)."""
+        import psycopg
+
+        with psycopg.connect(self._own_database_url()) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def _own_database_url(self) -> str:
+        return self.database_url.rsplit("/", 1)[0] + "/" + self.database
+
+    def _env(self) -> dict[str, str]:
+        env = super()._env()
+        env.update(
+            DATABASE_URL=self._own_database_url(),
+            REDIS_URL=self.redis_url,
+            SMARTCAMPUS_SECRET_KEY="stack-test-secret-key-not-for-production-0123456789",
+            **self.extra_env,
+        )
+        return env
+
+    def start(self, timeout: float = 180) -> "StackServer":
+        import redis
+
+        redis.Redis.from_url(self.redis_url).flushdb()  # no messages left from an earlier run
+        try:
+            return super().start(timeout)
+        except BaseException:
+            self.stop()  # drops the fresh database again
+            raise
+
+    def worker_start(self, *, queues: str = "inference,default", concurrency: int = 1):
+        log = open(self.var_dir / f"worker-{len(self.workers)}.log", "w")  # noqa: SIM115
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "smartcampus",
+                "worker",
+                "-Q",
+                queues,
+                "--concurrency",
+                str(concurrency),
+                "--pool",
+                "prefork",
+                "--loglevel",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            env=self._env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() takes the children too
+        )
+        self.workers.append(worker)
+        return worker
+
+    @staticmethod
+    def worker_kill(worker: subprocess.Popen) -> None:
+        """SIGKILL the worker and its pool processes: a crash, no warm shutdown."""
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+                try:
+                    worker.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.worker_kill(worker)
+        super().stop()
+        self._admin_db(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')

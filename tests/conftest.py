@@ -20,7 +20,7 @@ from .factories import RuleFactory, UserFactory
 TINY_CATEGORIES = ("vehicle", "animal", "other")
 
 
-def _write_biased_tiny_model(dest: Path) -> Path:
+def write_biased_tiny_model(dest: Path, favourite: str = "vehicle") -> Path:
     from transformers import MobileNetV2Config, MobileNetV2ForImageClassification
 
     torch.manual_seed(0)
@@ -36,15 +36,27 @@ def _write_biased_tiny_model(dest: Path) -> Path:
     model = MobileNetV2ForImageClassification(config).eval()
     with torch.no_grad():
         model.classifier.weight.zero_()
-        model.classifier.bias.copy_(torch.tensor([5.0, 1.0, 0.0]))
+        bias = torch.tensor([1.0 if name != "other" else 0.0 for name in TINY_CATEGORIES])
+        bias[TINY_CATEGORIES.index(favourite)] = 5.0
+        model.classifier.bias.copy_(bias)
     return write_model_dir(
         dest, model, preprocessing=Preprocessing(resize_shorter=36, crop_size=32), label_map={}
     )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_model_cache():
+    """Ids are reused between tests' rolled-back databases: never trust a held model across them."""
+    from apps.ml.runtime import models_release
+
+    models_release()
+    yield
+    models_release()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    return _write_biased_tiny_model(tmp_path_factory.mktemp("models") / "tiny-vision")
+    return write_biased_tiny_model(tmp_path_factory.mktemp("models") / "tiny-vision")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """Admin for cameras and rules: a new camera's API key is shown once, then only its prefix."""
 
 from django.contrib import admin, messages
+from django.db import models
 
 from apps.core.admin import AuditedModelAdmin
 from apps.core.services import apikey_create, audit_record
@@ -16,6 +17,8 @@ class RuleInline(admin.TabularInline):
         "name",
         "classes",
         "min_score",
+        "min_count",
+        "dwell_frames",
         "active_from",
         "active_until",
         "active_days",
@@ -23,6 +26,7 @@ class RuleInline(admin.TabularInline):
         "severity",
         "enabled",
     ]
+    # Zones are drawn on the camera page (a polygon on the latest frame), not typed here.
 
 
 def _show_key_once(request, camera: Camera, plaintext: str) -> None:
@@ -35,13 +39,31 @@ def _show_key_once(request, camera: Camera, plaintext: str) -> None:
 
 @admin.register(Camera)
 class CameraAdmin(AuditedModelAdmin):
-    list_display = ["name", "location", "zone", "enabled", "key_prefix", "last_frame_at"]
-    list_filter = ["enabled", "zone"]
+    list_display = [
+        "name",
+        "location",
+        "zone",
+        "enabled",
+        "is_offline",
+        "key_prefix",
+        "last_frame_at",
+    ]
+    list_filter = ["enabled", "is_offline", "zone"]
     search_fields = ["name", "location", "zone"]
-    fields = ["name", "location", "zone", "enabled", "key_prefix", "last_frame_at"]
-    readonly_fields = ["key_prefix", "last_frame_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "location", "zone", "enabled", "key_prefix", "last_frame_at"]}),
+        (
+            "Pull mode",
+            {"fields": ["snapshot_url", "poll_interval_seconds", "last_pull_error"]},
+        ),
+        ("Motion gating", {"fields": ["motion_gating", "motion_threshold", "keyframe_seconds"]}),
+        ("Health", {"fields": ["offline_after_seconds", "is_offline"]}),
+    ]
+    readonly_fields = ["key_prefix", "last_frame_at", "last_pull_error", "is_offline"]
     inlines = [RuleInline]
     actions = ["rotate_key"]
+    # Cameras on a campus network mostly serve plain http.
+    formfield_overrides = {models.URLField: {"assume_scheme": "http"}}
 
     @admin.display(description="API key")
     def key_prefix(self, camera: Camera) -> str:
@@ -83,8 +105,8 @@ class RuleAdmin(AuditedModelAdmin):
 
 @admin.register(Frame)
 class FrameAdmin(admin.ModelAdmin):
-    list_display = ["id", "camera", "received_at", "width", "height", "size_bytes", "processed_at"]
-    list_filter = ["camera"]
+    list_display = ["id", "camera", "received_at", "status", "motion", "inference_ms", "batch_size"]
+    list_filter = ["status", "camera"]
     readonly_fields = [f.name for f in Frame._meta.fields]
 
     def has_add_permission(self, request) -> bool:

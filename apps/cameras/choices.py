@@ -11,3 +11,10 @@ class Severity(models.TextChoices):
 
 
 SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
+
+
+class FrameStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for inference"
+    DONE = "done", "Inferred"
+    SKIPPED = "skipped", "Skipped: no motion"
+    FAILED = "failed", "Failed"

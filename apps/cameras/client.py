@@ -24,7 +24,22 @@ def _multipart(field: str, filename: str, data: bytes, content_type: str) -> tup
 def frame_post(base_url: str, camera_id: int, key: str, photo: Path, timeout: float = 30) -> dict:
     """POST one photo to the frame API as a camera would; returns the JSON answer."""
     content_type = "image/png" if photo.suffix.lower() == ".png" else "image/jpeg"
-    body, header = _multipart("image", photo.name, photo.read_bytes(), content_type)
+    return frame_post_bytes(
+        base_url, camera_id, key, photo.read_bytes(), content_type=content_type, timeout=timeout
+    )
+
+
+def frame_post_bytes(
+    base_url: str,
+    camera_id: int,
+    key: str,
+    data: bytes,
+    *,
+    content_type: str = "image/jpeg",
+    timeout: float = 30,
+) -> dict:
+    filename = "frame.png" if content_type == "image/png" else "frame.jpg"
+    body, header = _multipart("image", filename, data, content_type)
     request = urllib.request.Request(  # noqa: S310 (the caller names the server)
         f"{base_url}/api/v1/cameras/{camera_id}/frames/",
         data=body,

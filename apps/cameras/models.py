@@ -1,4 +1,4 @@
-"""Cameras, the frames they post, and the rules that turn what a model saw into an incident."""
+"""Cameras, the frames they post, what the models saw in them, and the rules that raise incidents."""
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -6,7 +6,8 @@ from django.db import models
 
 from apps.core.models import ApiKey
 
-from .choices import Severity
+from .choices import FrameStatus, Severity
+from .zones import ZoneError, zone_validate
 
 ALL_DAYS = [0, 1, 2, 3, 4, 5, 6]  # Monday = 0, as datetime.weekday()
 
@@ -24,11 +25,56 @@ class Camera(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_frame_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    snapshot_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="Pull mode: a JPEG/PNG snapshot URL polled at the interval below. "
+        "Loopback, link-local and private addresses are refused unless allow-listed.",
+    )
+    poll_interval_seconds = models.PositiveIntegerField(
+        default=5, validators=[MinValueValidator(1)], help_text="Pull mode: seconds between polls."
+    )
+    next_pull_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_pull_error = models.CharField(max_length=300, blank=True, editable=False)
+
+    motion_gating = models.BooleanField(
+        default=True, help_text="Skip inference when the frame barely differs from the last one."
+    )
+    motion_threshold = models.FloatField(
+        default=0.01,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of pixels that must change (on a 64x48 greyscale copy) to count as motion.",
+    )
+    keyframe_seconds = models.PositiveIntegerField(
+        default=10,
+        help_text="Infer at least this often even without motion, so a still intruder is seen.",
+    )
+    motion_reference = models.BinaryField(null=True, blank=True, editable=False)
+    motion_reference_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    offline_after_seconds = models.PositiveIntegerField(
+        default=120, help_text="Silence longer than this raises a camera-offline incident; 0: never."
+    )
+    is_offline = models.BooleanField(default=False, editable=False)
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.snapshot_url:
+            from django.conf import settings
+
+            from .snapshot import SnapshotFailed, SnapshotRefused, snapshot_url_check
+
+            try:
+                snapshot_url_check(
+                    self.snapshot_url, allowed_networks=settings.SNAPSHOT_ALLOWED_NETWORKS
+                )
+            except (SnapshotRefused, SnapshotFailed) as exc:
+                raise ValidationError({"snapshot_url": str(exc)}) from None
 
 
 class Frame(models.Model):
@@ -42,21 +88,60 @@ class Frame(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     checksum = models.CharField(max_length=64, help_text="SHA-256 of the stored bytes.")
+    status = models.CharField(
+        max_length=10, choices=FrameStatus.choices, default=FrameStatus.PENDING
+    )
+    motion = models.FloatField(
+        null=True, blank=True, help_text="Share of pixels changed since the last inferred frame."
+    )
     processed_at = models.DateTimeField(null=True, blank=True)
-    model_version = models.ForeignKey(
-        "ml.ModelVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    inference_ms = models.FloatField(
+        null=True, blank=True, help_text="This frame's share of its batch's decode and inference."
     )
-    predictions = models.JSONField(
-        default=dict, blank=True, help_text="Categories and source labels with scores."
-    )
-    inference_ms = models.FloatField(null=True, blank=True)
+    batch_size = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["camera", "-received_at"])]
+        indexes = [
+            models.Index(fields=["camera", "-received_at"]),
+            # The claim query: pending frames, oldest first.
+            models.Index(fields=["status", "id"], name="cameras_frame_status_id"),
+        ]
 
     def __str__(self) -> str:
         return f"frame {self.pk} of {self.camera_id}"
+
+
+class Detection(models.Model):
+    """One thing a model saw in a frame: a campus category, a score and, from detectors, a box.
+
+    Boxes are normalised to 0..1 of the frame; classifiers give no box (the whole frame).
+    """
+
+    frame = models.ForeignKey(Frame, on_delete=models.CASCADE, related_name="detections")
+    model_version = models.ForeignKey(
+        "ml.ModelVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    label = models.CharField(max_length=64)
+    source_label = models.CharField(max_length=120, blank=True)
+    score = models.FloatField()
+    x0 = models.FloatField(null=True, blank=True)
+    y0 = models.FloatField(null=True, blank=True)
+    x1 = models.FloatField(null=True, blank=True)
+    y1 = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["frame", "-score"]
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.score:.2f} in frame {self.frame_id}"
+
+    @property
+    def box(self) -> tuple[float, float, float, float] | None:
+        if self.x0 is None:
+            return None
+        return (self.x0, self.y0, self.x1, self.y1)
 
 
 class Rule(models.Model):
@@ -71,6 +156,22 @@ class Rule(models.Model):
     classes = models.JSONField(help_text='Categories, e.g. ["vehicle", "animal"].')
     min_score = models.FloatField(
         default=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    zone = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Polygon [[x, y], …] normalised 0..1 on the camera's image; empty: whole frame. "
+        "A detection counts when the bottom centre of its box is inside.",
+    )
+    min_count = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Fire only when at least this many matching objects are seen in one frame.",
+    )
+    dwell_frames = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Loitering: fire only when the match holds in this many consecutive inferred frames.",
     )
     active_from = models.TimeField(null=True, blank=True, help_text="Empty: all day.")
     active_until = models.TimeField(
@@ -105,3 +206,7 @@ class Rule(models.Model):
             raise ValidationError({"active_days": "days are numbers 0 (Monday) to 6 (Sunday)"})
         if (self.active_from is None) != (self.active_until is None):
             raise ValidationError("set both active_from and active_until, or neither")
+        try:
+            self.zone = zone_validate(self.zone)
+        except ZoneError as exc:
+            raise ValidationError({"zone": str(exc)}) from None

@@ -1,21 +1,27 @@
-"""Writes for cameras: issue keys, ingest frames, run inference on a batch and apply the rules."""
+"""Writes for cameras: issue keys, ingest frames (with motion gating), infer micro-batches,
+apply the rules, pull snapshots and watch for silent cameras."""
 
 import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from apps.core.services import apikey_create, apikey_revoke
+from apps.core.services import apikey_create, apikey_revoke, audit_record
 
-from .models import Camera, Frame
+from .choices import FrameStatus
+from .models import Camera, Detection, Frame, Rule
+from .motion import motion_between, motion_signature
 from .rules import rule_evaluate
 from .validation import frame_check
 
@@ -56,20 +62,29 @@ def _frame_path(camera: Camera, extension: str) -> str:
 
 
 def frame_ingest(*, camera: Camera, data: bytes) -> Frame:
-    """Validate and store a frame, then queue its inference after commit.
+    """Validate and store a frame; queue its inference after commit unless nothing moved.
 
     Raises FrameRejected before anything is written. If the database write fails after
     the file was stored, the file is removed again, so nothing is left half-written.
+    A frame that arrives from a camera marked offline closes its camera-offline incident.
     """
+    from apps.incidents.services import incident_camera_online
+
     from .tasks import frame_infer
 
     checked = frame_check(
         data, max_bytes=settings.FRAME_MAX_BYTES, max_pixels=settings.FRAME_MAX_PIXELS
     )
+    signature = motion_signature(data)
     extension = "jpg" if checked.format == "JPEG" else "png"
     name = default_storage.save(_frame_path(camera, extension), ContentFile(data))
     try:
         with transaction.atomic():
+            # The lock orders frames of one camera, so each is compared with the right reference.
+            camera = Camera.objects.select_for_update().get(pk=camera.pk)
+            now = timezone.now()
+            motion = motion_between(camera.motion_reference, signature)
+            skip = _motion_skips(camera, motion, now)
             frame = Frame.objects.create(
                 camera=camera,
                 image=name,
@@ -78,66 +93,298 @@ def frame_ingest(*, camera: Camera, data: bytes) -> Frame:
                 width=checked.width,
                 height=checked.height,
                 checksum=hashlib.sha256(data).hexdigest(),
+                motion=motion,
+                status=FrameStatus.SKIPPED if skip else FrameStatus.PENDING,
+                processed_at=now if skip else None,
             )
-            Camera.objects.filter(pk=camera.pk).update(last_frame_at=frame.received_at)
-            transaction.on_commit(lambda: frame_infer.delay(frame.pk))
+            camera.last_frame_at = frame.received_at
+            fields = ["last_frame_at"]
+            if not skip:
+                camera.motion_reference, camera.motion_reference_at = signature, now
+                fields += ["motion_reference", "motion_reference_at"]
+                transaction.on_commit(lambda: frame_infer.delay(frame.pk))
+            camera.save(update_fields=fields)
+            if camera.is_offline:
+                incident_camera_online(camera=camera)
     except BaseException:
         default_storage.delete(name)
         raise
     return frame
 
 
-def _prediction_json(prediction) -> dict:
-    return {
-        "labels": [{"name": x.name, "score": round(x.score, 5)} for x in prediction.labels],
-        "raw": [{"name": x.name, "score": round(x.score, 5)} for x in prediction.raw],
-    }
+def _motion_skips(camera: Camera, motion: float, now) -> bool:
+    if not camera.motion_gating or camera.motion_reference_at is None:
+        return False
+    if now - camera.motion_reference_at >= timedelta(seconds=camera.keyframe_seconds):
+        return False  # a keyframe: a still object must still be seen now and then
+    return motion < camera.motion_threshold
 
 
-def frames_process(*, frame_ids: Sequence[int]) -> int:
-    """Infer a batch of frames with the active model and apply each camera's rules.
+@dataclass(frozen=True)
+class BatchOutcome:
+    processed: int  # frames inferred (or failed) by this call
+    frame_done: bool  # the frame the task was for is no longer pending
+    busy: bool  # that frame is held by another worker's batch right now
 
-    Idempotent: frames already processed are skipped, and each (frame, rule) pair raises
-    at most one incident update. Returns how many frames were processed now.
+
+def frames_infer_pending(*, frame_id: int, max_batch: int | None = None) -> BatchOutcome:
+    """Infer pending frames in micro-batches until `frame_id` is done or held elsewhere.
+
+    Each batch claims up to `max_batch` pending frames, oldest first, with row locks that
+    other workers skip, so several GPU workers fill their own batches in parallel. The
+    locks are held until the batch's results are committed: a worker killed mid-batch
+    rolls back, and its frames are pending again for the next claim.
     """
-    from apps.incidents.services import incident_raise
-    from apps.ml.runtime import vision_model_active
-
-    frames = list(
-        Frame.objects.filter(pk__in=frame_ids, processed_at__isnull=True)
-        .select_related("camera")
-        .order_by("pk")
-    )
-    if not frames:
-        return 0
-    version, model = vision_model_active()
-    images = []
-    for frame in frames:
-        with default_storage.open(frame.image.name, "rb") as handle:
-            images.append(handle.read())
-    started = time.perf_counter()
-    predictions = model.predict(images)
-    elapsed_ms = (time.perf_counter() - started) * 1000 / len(frames)
-
-    done = 0
-    for frame, prediction in zip(frames, predictions, strict=True):
-        scores = {label.name: label.score for label in prediction.labels}
+    max_batch = max_batch or settings.INFERENCE_BATCH_MAX
+    _batch_window_wait(frame_id, max_batch)
+    processed = 0
+    while True:
         with transaction.atomic():
-            locked = Frame.objects.select_for_update().filter(
-                pk=frame.pk, processed_at__isnull=True
+            state = Frame.objects.filter(pk=frame_id).values_list("status", flat=True).first()
+            if state != FrameStatus.PENDING:
+                return BatchOutcome(processed, frame_done=True, busy=False)
+            frames = list(
+                Frame.objects.select_for_update(skip_locked=True)
+                .filter(status=FrameStatus.PENDING)
+                .select_related("camera")
+                .order_by("pk")[:max_batch]
             )
-            if not locked.exists():
-                continue  # another worker got there first
+            if not frames:
+                return BatchOutcome(processed, frame_done=False, busy=True)
+            processed += frames_process(frames=frames)
+
+
+def _batch_window_wait(frame_id: int, max_batch: int) -> None:
+    """Give companions a short window to arrive when the queue is quiet.
+
+    A frame already older than the window (the queue is backed up) waits for nothing.
+    """
+    window = settings.INFERENCE_BATCH_WINDOW_MS / 1000
+    if window <= 0:
+        return
+    received = Frame.objects.filter(pk=frame_id).values_list("received_at", flat=True).first()
+    if received is None:
+        return
+    deadline = received.timestamp() + window
+    while time.time() < deadline:
+        if Frame.objects.filter(status=FrameStatus.PENDING).count() >= max_batch:
+            return
+        time.sleep(min(0.005, max(0.0, deadline - time.time())))
+
+
+def frames_process(*, frames: Sequence[Frame]) -> int:
+    """Decode and infer a batch with every active vision model, store what was seen, apply rules.
+
+    Call inside a transaction holding the frames' row locks. A frame that cannot be read
+    or decoded fails alone; the rest of the batch goes on. Returns how many were handled.
+    """
+    from apps.ml.engine.preprocess import decode_image
+    from apps.ml.engine.results import ImageDecodeError
+    from apps.ml.runtime import vision_models_active
+
+    models = vision_models_active()
+    started = time.perf_counter()
+    side = max(m.model.input_side for m in models)
+    images, good, now = [], [], timezone.now()
+    for frame in frames:
+        try:
+            with default_storage.open(frame.image.name, "rb") as handle:
+                images.append(decode_image(handle.read(), max_side=side))
+            good.append(frame)
+        except (OSError, ImageDecodeError) as exc:
+            log.warning("frame %s cannot be inferred: %s", frame.pk, exc)
             Frame.objects.filter(pk=frame.pk).update(
-                processed_at=timezone.now(),
-                model_version=version,
-                predictions=_prediction_json(prediction),
-                inference_ms=elapsed_ms,
+                status=FrameStatus.FAILED, processed_at=now, error=str(exc)[:300]
             )
-            at = timezone.localtime(frame.received_at)
-            for rule in frame.camera.rules.filter(enabled=True):
-                firing = rule_evaluate(rule, scores, at)
-                if firing is not None:
-                    incident_raise(firing=firing, frame=frame, model_version=version)
-        done += 1
-    return done
+    seen: list[list[Detection]] = [[] for _ in good]
+    if good:
+        for active in models:
+            for index, detections in enumerate(active.model.predict(images)):
+                seen[index].extend(
+                    Detection(
+                        frame=good[index],
+                        model_version=active.version,
+                        label=d.label,
+                        source_label=d.source_label[:120],
+                        score=d.score,
+                        **_box_fields(d.box),
+                    )
+                    for d in detections
+                )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    Detection.objects.bulk_create([d for frame_seen in seen for d in frame_seen])
+    for frame, detections in zip(good, seen, strict=True):
+        Frame.objects.filter(pk=frame.pk).update(
+            status=FrameStatus.DONE,
+            processed_at=now,
+            inference_ms=elapsed_ms / len(frames),
+            batch_size=len(frames),
+        )
+        _rules_apply(frame, detections)
+    return len(frames)
+
+
+def _box_fields(box) -> dict:
+    if box is None:
+        return {}
+    x0, y0, x1, y1 = box
+    return {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
+
+
+def _rules_apply(frame: Frame, detections: list[Detection]) -> None:
+    from apps.incidents.services import incident_raise
+
+    rules = [r for r in frame.camera.rules.all() if r.enabled]
+    if not rules:
+        return
+    at = timezone.localtime(frame.received_at)
+    dwell = max(r.dwell_frames for r in rules)
+    previous = _previous_detections(frame, dwell - 1) if dwell > 1 else []
+    for rule in rules:
+        firing = rule_evaluate(rule, detections, at, previous=previous)
+        if firing is not None:
+            incident_raise(firing=firing, frame=frame)
+
+
+def _previous_detections(frame: Frame, count: int) -> list[list[Detection]]:
+    """What was seen in the camera's `count` inferred frames before this one, newest first."""
+    earlier = list(
+        Frame.objects.filter(
+            camera_id=frame.camera_id, status=FrameStatus.DONE, pk__lt=frame.pk
+        )
+        .order_by("-pk")
+        .values_list("pk", flat=True)[:count]
+    )
+    by_frame: dict[int, list[Detection]] = {pk: [] for pk in earlier}
+    for detection in Detection.objects.filter(frame_id__in=earlier):
+        by_frame[detection.frame_id].append(detection)
+    return [by_frame[pk] for pk in earlier]
+
+
+def frames_requeue_stale(*, older_than_seconds: float) -> int:
+    """Queue inference again for frames pending too long (a lost message, a restarted broker).
+
+    Harmless when the first message is still on its way: a frame is inferred once, whoever
+    claims it first.
+    """
+    from .tasks import frame_infer
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    stale = list(
+        Frame.objects.filter(status=FrameStatus.PENDING, received_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1000]
+    )
+    for frame_id in stale:
+        frame_infer.delay(frame_id)
+    if stale:
+        log.warning("re-queued %d frames left pending over %ss", len(stale), older_than_seconds)
+    return len(stale)
+
+
+def cameras_check_offline() -> list[Camera]:
+    """Raise a camera-offline incident for every enabled camera silent past its threshold."""
+    from apps.incidents.services import incident_camera_offline
+
+    now = timezone.now()
+    raised = []
+    for camera in Camera.objects.filter(enabled=True, is_offline=False, offline_after_seconds__gt=0):
+        last = camera.last_frame_at or camera.created_at
+        if now - last > timedelta(seconds=camera.offline_after_seconds):
+            incident_camera_offline(camera=camera, silent_since=last)
+            raised.append(camera)
+    return raised
+
+
+def cameras_pull_due() -> list[int]:
+    """Cameras in pull mode whose next poll is due; marks their next poll time."""
+    from .tasks import camera_pull
+
+    now = timezone.now()
+    due = []
+    with transaction.atomic():
+        cameras = (
+            Camera.objects.select_for_update(skip_locked=True)
+            .filter(enabled=True)
+            .exclude(snapshot_url="")
+            .filter(Q(next_pull_at__isnull=True) | Q(next_pull_at__lte=now))
+        )
+        for camera in cameras:
+            camera.next_pull_at = now + timedelta(seconds=camera.poll_interval_seconds)
+            camera.save(update_fields=["next_pull_at"])
+            due.append(camera.pk)
+    for camera_id in due:
+        camera_pull.delay(camera_id)
+    return due
+
+
+def camera_pull(*, camera: Camera) -> Frame | None:
+    """Fetch the camera's snapshot URL (SSRF-checked on every hop) and ingest it as a frame.
+
+    A failure is recorded on the camera, not raised: the next poll tries again.
+    """
+    from .snapshot import SnapshotFailed, SnapshotRefused, snapshot_fetch
+    from .validation import FrameRejected
+
+    try:
+        snapshot = snapshot_fetch(
+            camera.snapshot_url,
+            allowed_networks=settings.SNAPSHOT_ALLOWED_NETWORKS,
+            timeout=settings.SNAPSHOT_TIMEOUT_SECONDS,
+            max_bytes=settings.FRAME_MAX_BYTES,
+        )
+        frame = frame_ingest(camera=camera, data=snapshot.data)
+    except (SnapshotRefused, SnapshotFailed, FrameRejected) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        log.warning("pulling camera %s failed: %s", camera.pk, message)
+        Camera.objects.filter(pk=camera.pk).update(last_pull_error=message[:300])
+        return None
+    if camera.last_pull_error:
+        Camera.objects.filter(pk=camera.pk).update(last_pull_error="")
+    return frame
+
+
+RULE_FIELDS = (
+    "camera",
+    "name",
+    "classes",
+    "min_score",
+    "zone",
+    "min_count",
+    "dwell_frames",
+    "active_from",
+    "active_until",
+    "active_days",
+    "cooldown_seconds",
+    "severity",
+    "enabled",
+)
+
+
+@transaction.atomic
+def rule_save(*, rule: Rule, data: dict, actor) -> Rule:
+    """Create or change a rule; validated as a whole (zone, hours, unique name), audited.
+
+    Raises django.core.exceptions.ValidationError naming each problem; nothing is saved then.
+    """
+    creating = rule.pk is None
+    changed = {}
+    for field in RULE_FIELDS:
+        if field in data:
+            setattr(rule, field, data[field])
+            changed[field] = data[field] if field != "camera" else data[field].pk
+    rule.full_clean()
+    rule.save()
+    audit_record(
+        action="rule.create" if creating else "rule.update",
+        actor=actor,
+        target=rule,
+        detail={k: str(v) if k in ("active_from", "active_until") else v for k, v in changed.items()},
+    )
+    return rule
+
+
+@transaction.atomic
+def rule_delete(*, rule: Rule, actor) -> None:
+    audit_record(action="rule.delete", actor=actor, target=rule, detail={"name": rule.name})
+    rule.delete()

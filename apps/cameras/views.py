@@ -1,23 +1,36 @@
-"""Authorised frame images for operators; full-size views are audited as evidence views."""
+"""Operator pages for cameras (list with health, one camera with its rules and zone editor)
+and authorised frame images; full-size frame views are audited as evidence views."""
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 
-from apps.core.roles import is_operator
+from apps.core.roles import is_admin, is_operator
 from apps.core.services import audit_record
+from apps.ml.choices import Task
+from apps.ml.selectors import modelversion_active
 
 from .images import frame_render
 from .models import Frame
+from .selectors import (
+    camera_health,
+    camera_list,
+    camera_zones,
+    frame_detections,
+    frame_latest,
+    frame_overlays,
+)
 
 
 @login_required
 def frame_image(request, frame_id: int) -> HttpResponse:
     if not is_operator(request.user):
         raise Http404  # do not reveal which frames exist
-    frame = get_object_or_404(Frame, pk=frame_id)
+    frame = get_object_or_404(Frame.objects.select_related("camera"), pk=frame_id)
     thumbnail = request.GET.get("size") == "thumb"
+    boxes = request.GET.get("boxes") == "1"
     try:
         with default_storage.open(frame.image.name, "rb") as handle:
             data = handle.read()
@@ -25,6 +38,49 @@ def frame_image(request, frame_id: int) -> HttpResponse:
         raise Http404("the frame's image has been deleted") from None
     if not thumbnail:
         audit_record(action="evidence.view", actor=request.user, target=frame, request=request)
-    response = HttpResponse(frame_render(data, thumbnail=thumbnail), content_type="image/jpeg")
+    rendered = frame_render(
+        data,
+        thumbnail=thumbnail,
+        overlays=frame_overlays(frame=frame) if boxes else (),
+        zones=camera_zones(camera=frame.camera) if boxes else (),
+    )
+    response = HttpResponse(rendered, content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def _require_operator(request) -> None:
+    if not is_operator(request.user):
+        raise PermissionDenied("the operator role is required")
+
+
+@login_required
+def camera_index(request):
+    _require_operator(request)
+    cameras = list(camera_list(viewer=request.user))
+    return render(request, "cameras/list.html", {"health": camera_health(cameras=cameras)})
+
+
+@login_required
+def camera_detail(request, pk: int):
+    _require_operator(request)
+    camera = get_object_or_404(camera_list(viewer=request.user), pk=pk)
+    latest = frame_latest(camera=camera)
+    detector = modelversion_active(task=Task.OBJECT_DETECTION)
+    rules = list(camera.rules.all())
+    return render(
+        request,
+        "cameras/detail.html",
+        {
+            "camera": camera,
+            "health": camera_health(cameras=[camera])[0],
+            "latest": latest,
+            "detections": frame_detections(frame=latest) if latest else [],
+            "rules": rules,
+            "rule_zones": {rule.pk: rule.zone for rule in rules},
+            "can_edit": is_admin(request.user),
+            "classifier": modelversion_active(task=Task.IMAGE_CLASSIFICATION),
+            "detector": detector,
+            "boxed_labels": detector.labels if detector else [],
+        },
+    )

@@ -28,11 +28,19 @@ from .roles import Role
 
 log = logging.getLogger(__name__)
 
+# Around the face in astronaut.png (measured with the packaged MTCNN: face box about
+# x 0.33 to 0.47, y 0.09 to 0.30 of the frame); the zone holds the box's bottom centre.
+DEMO_DOOR_ZONE = [[0.25, 0.05], [0.55, 0.05], [0.55, 0.45], [0.25, 0.45]]
+
+# Each camera posts one of its photos every feeder tick; `photos` name files bundled with
+# scikit-image. The library camera's zone is drawn around the rare-books door, where the
+# astronaut photo has a face and the cameraman photo has none.
 DEMO_CAMERAS = [
     {
         "name": "Car park gate",
         "location": "North car park, barrier",
         "zone": "car-park",
+        "photos": ["motorcycle_left.png", "motorcycle_right.png", "coffee.png", "astronaut.png"],
         "rules": [
             {
                 "name": "Vehicle at the gate",
@@ -46,19 +54,28 @@ DEMO_CAMERAS = [
         "name": "Library entrance",
         "location": "Main library, ground floor",
         "zone": "library",
+        "photos": ["chelsea.png", "astronaut.png", "camera.png", "coffee.png"],
         "rules": [
             {
                 "name": "Animal indoors",
                 "classes": ["animal"],
                 "min_score": 0.5,
                 "severity": "medium",
-            }
+            },
+            {
+                "name": "Person at the rare-books door",
+                "classes": ["person"],
+                "min_score": 0.9,
+                "zone": DEMO_DOOR_ZONE,
+                "severity": "medium",
+            },
         ],
     },
     {
         "name": "Loading dock",
         "location": "Science building, rear",
         "zone": "science",
+        "photos": ["rocket.jpg", "motorcycle_left.png", "horse.png"],
         "rules": [
             {
                 "name": "Weapon seen",
@@ -72,6 +89,23 @@ DEMO_CAMERAS = [
                 "min_score": 0.4,
                 "severity": "low",
             },
+        ],
+    },
+    {
+        # A static feed: the same empty wall every tick. Motion gating skips nearly all of
+        # it; a keyframe a minute still goes to the models, and nothing is raised.
+        "name": "Server room",
+        "location": "Science building, basement",
+        "zone": "science",
+        "photos": ["brick.png"],
+        "keyframe_seconds": 60,
+        "rules": [
+            {
+                "name": "Anyone in the server room",
+                "classes": ["person"],
+                "min_score": 0.9,
+                "severity": "critical",
+            }
         ],
     },
 ]
@@ -118,6 +152,9 @@ def demo_seed(*, reset_passwords: bool = False) -> DemoSeed:
                 camera, plaintext = camera_create(
                     name=spec["name"], location=spec["location"], zone=spec["zone"]
                 )
+                if "keyframe_seconds" in spec:
+                    camera.keyframe_seconds = spec["keyframe_seconds"]
+                    camera.save(update_fields=["keyframe_seconds"])
                 for rule in spec["rules"]:
                     # A short cooldown, so the demo wall shows new incidents, not only counts.
                     Rule.objects.create(camera=camera, cooldown_seconds=30, **rule)
@@ -143,24 +180,40 @@ def _save_keys(keys: dict[int, str], names: dict[int, str]) -> None:
     path.chmod(0o600)  # the demo cameras' secrets; never committed, kept beside the database
 
 
-def demo_photos() -> list[Path]:
-    """Photos for the feeder: SMARTCAMPUS_DEMO_PHOTOS, else the ones bundled with scikit-image."""
+def demo_photos(names: dict[int, str]) -> dict[int, list[Path]]:
+    """Photos per camera id: SMARTCAMPUS_DEMO_PHOTOS for every camera, else each demo
+    camera's own photos bundled with scikit-image."""
     folder = settings.DEMO_PHOTOS_DIR
-    if folder is None:
-        try:
-            import skimage.data
-        except ImportError:
-            return []
-        folder = Path(skimage.data.__file__).parent
-        names = ["motorcycle_left.png", "chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"]
-        return [folder / n for n in names if (folder / n).exists()]
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+    if folder is not None:
+        photos = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+        return {pk: photos for pk in names} if photos else {}
+    try:
+        import skimage.data
+    except ImportError:
+        return {}
+    bundled = Path(skimage.data.__file__).parent
+    specs = {spec["name"]: spec for spec in DEMO_CAMERAS}
+    chosen = {}
+    for pk, name in names.items():
+        found = [
+            bundled / n for n in specs.get(name, {}).get("photos", []) if (bundled / n).exists()
+        ]
+        if found:
+            chosen[pk] = found
+    return chosen
 
 
 class DemoFeeder(threading.Thread):
-    """Posts a random photo from a random demo camera every `interval` seconds."""
+    """Every `interval` seconds, each camera posts one of its photos, picked at random."""
 
-    def __init__(self, *, base_url: str, keys: dict[int, str], photos: list[Path], interval: float):
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        keys: dict[int, str],
+        photos: dict[int, list[Path]],
+        interval: float,
+    ):
         super().__init__(name="demo-feeder", daemon=True)
         self.base_url, self.keys, self.photos, self.interval = base_url, keys, photos, interval
         self.stopping = threading.Event()
@@ -168,18 +221,21 @@ class DemoFeeder(threading.Thread):
     def run(self) -> None:
         self._wait_for_server()
         while not self.stopping.wait(self.interval):
-            camera_id = random.choice(list(self.keys))
-            photo = random.choice(self.photos)
-            try:
-                answer = frame_post(self.base_url, camera_id, self.keys[camera_id], photo)
-                log.info(
-                    "demo feeder: %s → camera %s, frame %s",
-                    photo.name,
-                    camera_id,
-                    answer.get("frame_id"),
-                )
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                log.warning("demo feeder: posting %s failed: %s", photo.name, exc)
+            for camera_id, photos in self.photos.items():
+                if camera_id in self.keys:
+                    self._post(camera_id, random.choice(photos))
+
+    def _post(self, camera_id: int, photo: Path) -> None:
+        try:
+            answer = frame_post(self.base_url, camera_id, self.keys[camera_id], photo)
+            log.debug(
+                "demo feeder: %s → camera %s, frame %s",
+                photo.name,
+                camera_id,
+                answer.get("frame_id"),
+            )
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            log.warning("demo feeder: posting %s failed: %s", photo.name, exc)
 
     def _wait_for_server(self) -> None:
         for _ in range(120):

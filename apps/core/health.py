@@ -8,7 +8,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 
-from apps.ml.choices import Task
+from apps.ml.choices import VISION_TASKS
 from apps.ml.selectors import modelversion_active, modelversion_directory
 
 TIMEOUT_SECONDS = 2.0
@@ -47,12 +47,18 @@ def check_channel_layer() -> str:
 
 
 def check_models() -> str:
-    version = modelversion_active(task=Task.IMAGE_CLASSIFICATION)
-    if version is None:
-        raise RuntimeError("no active image model")
-    if not (modelversion_directory(version) / "model.safetensors").is_file():
-        raise RuntimeError(f"{version.label}: weights missing")
-    return f"ok ({version.label})"
+    from apps.ml.runtime import refused_models
+
+    versions = [v for task in VISION_TASKS if (v := modelversion_active(task=task)) is not None]
+    if not versions:
+        raise RuntimeError("no active vision model")
+    for version in versions:
+        if not (modelversion_directory(version) / "model.safetensors").is_file():
+            raise RuntimeError(f"{version.label}: weights missing")
+    refused = refused_models()
+    if refused:
+        raise RuntimeError("; ".join(f"{task}: {error}" for task, error in refused.items()))
+    return "ok (" + ", ".join(v.label for v in versions) + ")"
 
 
 CHECKS = {

@@ -16,8 +16,10 @@ OPEN_STATUSES = [Status.NEW, Status.ACKNOWLEDGED, Status.INVESTIGATING]
 
 class Kind(models.TextChoices):
     CAMERA_DETECTION = "camera_detection", "Camera detection"
+    CAMERA_OFFLINE = "camera_offline", "Camera offline"
 
 
 class AlertKind(models.TextChoices):
     OPENED = "incident.opened", "Incident opened"
     UPDATED = "incident.updated", "Incident updated"
+    RESOLVED = "incident.resolved", "Incident resolved"

@@ -69,7 +69,7 @@ def incident_payload(incident: Incident) -> IncidentPayload:
         "opened_at": incident.opened_at.isoformat(),
         "last_seen_at": incident.last_seen_at.isoformat(),
         "thumbnail_url": (
-            reverse("frame-image", args=[frame_id]) + "?size=thumb" if frame_id else None
+            reverse("frame-image", args=[frame_id]) + "?size=thumb&boxes=1" if frame_id else None
         ),
         "url": reverse("incident-detail-page", args=[incident.pk]),
     }

@@ -1,15 +1,16 @@
-"""Writes for incidents: raise (open or extend) from a rule firing, with its outbox alert."""
+"""Writes for incidents: raise (open or extend) from a rule firing, camera offline and back
+online, each with its outbox alert."""
 
 from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
-from apps.cameras.models import Frame
+from apps.cameras.choices import Severity
+from apps.cameras.models import Camera, Frame
 from apps.cameras.rules import Firing
-from apps.ml.models import ModelVersion
 
-from .choices import OPEN_STATUSES, AlertKind, Kind
+from .choices import OPEN_STATUSES, AlertKind, Kind, Status
 from .events import alert_send_after_commit, incident_payload
 from .models import AlertOutbox, Incident, IncidentFrame
 
@@ -23,7 +24,7 @@ def _alert_write(*, incident: Incident, kind: AlertKind) -> AlertOutbox:
 
 
 @transaction.atomic
-def incident_raise(*, firing: Firing, frame: Frame, model_version: ModelVersion | None) -> Incident:
+def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
     """Open an incident for a rule firing, or extend the rule's open one within its cooldown.
 
     Idempotent per (frame, rule): a frame that fired the rule before changes nothing.
@@ -56,7 +57,7 @@ def incident_raise(*, firing: Firing, frame: Frame, model_version: ModelVersion 
             latest_frame=frame,
             label=firing.label,
             score=firing.score,
-            model_version=model_version,
+            model_version_id=firing.model_version_id,
             last_seen_at=now,
         )
         kind = AlertKind.OPENED
@@ -66,8 +67,17 @@ def incident_raise(*, firing: Firing, frame: Frame, model_version: ModelVersion 
         incident.latest_frame = frame
         if incident.score is None or firing.score > incident.score:
             incident.score, incident.label = firing.score, firing.label
+            incident.model_version_id = firing.model_version_id
         incident.save(
-            update_fields=["count", "last_seen_at", "latest_frame", "score", "label", "updated_at"]
+            update_fields=[
+                "count",
+                "last_seen_at",
+                "latest_frame",
+                "score",
+                "label",
+                "model_version",
+                "updated_at",
+            ]
         )
         kind = AlertKind.UPDATED
     IncidentFrame.objects.create(
@@ -75,3 +85,45 @@ def incident_raise(*, firing: Firing, frame: Frame, model_version: ModelVersion 
     )
     _alert_write(incident=incident, kind=kind)
     return incident
+
+
+@transaction.atomic
+def incident_camera_offline(*, camera: Camera, silent_since) -> Incident:
+    """Mark the camera offline and open an incident for it (one per outage)."""
+    Camera.objects.filter(pk=camera.pk).update(is_offline=True)
+    camera.is_offline = True
+    open_one = Incident.objects.filter(
+        camera=camera, kind=Kind.CAMERA_OFFLINE, status__in=OPEN_STATUSES
+    ).first()
+    if open_one is not None:
+        return open_one
+    incident = Incident.objects.create(
+        kind=Kind.CAMERA_OFFLINE,
+        title=f"Camera offline: {camera.name}",
+        severity=Severity.HIGH,
+        camera=camera,
+        label="offline",
+        last_seen_at=silent_since,
+    )
+    _alert_write(incident=incident, kind=AlertKind.OPENED)
+    return incident
+
+
+@transaction.atomic
+def incident_camera_online(*, camera: Camera) -> list[Incident]:
+    """Frames are back: mark the camera online and resolve its open offline incidents."""
+    Camera.objects.filter(pk=camera.pk).update(is_offline=False)
+    camera.is_offline = False
+    now = timezone.now()
+    closed = list(
+        Incident.objects.select_for_update().filter(
+            camera=camera, kind=Kind.CAMERA_OFFLINE, status__in=OPEN_STATUSES
+        )
+    )
+    for incident in closed:
+        incident.status = Status.RESOLVED
+        incident.resolved_at = now
+        incident.last_seen_at = now
+        incident.save(update_fields=["status", "resolved_at", "last_seen_at", "updated_at"])
+        _alert_write(incident=incident, kind=AlertKind.RESOLVED)
+    return closed

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
 
+from apps.cameras.selectors import frame_detections
 from apps.core.roles import is_operator
 
 from .choices import OPEN_STATUSES
@@ -48,5 +49,9 @@ def incident_detail(request, pk: int):
     return render(
         request,
         "incidents/detail.html",
-        {"incident": incident, "frame": frame, "predictions": (frame.predictions if frame else {})},
+        {
+            "incident": incident,
+            "frame": frame,
+            "detections": frame_detections(frame=frame) if frame else [],
+        },
     )

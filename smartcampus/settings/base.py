@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from smartcampus.queues import Queue, task_routes
 
-from .env import env_bool, env_float, env_int, env_list, env_secret, env_str
+from .env import env_bool, env_float, env_int, env_list, env_networks, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("SMARTCAMPUS_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -207,7 +207,21 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = Queue.DEFAULT.value
 CELERY_TASK_ROUTES = task_routes()
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# How long a message a killed worker had taken stays invisible before Redis hands it out
+# again. Frames do not depend on it: frames_requeue_stale re-queues from the database.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("SMARTCAMPUS_BROKER_VISIBILITY_TIMEOUT", 3600, minimum=1)
+}
+PULL_TICK_SECONDS = env_float("SMARTCAMPUS_PULL_TICK_SECONDS", 1.0)
+CELERY_BEAT_SCHEDULE = {
+    "cameras-pull-due": {
+        "task": "apps.cameras.tasks.cameras_pull_due",
+        "schedule": PULL_TICK_SECONDS,
+        "options": {"expires": PULL_TICK_SECONDS * 2},
+    },
+    "cameras-check-offline": {"task": "apps.cameras.tasks.cameras_check_offline", "schedule": 15.0},
+    "frames-requeue-stale": {"task": "apps.cameras.tasks.frames_requeue_stale", "schedule": 60.0},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -219,6 +233,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = FRAME_MAX_BYTES + 64 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = FRAME_MAX_BYTES + 64 * 1024
 MODEL_DIR = Path(env_str("SMARTCAMPUS_MODEL_DIR", str(VAR_DIR / "models")))
 INFERENCE_DEVICE = env_str("SMARTCAMPUS_INFERENCE_DEVICE")  # None: cuda if present, else cpu
+INFERENCE_COMPILE = env_bool("SMARTCAMPUS_INFERENCE_COMPILE", False)
+# Micro-batches: up to this many frames per forward pass; a quiet queue waits this long
+# for companions (in-process tasks never wait: nothing else could arrive meanwhile).
+INFERENCE_BATCH_MAX = env_int("SMARTCAMPUS_INFERENCE_BATCH_MAX", 32, minimum=1)
+INFERENCE_BATCH_WINDOW_MS = (
+    0 if CELERY_TASK_ALWAYS_EAGER else env_int("SMARTCAMPUS_INFERENCE_BATCH_WINDOW_MS", 20, minimum=0)
+)
+FRAME_REQUEUE_AFTER_SECONDS = env_int("SMARTCAMPUS_FRAME_REQUEUE_AFTER", 120, minimum=5)
+# Pull mode: addresses snapshot URLs may reach although they are private (a camera VLAN),
+# e.g. "10.20.0.0/16,192.168.7.0/24". Loopback and link-local stay refused unless listed.
+SNAPSHOT_ALLOWED_NETWORKS = env_networks("SMARTCAMPUS_SNAPSHOT_ALLOWED_NETWORKS")
+SNAPSHOT_TIMEOUT_SECONDS = env_float("SMARTCAMPUS_SNAPSHOT_TIMEOUT", 5.0)
+CAMERA_HEALTH_WINDOW_SECONDS = env_int("SMARTCAMPUS_CAMERA_HEALTH_WINDOW", 300, minimum=10)
 
 # --- demo -----------------------------------------------------------------------
 DEMO_FEEDER = env_bool("SMARTCAMPUS_DEMO_FEEDER", True)

@@ -1,5 +1,6 @@
 """Typed readers for environment settings that fail loudly on a bad value."""
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -58,6 +59,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A comma-separated list of networks in CIDR form (a bare address is a /32 or /128)."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not a network like 10.0.0.0/8") from None
+    return networks
 
 
 def env_secret(name: str) -> str | None:

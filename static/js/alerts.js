@@ -67,10 +67,18 @@
     return li;
   }
 
+  const CLOSED = ["resolved", "merged"];
+
   function upsert(incident, fresh) {
     const existing = wall.querySelector('[data-incident-id="' + incident.id + '"]');
-    const node = card(incident);
     if (existing) existing.remove();
+    if (CLOSED.indexOf(incident.status) >= 0) {
+      // The wall shows open incidents only; a closed one (a camera back online) leaves it.
+      countEl.textContent = wall.children.length;
+      emptyEl.hidden = wall.children.length > 0;
+      return false;
+    }
+    const node = card(incident);
     wall.prepend(node);
     if (fresh) {
       node.classList.add("is-new");
@@ -79,6 +87,7 @@
     while (wall.children.length > wallSize) wall.lastElementChild.remove();
     countEl.textContent = wall.children.length;
     emptyEl.hidden = wall.children.length > 0;
+    return true;
   }
 
   function cue() {
@@ -102,8 +111,7 @@
     if (msg.id <= lastId) return; // replayed and live copies of the same alert
     lastId = msg.id;
     wall.dataset.lastAlertId = lastId;
-    upsert(msg.incident, true);
-    cue();
+    if (upsert(msg.incident, true)) cue();
   }
 
   function connect() {

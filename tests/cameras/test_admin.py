@@ -20,6 +20,11 @@ def test_an_admin_creates_a_camera_and_sees_its_key_once(client, admin_user):
         "location": "Rear",
         "zone": "science",
         "enabled": "on",
+        "poll_interval_seconds": "5",
+        "motion_gating": "on",
+        "motion_threshold": "0.01",
+        "keyframe_seconds": "10",
+        "offline_after_seconds": "120",
         "rules-TOTAL_FORMS": "0",
         "rules-INITIAL_FORMS": "0",
     }
@@ -39,3 +44,22 @@ def test_an_admin_creates_a_camera_and_sees_its_key_once(client, admin_user):
 def test_an_operator_cannot_reach_the_admin(client, operator):
     client.force_login(operator)
     assert client.get("/admin/cameras/camera/add/").status_code == 302
+
+
+def test_the_admin_refuses_a_snapshot_url_aimed_at_cloud_metadata(client, admin_user):
+    admin_user.is_staff = True
+    admin_user.save()
+    client.force_login(admin_user)
+    form = {
+        "name": "Sneaky",
+        "snapshot_url": "http://169.254.169.254/latest/meta-data/",
+        "poll_interval_seconds": "5",
+        "motion_threshold": "0.01",
+        "keyframe_seconds": "10",
+        "offline_after_seconds": "120",
+        "rules-TOTAL_FORMS": "0",
+        "rules-INITIAL_FORMS": "0",
+    }
+    page = client.post("/admin/cameras/camera/add/", form).content.decode()
+    assert "link-local" in page
+    assert not Camera.objects.filter(name="Sneaky").exists()

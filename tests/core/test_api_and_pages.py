@@ -34,7 +34,7 @@ def test_healthz_reports_each_dependency(client, active_model):
 def test_healthz_is_503_and_names_the_failure_without_a_model(client):
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json()["models"].startswith("failing: RuntimeError: no active image model")
+    assert response.json()["models"].startswith("failing: RuntimeError: no active vision model")
 
 
 def test_the_wall_sends_anonymous_users_to_sign_in(client):

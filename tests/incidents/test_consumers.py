@@ -47,7 +47,8 @@ def raise_alerts(n: int, rule=None) -> list[int]:
     for _ in range(n):
         frame = FrameFactory(camera=rule.camera)
         incident_raise(
-            firing=Firing(rule=rule, label="vehicle", score=0.9), frame=frame, model_version=None
+            firing=Firing(rule=rule, label="vehicle", score=0.9, count=1, model_version_id=None),
+            frame=frame,
         )
     return list(AlertOutbox.objects.order_by("id").values_list("id", flat=True))
 

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db
 
 def fire(rule, frame, score=0.8, label="vehicle"):
     return incident_raise(
-        firing=Firing(rule=rule, label=label, score=score), frame=frame, model_version=None
+        firing=Firing(rule=rule, label=label, score=score, count=1, model_version_id=None),
+        frame=frame,
     )
 
 

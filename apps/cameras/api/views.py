@@ -1,19 +1,24 @@
-"""`POST /api/v1/cameras/<id>/frames/`: a camera posts a JPEG or PNG frame with its API key."""
+"""Camera API: frames posted by cameras with their key, cameras with health for operators,
+and detection rules (operators read, admins write)."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.authentication import ApiKeyAuthentication
-from apps.core.permissions import IsDevice
+from apps.core.permissions import IsAdmin, IsDevice, IsOperator
 
-from ..models import Camera
-from ..services import frame_ingest
+from ..models import Camera, Rule
+from ..selectors import camera_health, camera_list
+from ..services import frame_ingest, rule_delete, rule_save
 from ..validation import FrameRejected
+from .serializers import CameraSerializer, RuleSerializer
 
 # Room for the multipart boundaries and headers around the image itself.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -76,3 +81,65 @@ class FrameUploadView(APIView):
         except FrameRejected as rejected:
             return _error(rejected.status, rejected.message)
         return Response({"frame_id": frame.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+class CameraViewSet(viewsets.ReadOnlyModelViewSet):
+    """Cameras with their health over the last few minutes (frames/s, latency, skip ratio)."""
+
+    serializer_class = CameraSerializer
+    permission_classes = [IsOperator]
+    pagination_class = None
+
+    def get_queryset(self):
+        return camera_list(viewer=self.request.user)
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.action in ("list", "retrieve"):
+            queryset = self.filter_queryset(self.get_queryset())
+            if self.action == "retrieve":
+                queryset = queryset.filter(pk=self.kwargs["pk"])
+            context["health"] = {h.camera.pk: h for h in camera_health(cameras=list(queryset))}
+        return context
+
+
+class RuleViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Detection rules; `?camera=<id>` filters. Changes are audited."""
+
+    serializer_class = RuleSerializer
+    pagination_class = None
+
+    def get_permissions(self):
+        return [IsOperator()] if self.request.method in SAFE_METHODS else [IsAdmin()]
+
+    def get_queryset(self):
+        rules = Rule.objects.filter(camera__in=camera_list(viewer=self.request.user))
+        camera = self.request.query_params.get("camera")
+        if camera is not None:
+            rules = rules.filter(camera_id=camera) if camera.isdigit() else rules.none()
+        return rules.order_by("camera", "name")
+
+    def perform_create(self, serializer):
+        serializer.instance = _rule_save(Rule(), serializer.validated_data, self.request.user)
+
+    def perform_update(self, serializer):
+        serializer.instance = _rule_save(
+            serializer.instance, serializer.validated_data, self.request.user
+        )
+
+    def perform_destroy(self, instance):
+        rule_delete(rule=instance, actor=self.request.user)
+
+
+def _rule_save(rule: Rule, data: dict, actor) -> Rule:
+    try:
+        return rule_save(rule=rule, data=data, actor=actor)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.message_dict) from None

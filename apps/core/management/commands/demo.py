@@ -8,7 +8,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from apps.core.demo import DemoFeeder, demo_photos, demo_seed
-from apps.ml.runtime import vision_model_active
+from apps.core.periodic import PeriodicRunner
+from apps.ml.runtime import vision_models_active
 from apps.ml.services import modelversion_install_packaged
 
 log = logging.getLogger(__name__)
@@ -27,19 +28,25 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, reset_passwords: bool, no_serve: bool, **options):
         call_command("migrate", interactive=False, verbosity=0)
-        version = modelversion_install_packaged()
-        self.stdout.write(
-            f"model: {version.label} ({'active' if version.is_active else 'installed'})"
-        )
+        for version in modelversion_install_packaged():
+            self.stdout.write(
+                f"model: {version.label} ({'active' if version.is_active else 'installed'})"
+            )
         if not no_serve:
-            vision_model_active()  # load the weights now, not on the first camera frame
+            vision_models_active()  # load the weights now, not on the first camera frame
         seed = demo_seed(reset_passwords=reset_passwords)
         base_url = f"http://{host}:{port}"
         self._print_welcome(base_url, seed.passwords)
         if no_serve:
             return
+        # No beat process in embedded mode: the periodic tasks (snapshot pulls, offline
+        # cameras, stale frames) run on a timer thread in this process instead.
+        periodic = None
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            periodic = PeriodicRunner(settings.CELERY_BEAT_SCHEDULE)
+            periodic.start()
         feeder = None
-        photos = demo_photos()
+        photos = demo_photos(seed.camera_names)
         if settings.DEMO_FEEDER and photos:
             feeder = DemoFeeder(
                 base_url=base_url,
@@ -49,7 +56,8 @@ class Command(BaseCommand):
             )
             feeder.start()
             self.stdout.write(
-                f"demo feeder: {len(photos)} photos, one frame every {settings.DEMO_FEEDER_INTERVAL:g} s "
+                f"demo feeder: {len(photos)} cameras post a photo every "
+                f"{settings.DEMO_FEEDER_INTERVAL:g} s "
                 "(SMARTCAMPUS_DEMO_FEEDER=false turns it off)"
             )
         elif settings.DEMO_FEEDER:
@@ -65,6 +73,8 @@ class Command(BaseCommand):
                 ws_max_size=65536,
             )
         finally:
+            if periodic is not None:
+                periodic.stopping.set()
             if feeder is not None:
                 feeder.stopping.set()
 

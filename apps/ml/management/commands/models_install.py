@@ -1,4 +1,4 @@
-"""Build and register the packaged vision model (idempotent)."""
+"""Build and register the packaged vision models (idempotent)."""
 
 from django.core.management.base import BaseCommand
 
@@ -6,9 +6,12 @@ from apps.ml.services import modelversion_install_packaged
 
 
 class Command(BaseCommand):
-    help = "Convert the packaged MobileNetV2 weights to safetensors and register them as version 1."
+    help = (
+        "Convert the packaged MobileNetV2 and MTCNN weights to safetensors and register each "
+        "as version 1."
+    )
 
     def handle(self, *args, **options):
-        version = modelversion_install_packaged()
-        state = "active" if version.is_active else "installed"
-        self.stdout.write(f"{version.label} {state} ({version.checksum[:12]}…)")
+        for version in modelversion_install_packaged():
+            state = "active" if version.is_active else "installed"
+            self.stdout.write(f"{version.label} {state} ({version.checksum[:12]}…)")

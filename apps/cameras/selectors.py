@@ -1,0 +1,93 @@
+"""Reads for cameras: health figures, the latest frame, what was seen in a frame."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Avg, Count, Q, QuerySet
+from django.utils import timezone
+
+from apps.core.roles import is_operator
+
+from .choices import FrameStatus
+from .images import Overlay
+from .models import Camera, Detection, Frame
+
+
+@dataclass(frozen=True)
+class CameraHealth:
+    camera: Camera
+    online: bool
+    last_frame_at: datetime | None
+    frames: int  # received in the window
+    frames_per_second: float
+    skipped: int
+    skip_ratio: float | None
+    failed: int
+    pending: int
+    inference_ms: float | None  # mean per frame, decode included
+    window_seconds: int
+
+
+def camera_list(*, viewer) -> QuerySet[Camera]:
+    if not is_operator(viewer):
+        return Camera.objects.none()
+    return Camera.objects.all()
+
+
+def camera_health(*, cameras: list[Camera], window_seconds: int | None = None) -> list[CameraHealth]:
+    """Health over the last `window_seconds`, from the frames table in one grouped query."""
+    window = window_seconds or settings.CAMERA_HEALTH_WINDOW_SECONDS
+    since = timezone.now() - timedelta(seconds=window)
+    rows = {
+        row["camera"]: row
+        for row in Frame.objects.filter(camera__in=cameras, received_at__gte=since)
+        .values("camera")
+        .annotate(
+            frames=Count("id"),
+            skipped=Count("id", filter=Q(status=FrameStatus.SKIPPED)),
+            failed=Count("id", filter=Q(status=FrameStatus.FAILED)),
+            pending=Count("id", filter=Q(status=FrameStatus.PENDING)),
+            inference_ms=Avg("inference_ms", filter=Q(status=FrameStatus.DONE)),
+        )
+    }
+    report = []
+    for camera in cameras:
+        row = rows.get(camera.pk, {})
+        frames = row.get("frames", 0)
+        skipped = row.get("skipped", 0)
+        report.append(
+            CameraHealth(
+                camera=camera,
+                online=camera.enabled and not camera.is_offline,
+                last_frame_at=camera.last_frame_at,
+                frames=frames,
+                frames_per_second=frames / window,
+                skipped=skipped,
+                skip_ratio=(skipped / frames) if frames else None,
+                failed=row.get("failed", 0),
+                pending=row.get("pending", 0),
+                inference_ms=row.get("inference_ms"),
+                window_seconds=window,
+            )
+        )
+    return report
+
+
+def frame_latest(*, camera: Camera) -> Frame | None:
+    return camera.frames.order_by("-pk").first()
+
+
+def frame_detections(*, frame: Frame) -> list[Detection]:
+    return list(frame.detections.select_related("model_version").order_by("-score"))
+
+
+def frame_overlays(*, frame: Frame) -> list[Overlay]:
+    return [
+        Overlay(box=d.box, label=d.label, caption=f"{d.label} {d.score:.2f}")
+        for d in frame.detections.exclude(x0=None).order_by("score")
+    ]
+
+
+def camera_zones(*, camera: Camera) -> list[list[list[float]]]:
+    return [r.zone for r in camera.rules.filter(enabled=True) if r.zone]
