@@ -123,3 +123,28 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "integration" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def face_model_dir(tmp_path_factory) -> Path:
+    """The packaged MTCNN person detector, built from facenet-pytorch's weight files."""
+    import importlib.util
+
+    if importlib.util.find_spec("facenet_pytorch") is None:  # finds it without importing it
+        pytest.skip("facenet-pytorch is not installed (.ci/install installs it)")
+    from apps.ml.engine.faces import build_packaged_face_detector
+
+    return build_packaged_face_detector(tmp_path_factory.mktemp("models") / "faces")
+
+
+@pytest.fixture
+def person_model(db, face_model_dir) -> ModelVersion:
+    return ModelVersion.objects.create(
+        name="mtcnn-faces-person",
+        task=Task.OBJECT_DETECTION,
+        version=1,
+        path=str(face_model_dir),
+        checksum=directory_checksum(face_model_dir),
+        labels=["person"],
+        is_active=True,
+    )

@@ -4,6 +4,7 @@ The feeder is an outside client on purpose: it only knows the server's URL and t
 cameras' API keys, exactly as an edge camera would.
 """
 
+import datetime
 import json
 import logging
 import random
@@ -28,9 +29,11 @@ from .roles import Role
 
 log = logging.getLogger(__name__)
 
-# Around the face in astronaut.png (measured with the packaged MTCNN: face box about
-# x 0.33 to 0.47, y 0.09 to 0.30 of the frame); the zone holds the box's bottom centre.
-DEMO_DOOR_ZONE = [[0.25, 0.05], [0.55, 0.05], [0.55, 0.45], [0.25, 0.45]]
+# Zones hold a box's bottom centre. The packaged MTCNN boxes the faces in astronaut.png at
+# about x 0.35 to 0.52, y 0.12 to 0.34 and in camera.png at x 0.39 to 0.50, y 0.23 to 0.38:
+# both stand in the library's door zone, neither in the car park's barrier zone.
+DEMO_DOOR_ZONE = [[0.25, 0.05], [0.6, 0.05], [0.6, 0.5], [0.25, 0.5]]
+DEMO_BARRIER_ZONE = [[0.65, 0.3], [1.0, 0.3], [1.0, 1.0], [0.65, 1.0]]
 
 # Each camera posts one of its photos every feeder tick; `photos` name files bundled with
 # scikit-image. The library camera's zone is drawn around the rare-books door, where the
@@ -47,7 +50,16 @@ DEMO_CAMERAS = [
                 "classes": ["vehicle", "bicycle"],
                 "min_score": 0.4,
                 "severity": "high",
-            }
+            },
+            {
+                "name": "Person at the barrier at night",
+                "classes": ["person"],
+                "min_score": 0.95,
+                "zone": DEMO_BARRIER_ZONE,
+                "active_from": datetime.time(22, 0),
+                "active_until": datetime.time(6, 0),
+                "severity": "high",
+            },
         ],
     },
     {
@@ -65,7 +77,7 @@ DEMO_CAMERAS = [
             {
                 "name": "Person at the rare-books door",
                 "classes": ["person"],
-                "min_score": 0.9,
+                "min_score": 0.95,
                 "zone": DEMO_DOOR_ZONE,
                 "severity": "medium",
             },
@@ -103,7 +115,7 @@ DEMO_CAMERAS = [
             {
                 "name": "Anyone in the server room",
                 "classes": ["person"],
-                "min_score": 0.9,
+                "min_score": 0.95,
                 "severity": "critical",
             }
         ],

@@ -105,7 +105,8 @@ def modelversion_install_packaged() -> list[ModelVersion]:
     boxes. Idempotent: existing versions are returned as they are; each is activated only
     when its task has no active model yet.
     """
-    from apps.ml.engine.packaging import build_packaged_face_detector, build_packaged_mobilenet
+    from apps.ml.engine.faces import build_packaged_face_detector
+    from apps.ml.engine.packaging import build_packaged_mobilenet
     from apps.ml.engine.results import ModelLoadError
 
     installed = [

@@ -55,8 +55,9 @@
     return -1;
   }
 
-  function open(id) {
+  function open(id, name) {
     ruleId = id;
+    document.getElementById("zone-rule").textContent = name;
     points = (zones[id] || []).map(function (p) { return [p[0], p[1]]; });
     canvas.hidden = false;
     tools.hidden = false;
@@ -89,7 +90,8 @@
 
   document.querySelectorAll(".zone-edit").forEach(function (button) {
     button.addEventListener("click", function () {
-      open(button.closest("[data-rule-id]").dataset.ruleId);
+      const item = button.closest("[data-rule-id]");
+      open(item.dataset.ruleId, item.querySelector("strong").textContent);
     });
   });
   document.getElementById("zone-undo").addEventListener("click", function () { points.pop(); draw(); });
