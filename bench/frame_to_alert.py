@@ -2,8 +2,9 @@
 
 Starts `manage.py demo` (SQLite, in-memory channel layer, in-process tasks, the packaged
 MobileNetV2 on the CPU) in a subprocess, signs an operator's websocket in with an API token,
-then posts a real photo as the "Car park gate" camera at a fixed rate. Every frame fires the
-gate's vehicle rule, so each one yields exactly one alert; the alert names its frame.
+then posts real photos as the "Car park gate" camera at a fixed rate: the two views of
+scikit-image's motorcycle in turn, so motion gating lets every frame through. Every frame
+fires the gate's vehicle rule, so each one yields exactly one alert; the alert names its frame.
 Prints percentiles of frame→alert latency and of the POST itself. Asserts nothing.
 
     .venv/bin/python bench/frame_to_alert.py --frames 200 --rate 2
@@ -13,8 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import re
 import statistics
 import sys
@@ -29,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from apps.cameras.client import frame_post  # noqa: E402  (no Django setup needed)
+from bench.machine import machine  # noqa: E402
 from smartcampus.embedded import EmbeddedServer  # noqa: E402
 
 FRAME_IN_URL = re.compile(r"/frames/(\d+)/image")
@@ -37,17 +37,6 @@ FRAME_IN_URL = re.compile(r"/frames/(\d+)/image")
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-def machine() -> str:
-    cpu = platform.processor() or "?"
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
 def token(server: EmbeddedServer) -> str:
@@ -62,7 +51,7 @@ def token(server: EmbeddedServer) -> str:
         return json.loads(response.read())["token"]
 
 
-async def run(server: EmbeddedServer, frames: int, rate: float, photo: Path) -> None:
+async def run(server: EmbeddedServer, frames: int, rate: float, photos: list[Path]) -> None:
     camera = server.camera_ids["Car park gate"]
     key = server.camera_keys[camera]
     posted_at: dict[int, float] = {}
@@ -91,6 +80,7 @@ async def run(server: EmbeddedServer, frames: int, rate: float, photo: Path) -> 
         for i in range(frames):
             await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
             sent = time.perf_counter()
+            photo = photos[i % len(photos)]
             answer = await asyncio.to_thread(frame_post, server.url, camera, key, photo)
             post_ms.append((time.perf_counter() - sent) * 1000)
             posted_at[answer["frame_id"]] = sent
@@ -100,7 +90,8 @@ async def run(server: EmbeddedServer, frames: int, rate: float, photo: Path) -> 
     lost = len(posted_at) - len(latencies)
     print(f"machine: {machine()}")
     print(
-        f"frames: {len(posted_at)} at {rate:g}/s, photo {photo.name}; alerts received: {len(latencies)}, missing: {lost}"
+        f"frames: {len(posted_at)} at {rate:g}/s, photos {', '.join(p.name for p in photos)}; "
+        f"alerts received: {len(latencies)}, missing: {lost}"
     )
     print(
         "frame POST → alert on websocket (ms): "
@@ -118,17 +109,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--rate", type=float, default=2.0, help="frames per second")
-    parser.add_argument("--photo", type=Path, help="default: scikit-image's motorcycle photo")
+    parser.add_argument(
+        "--photo", type=Path, action="append", help="default: scikit-image's two motorcycle views"
+    )
     args = parser.parse_args()
-    photo = args.photo
-    if photo is None:
+    photos = args.photo
+    if not photos:
         import skimage.data
 
-        photo = Path(skimage.data.__file__).parent / "motorcycle_left.png"
+        folder = Path(skimage.data.__file__).parent
+        photos = [folder / "motorcycle_left.png", folder / "motorcycle_right.png"]
     with tempfile.TemporaryDirectory(prefix="bench-frame-to-alert-") as var_dir:
         server = EmbeddedServer(var_dir=Path(var_dir)).start()
         try:
-            asyncio.run(run(server, args.frames, args.rate, photo))
+            asyncio.run(run(server, args.frames, args.rate, photos))
         finally:
             server.stop()
 

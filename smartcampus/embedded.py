@@ -118,6 +118,9 @@ class StackServer(EmbeddedServer):
     workers: list[subprocess.Popen] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        import secrets
+
+        self.secret_key = secrets.token_urlsafe(40)
         self.database = f"smartcampus_stack_{os.getpid()}_{self.port}"
         self._admin_db(f'CREATE DATABASE "{self.database}"')
 
@@ -132,7 +135,8 @@ class StackServer(EmbeddedServer):
         import psycopg
 
         with psycopg.connect(self._own_database_url()) as conn:
-            return conn.execute(query, params).fetchall()
+            cursor = conn.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
 
     def _own_database_url(self) -> str:
         return self.database_url.rsplit("/", 1)[0] + "/" + self.database
@@ -142,7 +146,8 @@ class StackServer(EmbeddedServer):
         env.update(
             DATABASE_URL=self._own_database_url(),
             REDIS_URL=self.redis_url,
-            SMARTCAMPUS_SECRET_KEY="stack-test-secret-key-not-for-production-0123456789",
+            # A throwaway stack for tests and benches: a fresh random key per run.
+            SMARTCAMPUS_SECRET_KEY=self.secret_key,
             **self.extra_env,
         )
         return env
@@ -157,7 +162,9 @@ class StackServer(EmbeddedServer):
             self.stop()  # drops the fresh database again
             raise
 
-    def worker_start(self, *, queues: str = "inference,default", concurrency: int = 1):
+    def worker_start(
+        self, *, queues: str = "inference,default", concurrency: int = 1, env: dict | None = None
+    ):
         log = open(self.var_dir / f"worker-{len(self.workers)}.log", "w")  # noqa: SIM115
         worker = subprocess.Popen(
             [
@@ -178,7 +185,7 @@ class StackServer(EmbeddedServer):
                 "--without-gossip",
                 "--without-mingle",
             ],
-            env=self._env(),
+            env={**self._env(), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so kill() takes the children too
@@ -192,13 +199,17 @@ class StackServer(EmbeddedServer):
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
 
+    def worker_stop(self, worker: subprocess.Popen) -> None:
+        """Warm shutdown: the worker finishes what it holds, then exits."""
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.worker_kill(worker)
+
     def stop(self) -> None:
         for worker in self.workers:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-                try:
-                    worker.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    self.worker_kill(worker)
+            self.worker_stop(worker)
         super().stop()
         self._admin_db(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')

@@ -55,7 +55,9 @@ def _draw(image: Image.Image, overlays: Sequence[Overlay], zones) -> None:
     line = max(2, round(min(width, height) / 160))
     for zone in zones:
         if len(zone) >= 3:
-            draw.polygon([(x * width, y * height) for x, y in zone], outline=ZONE_COLOUR, width=line)
+            draw.polygon(
+                [(x * width, y * height) for x, y in zone], outline=ZONE_COLOUR, width=line
+            )
     for overlay in overlays:
         x0, y0, x1, y1 = overlay.box
         corners = (x0 * width, y0 * height, x1 * width, y1 * height)

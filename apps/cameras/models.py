@@ -53,7 +53,8 @@ class Camera(models.Model):
     motion_reference_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     offline_after_seconds = models.PositiveIntegerField(
-        default=120, help_text="Silence longer than this raises a camera-offline incident; 0: never."
+        default=120,
+        help_text="Silence longer than this raises a camera-offline incident; 0: never.",
     )
     is_offline = models.BooleanField(default=False, editable=False)
 
@@ -120,9 +121,7 @@ class Detection(models.Model):
     """
 
     frame = models.ForeignKey(Frame, on_delete=models.CASCADE, related_name="detections")
-    model_version = models.ForeignKey(
-        "ml.ModelVersion", on_delete=models.PROTECT, related_name="+"
-    )
+    model_version = models.ForeignKey("ml.ModelVersion", on_delete=models.PROTECT, related_name="+")
     label = models.CharField(max_length=64)
     source_label = models.CharField(max_length=120, blank=True)
     score = models.FloatField()

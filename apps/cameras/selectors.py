@@ -35,7 +35,9 @@ def camera_list(*, viewer) -> QuerySet[Camera]:
     return Camera.objects.all()
 
 
-def camera_health(*, cameras: list[Camera], window_seconds: int | None = None) -> list[CameraHealth]:
+def camera_health(
+    *, cameras: list[Camera], window_seconds: int | None = None
+) -> list[CameraHealth]:
     """Health over the last `window_seconds`, from the frames table in one grouped query."""
     window = window_seconds or settings.CAMERA_HEALTH_WINDOW_SECONDS
     since = timezone.now() - timedelta(seconds=window)

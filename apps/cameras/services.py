@@ -249,9 +249,7 @@ def _rules_apply(frame: Frame, detections: list[Detection]) -> None:
 def _previous_detections(frame: Frame, count: int) -> list[list[Detection]]:
     """What was seen in the camera's `count` inferred frames before this one, newest first."""
     earlier = list(
-        Frame.objects.filter(
-            camera_id=frame.camera_id, status=FrameStatus.DONE, pk__lt=frame.pk
-        )
+        Frame.objects.filter(camera_id=frame.camera_id, status=FrameStatus.DONE, pk__lt=frame.pk)
         .order_by("-pk")
         .values_list("pk", flat=True)[:count]
     )
@@ -288,7 +286,9 @@ def cameras_check_offline() -> list[Camera]:
 
     now = timezone.now()
     raised = []
-    for camera in Camera.objects.filter(enabled=True, is_offline=False, offline_after_seconds__gt=0):
+    for camera in Camera.objects.filter(
+        enabled=True, is_offline=False, offline_after_seconds__gt=0
+    ):
         last = camera.last_frame_at or camera.created_at
         if now - last > timedelta(seconds=camera.offline_after_seconds):
             incident_camera_offline(camera=camera, silent_since=last)
@@ -379,7 +379,9 @@ def rule_save(*, rule: Rule, data: dict, actor) -> Rule:
         action="rule.create" if creating else "rule.update",
         actor=actor,
         target=rule,
-        detail={k: str(v) if k in ("active_from", "active_until") else v for k, v in changed.items()},
+        detail={
+            k: str(v) if k in ("active_from", "active_until") else v for k, v in changed.items()
+        },
     )
     return rule
 

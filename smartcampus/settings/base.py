@@ -185,7 +185,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            "CONFIG": {
+                # redis-py 8 reads with a 5 s socket timeout by default, which kills the
+                # layer's blocking BZPOPMIN (5 s) on an idle websocket (channels_redis#422).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "capacity": 1000,
+                "expiry": 30,
+            },
         }
     }
 else:
@@ -238,7 +244,9 @@ INFERENCE_COMPILE = env_bool("SMARTCAMPUS_INFERENCE_COMPILE", False)
 # for companions (in-process tasks never wait: nothing else could arrive meanwhile).
 INFERENCE_BATCH_MAX = env_int("SMARTCAMPUS_INFERENCE_BATCH_MAX", 32, minimum=1)
 INFERENCE_BATCH_WINDOW_MS = (
-    0 if CELERY_TASK_ALWAYS_EAGER else env_int("SMARTCAMPUS_INFERENCE_BATCH_WINDOW_MS", 20, minimum=0)
+    0
+    if CELERY_TASK_ALWAYS_EAGER
+    else env_int("SMARTCAMPUS_INFERENCE_BATCH_WINDOW_MS", 20, minimum=0)
 )
 FRAME_REQUEUE_AFTER_SECONDS = env_int("SMARTCAMPUS_FRAME_REQUEUE_AFTER", 120, minimum=5)
 # Pull mode: addresses snapshot URLs may reach although they are private (a camera VLAN),

@@ -68,7 +68,9 @@ def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Networ
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
-            raise ImproperlyConfigured(f"{name}: {item!r} is not a network like 10.0.0.0/8") from None
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not a network like 10.0.0.0/8"
+            ) from None
     return networks
 
 

@@ -59,7 +59,11 @@ def test_a_person_raises_an_incident_only_inside_the_zone_and_hours(
     assert person.model_version == person_model and person.source_label == "face"
     assert 0.25 < (person.x0 + person.x1) / 2 < 0.6 and 0.05 < person.y1 < 0.5
     incident = Incident.objects.get()
-    assert (incident.rule, incident.label, incident.model_version) == (inside, "person", person_model)
+    assert (incident.rule, incident.label, incident.model_version) == (
+        inside,
+        "person",
+        person_model,
+    )
     assert incident.score > 0.95
 
 

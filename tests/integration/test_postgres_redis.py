@@ -1,5 +1,7 @@
 """Against the real PostgreSQL and Redis: the audit trigger, the queue routing, the live path."""
 
+import asyncio
+
 import pytest
 import redis
 from channels.db import database_sync_to_async
@@ -71,7 +73,7 @@ def test_a_frame_task_is_queued_on_the_inference_queue_in_redis(
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_posted_frame_reaches_an_operator_websocket_through_redis(
+async def test_a_posted_frame_reaches_an_idle_operator_websocket_through_redis(
     camera_with_key, vehicle_rule, active_model, operator
 ):
     camera, key = camera_with_key
@@ -84,6 +86,9 @@ async def test_a_posted_frame_reaches_an_operator_websocket_through_redis(
     ready = await ws.receive_json_from()
     await ws.send_json_to({"type": "resume", "after": ready["last_id"]})
     assert (await ws.receive_json_from())["type"] == "resumed"
+    # Idle past redis-py 8's default 5 s read timeout, which used to kill the layer's
+    # blocking read and with it every quiet operator's websocket.
+    await asyncio.sleep(7)
 
     @database_sync_to_async
     def post():

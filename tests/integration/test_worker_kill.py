@@ -59,6 +59,7 @@ def test_a_worker_killed_mid_batch_loses_no_frame_and_infers_none_twice(tmp_path
         stack.worker_kill(first)
         done_at_kill = done()
         assert done_at_kill < FRAMES, "the worker finished before it could be killed"
+        print(f"killed the worker after {done_at_kill} of {FRAMES} frames")
 
         stack.worker_start()
         wait_for(lambda: done() == FRAMES, 120, "every frame to be inferred after the kill")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from PIL.JpegImagePlugin import JpegImageFile
 
 from apps.ml.engine.preprocess import Preprocessing, decode_image
 from apps.ml.engine.results import ImageDecodeError
@@ -88,9 +89,11 @@ def test_exif_orientation_is_applied_to_jpeg_bytes():
     assert decode_image(encoded).size == (20, 40)
 
 
-def test_bytes_that_are_not_an_image_raise_image_decode_error():
-    with pytest.raises(ImageDecodeError):
+def test_bytes_that_are_not_an_image_raise_image_decode_error_without_an_index():
+    with pytest.raises(ImageDecodeError) as raised:
         decode_image(b"definitely not a jpeg")
+
+    assert raised.value.index is None
 
 
 def test_truncated_jpeg_raises_image_decode_error():
@@ -98,6 +101,57 @@ def test_truncated_jpeg_raises_image_decode_error():
 
     with pytest.raises(ImageDecodeError):
         decode_image(encoded[: len(encoded) // 2])
+
+
+def test_max_side_shrinks_the_longer_side_and_keeps_the_aspect_ratio():
+    encoded = _encoded(Image.new("RGB", (1000, 500)), "PNG")
+
+    assert decode_image(encoded, max_side=200).size == (200, 100)
+
+
+def test_max_side_shrinks_a_pil_image_too():
+    assert decode_image(Image.new("RGB", (300, 600)), max_side=150).size == (75, 150)
+
+
+def test_image_within_max_side_keeps_its_size():
+    encoded = _encoded(Image.new("RGB", (320, 240)), "JPEG")
+
+    assert decode_image(encoded, max_side=640).size == (320, 240)
+
+
+def test_jpeg_is_decoded_in_draft_mode_straight_to_a_reduced_size(monkeypatch):
+    # 1600x1200 for 400 px: libjpeg can decode at 1/4 scale, exactly the size wanted.
+    encoded = _encoded(Image.new("RGB", (1600, 1200), (200, 100, 50)), "JPEG")
+    drafts = []
+    original_draft = JpegImageFile.draft
+
+    def spy(self, mode, size):
+        result = original_draft(self, mode, size)
+        drafts.append((size, self.size))
+        return result
+
+    monkeypatch.setattr(JpegImageFile, "draft", spy)
+
+    image = decode_image(encoded, max_side=400)
+
+    assert drafts == [((400, 300), (400, 300))]
+    assert image.size == (400, 300)
+    assert image.getpixel((200, 150)) == pytest.approx((200, 100, 50), abs=3)
+
+
+def test_jpeg_without_max_side_is_decoded_at_full_size(monkeypatch):
+    encoded = _encoded(Image.new("RGB", (1600, 1200)), "JPEG")
+    monkeypatch.setattr(JpegImageFile, "draft", lambda self, mode, size: pytest.fail("draft"))
+
+    assert decode_image(encoded).size == (1600, 1200)
+
+
+def test_rotated_jpeg_is_upright_and_within_max_side():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    encoded = _encoded(Image.new("RGB", (800, 400)), "JPEG", exif=exif)
+
+    assert decode_image(encoded, max_side=200).size == (100, 200)
 
 
 def test_other_input_types_are_rejected():

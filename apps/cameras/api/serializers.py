@@ -88,6 +88,10 @@ class RuleSerializer(serializers.ModelSerializer):
         end = attrs.get("active_until", getattr(self.instance, "active_until", None))
         if (start is None) != (end is None):
             raise serializers.ValidationError("set both active_from and active_until, or neither")
-        if self.instance is not None and "camera" in attrs and attrs["camera"] != self.instance.camera:
+        if (
+            self.instance is not None
+            and "camera" in attrs
+            and attrs["camera"] != self.instance.camera
+        ):
             raise serializers.ValidationError({"camera": "a rule cannot move to another camera"})
         return attrs

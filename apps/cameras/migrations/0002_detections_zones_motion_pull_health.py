@@ -88,7 +88,7 @@ class Migration(migrations.Migration):
             name="motion_threshold",
             field=models.FloatField(
                 default=0.01,
-                help_text="Share of pixels that must change (on a 64×48 greyscale copy) to count as motion.",
+                help_text="Share of pixels that must change (on a 64x48 greyscale copy) to count as motion.",
                 validators=[
                     django.core.validators.MinValueValidator(0.0),
                     django.core.validators.MaxValueValidator(1.0),

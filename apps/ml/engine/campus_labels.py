@@ -1,4 +1,4 @@
-"""Campus categories the security rules use, defined over the ImageNet-1k classes."""
+"""Campus categories the security rules use, defined over the ImageNet-1k and COCO classes."""
 
 from __future__ import annotations
 
@@ -90,6 +90,31 @@ CAMPUS_SYNSETS: dict[str, tuple[str, ...]] = {
 }
 
 CAMPUS_CATEGORIES: tuple[str, ...] = ("vehicle", "bicycle", "animal", "bag", "weapon", "person")
+
+
+# COCO detection classes by name, as COCO-trained checkpoints spell them in `id2label` (a few
+# spell "motorbike"; classes a model lacks are skipped when its label map is written). The
+# groups follow the ImageNet ones: rail, water and air craft are not campus vehicles.
+COCO_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "person": ("person",),
+    "vehicle": ("car", "motorcycle", "motorbike", "bus", "truck"),
+    "bicycle": ("bicycle",),
+    "animal": (
+        "bird",
+        "cat",
+        "dog",
+        "horse",
+        "sheep",
+        "cow",
+        "elephant",
+        "bear",
+        "zebra",
+        "giraffe",
+    ),
+    "bag": ("backpack", "handbag", "suitcase"),
+    # No "weapon": COCO's "knife" is table cutlery in almost every training photo, and a rule
+    # that fires on a canteen's cutlery would soon be ignored.
+}
 
 
 @dataclass(frozen=True)

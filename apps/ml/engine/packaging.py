@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,10 +13,9 @@ from transformers import MobileNetV2Config, MobileNetV2ForImageClassification, P
 from transformers.utils import logging as transformers_logging
 
 from apps.ml.engine.campus_labels import campus_label_map, imagenet_labels
+from apps.ml.engine.modeldir import LABEL_MAP_FILENAME, publish_model_dir, write_json
 from apps.ml.engine.preprocess import Preprocessing
 from apps.ml.engine.results import ModelLoadError
-
-LABEL_MAP_FILENAME = "label_map.json"
 
 # Servers and workers build and load models; a progress bar each time only clutters their logs.
 transformers_logging.disable_progress_bar()
@@ -134,43 +129,14 @@ def write_model_dir(
     preprocessing: Preprocessing,
     label_map: Mapping[str, object],
 ) -> Path:
-    """Save a model directory atomically: it appears complete at `dest` or not at all.
+    """Save a classifier directory atomically: it appears complete at `dest` or not at all.
 
     `label_map` without "categories" means the model's own labels are the campus categories.
     """
-    dest = Path(dest)
-    if dest.exists():
-        raise FileExistsError(f"{dest} exists; model directories are never overwritten")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    # Same parent, so the final rename stays on one filesystem and is atomic.
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
-    try:
+
+    def fill(staging: Path) -> None:
         model.save_pretrained(staging, safe_serialization=True)
         preprocessing.save(staging)
-        (staging / LABEL_MAP_FILENAME).write_text(json.dumps(label_map) + "\n")
-        _publish_permissions(staging)
-        _fsync_tree(staging)
-        staging.rename(dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return dest
+        write_json(staging / LABEL_MAP_FILENAME, label_map)
 
-
-def _publish_permissions(directory: Path) -> None:
-    # mkdtemp makes the directory owner-only and safetensors writes 0600, but the web process
-    # and the inference workers may run as other users than the one that built the model.
-    directory.chmod(0o755)
-    for path in directory.iterdir():
-        path.chmod(0o755 if path.is_dir() else 0o644)
-
-
-def _fsync_tree(directory: Path) -> None:
-    # Without this a crash right after the rename can leave a complete-looking directory whose
-    # files are still empty on disk.
-    for path in [*directory.iterdir(), directory]:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    return publish_model_dir(dest, fill)

@@ -4,36 +4,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+Box = tuple[float, float, float, float]
+
 
 class ModelLoadError(Exception):
     """A model directory is missing, incomplete, tampered with or holds pickle weights."""
 
 
 class ImageDecodeError(ValueError):
-    """An input to `VisionModel.predict` could not be decoded as an image."""
+    """An input could not be decoded as an image; `index` is its place in the batch, if any."""
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 @dataclass(frozen=True)
-class Label:
-    """A label with its probability in [0, 1]."""
+class Detection:
+    """Something a model saw in one image.
 
-    name: str
-    score: float
-
-
-@dataclass(frozen=True)
-class ImagePrediction:
-    """What the model saw in one image.
-
-    `labels` holds every category of the model, best first; for a model trained on ImageNet
-    a category's score is the summed probability of the source classes mapped to it.
-    `raw` holds the top five source classes, best first.
+    `label` is a campus category ("person", "vehicle", ...), `source_label` the model's own
+    class that produced it ("sports car", "face", "car"). `box` is (x0, y0, x1, y1) as
+    fractions of the original image's width and height, so it stays valid whatever size the
+    image was decoded to; it is None when the model looks at the whole image (classifiers).
     """
 
-    labels: tuple[Label, ...]
-    raw: tuple[Label, ...]
-
-    @property
-    def top(self) -> Label:
-        """The most likely category."""
-        return self.labels[0]
+    label: str
+    score: float
+    box: Box | None
+    source_label: str

@@ -1,60 +1,98 @@
-"""Batch image classification into campus categories with a safetensors model directory."""
+"""Campus detections from a model directory: `VisionModel.load(path).predict(images)`.
+
+A model directory holds safetensors weights, `config.json` and `label_map.json` (pickle files
+are refused). `config.json` decides what serves it:
+
+- `"model_type": "smartcampus-mtcnn"`: the packaged MTCNN face detector (`faces.py`); each
+  face is a "person" whose box is the face.
+- a Hugging Face object-detection checkpoint (anything `AutoModelForObjectDetection` loads:
+  DETR, RT-DETR, YOLOS, ...) with its `preprocessor_config.json`: boxes for every campus
+  category in its label map.
+- otherwise a Hugging Face image classifier with `preprocessor.json`: one box-less detection
+  per campus category scoring at least 0.01.
+
+`predict` returns, per image and in input order, a list of `Detection(label, score, box,
+source_label)` with boxes as fractions of the original image. The label map formats are
+described in `label_maps.py`.
+
+Command line (`python -m apps.ml.engine.vision ...`):
+
+    build DEST                   write the packaged ImageNet MobileNetV2 classifier
+    build-faces DEST             write the packaged MTCNN person-presence detector
+    label-map-coco DIR           write label_map.json into a COCO-trained detector's directory
+                                 (e.g. a DETR or YOLOS checkpoint copied from elsewhere);
+                                 --threshold 0.3, --overwrite
+    predict MODEL_DIR IMG...     print each image's detections; --device, --checksum
+"""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from PIL import Image
 from safetensors import SafetensorError
-from transformers import AutoModelForImageClassification, PreTrainedModel
 
 from apps.ml.engine.checksum import directory_checksum
-from apps.ml.engine.packaging import LABEL_MAP_FILENAME, build_packaged_mobilenet
-from apps.ml.engine.preprocess import PREPROCESSOR_FILENAME, ImageInput, Preprocessing, decode_image
-from apps.ml.engine.results import ImageDecodeError, ImagePrediction, Label, ModelLoadError
+from apps.ml.engine.devices import resolve_device
+from apps.ml.engine.faces import MODEL_TYPE as FACE_MODEL_TYPE
+from apps.ml.engine.faces import FaceDetector
+from apps.ml.engine.modeldir import CONFIG_FILENAME, check_model_dir, read_json_object
+from apps.ml.engine.preprocess import ImageInput, decode_image
+from apps.ml.engine.results import Detection, ImageDecodeError, ModelLoadError
 
-__all__ = [
-    "ImageDecodeError",
-    "ImagePrediction",
-    "Label",
-    "ModelLoadError",
-    "VisionModel",
-]
+__all__ = ["Detection", "ImageDecodeError", "ModelLoadError", "VisionModel"]
 
-WEIGHTS_FILENAME = "model.safetensors"
-# Formats that torch or transformers would unpickle, which can run arbitrary code on load.
-PICKLE_SUFFIXES = frozenset({".bin", ".pth", ".pt", ".ckpt", ".pkl", ".pickle"})
-RAW_TOP_K = 5
+
+class Backend(Protocol):
+    """What serves one kind of model directory (classification.py, detection.py, faces.py)."""
+
+    kind: str
+    categories: tuple[str, ...]
+    input_side: int
+    required_files: tuple[str, ...]
+
+    @classmethod
+    def load(cls, path: Path, *, device: str, compile: bool = False) -> Backend: ...
+
+    def predict(self, images: list[Image.Image]) -> list[list[Detection]]:
+        """Detections per decoded RGB image, in input order."""
+        ...
 
 
 class VisionModel:
-    """A loaded classifier; `predict` runs one forward pass per batch of images."""
+    """A loaded model directory; `predict` runs one batch of images through it."""
 
-    def __init__(
-        self,
-        *,
-        path: Path,
-        model: PreTrainedModel,
-        preprocessing: Preprocessing,
-        categories: tuple[str, ...],
-        category_matrix: torch.Tensor,
-        device: str,
-    ) -> None:
+    def __init__(self, *, path: Path, device: str, backend: Backend) -> None:
         self.name = path.name
         self.path = path
         self.device = device
-        self.categories = categories
-        self._model = model
-        self._preprocessing = preprocessing
-        self._category_matrix = category_matrix
-        self._source_labels = _source_labels(model)
+        self.backend = backend
+
+    @property
+    def kind(self) -> str:
+        """Either "classification" (whole-image labels, no boxes) or "detection"."""
+        return self.backend.kind
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """Campus categories the model can report, "other" excluded."""
+        return self.backend.categories
+
+    @property
+    def input_side(self) -> int:
+        """The longest image side worth decoding to (`decode_image(data, max_side=...)`)."""
+        return self.backend.input_side
+
+    def __repr__(self) -> str:
+        return (
+            f"<VisionModel {self.name} {self.kind} on {self.device}: {', '.join(self.categories)}>"
+        )
 
     @classmethod
     def load(
@@ -63,132 +101,67 @@ class VisionModel:
         *,
         expected_checksum: str | None = None,
         device: str | None = None,
+        compile: bool = False,
     ) -> VisionModel:
-        """Load a model directory, refusing pickle weights and checksum mismatches."""
+        """Load a model directory, refusing pickle files, missing files and checksum mismatches.
+
+        `device` defaults to CUDA when there is one. `compile=True` runs the network through
+        `torch.compile` on first use, falling back to eager mode where compiling fails.
+        """
         path = Path(path)
-        _check_directory(path)
+        check_model_dir(path, [CONFIG_FILENAME])
         if expected_checksum is not None:
             actual = directory_checksum(path)
             if actual != expected_checksum:
                 raise ModelLoadError(f"{path} has checksum {actual}, expected {expected_checksum}")
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        backend_class = _backend_class(read_json_object(path / CONFIG_FILENAME))
+        check_model_dir(path, backend_class.required_files)
+        device = resolve_device(device)
         try:
-            model = _load_weights(path, device)
-            preprocessing = Preprocessing.load(path)
-            label_map = json.loads((path / LABEL_MAP_FILENAME).read_text())
-        except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+            backend = backend_class.load(path, device=device, compile=compile)
+        except (OSError, ValueError, KeyError, TypeError, SafetensorError, ImportError) as exc:
             raise ModelLoadError(f"{path} is not a loadable model directory: {exc}") from exc
-        categories, matrix = _category_matrix(label_map, _source_labels(model))
-        return cls(
-            path=path,
-            model=model,
-            preprocessing=preprocessing,
-            categories=categories,
-            category_matrix=matrix.to(device),
-            device=device,
-        )
+        return cls(path=path, device=device, backend=backend)
 
-    def predict(self, images: Sequence[ImageInput]) -> list[ImagePrediction]:
-        """One prediction per image, in input order; PIL images or encoded JPEG/PNG bytes.
+    def predict(self, images: Sequence[ImageInput]) -> list[list[Detection]]:
+        """Detections per image, in input order; PIL images or encoded JPEG/PNG bytes.
 
-        An undecodable input fails the whole batch with `ImageDecodeError` naming its index.
+        Inputs are decoded (or shrunk) to `input_side`. An undecodable one fails the whole
+        batch with `ImageDecodeError` whose `index` names it; a caller that wants one bad
+        frame to fail alone decodes each itself with `decode_image` and passes PIL images.
         """
         if not images:
             return []
-        pixels = self._preprocessing(_decode_all(images))
-        with torch.inference_mode():
-            probs = self._forward(pixels).softmax(dim=-1)
-            category_probs = probs @ self._category_matrix
-        probs, category_probs = probs.cpu(), category_probs.cpu()
-        return [self._prediction(p, c) for p, c in zip(probs, category_probs, strict=True)]
-
-    def _forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        on_cuda = self.device.startswith("cuda")
-        if on_cuda:
-            pixels = pixels.pin_memory().to(self.device, non_blocking=True)
-            pixels = pixels.contiguous(memory_format=torch.channels_last)
-        autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext()
-        )
-        with autocast:
-            logits = self._model(pixel_values=pixels).logits
-        # Softmax in float32: bf16 keeps about three significant digits, too coarse for
-        # probabilities that are summed into category scores.
-        return logits.float()
-
-    def _prediction(self, probs: torch.Tensor, category_probs: torch.Tensor) -> ImagePrediction:
-        order = torch.argsort(category_probs, descending=True).tolist()
-        labels = tuple(Label(self.categories[i], float(category_probs[i])) for i in order)
-        top = torch.topk(probs, k=min(RAW_TOP_K, probs.numel()))
-        raw = tuple(
-            Label(self._source_labels[i], float(score))
-            for score, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)
-        )
-        return ImagePrediction(labels=labels, raw=raw)
+        decoded = []
+        for index, image in enumerate(images):
+            try:
+                decoded.append(decode_image(image, max_side=self.input_side))
+            except ImageDecodeError as exc:
+                raise ImageDecodeError(f"image {index}: {exc}", index=index) from exc
+        return self.backend.predict(decoded)
 
 
-def _decode_all(images: Sequence[ImageInput]) -> list[Image.Image]:
-    decoded = []
-    for index, image in enumerate(images):
-        try:
-            decoded.append(decode_image(image))
-        except ImageDecodeError as exc:
-            raise ImageDecodeError(f"image {index}: {exc}") from exc
-    return decoded
+def _backend_class(config: dict) -> type[Backend]:
+    if config.get("model_type") == FACE_MODEL_TYPE:
+        return FaceDetector
+    # Imported here: a worker that serves only the face detector never imports transformers.
+    from apps.ml.engine.detection import ObjectDetector, is_object_detection_config
+
+    if is_object_detection_config(config):
+        return ObjectDetector
+    from apps.ml.engine.classification import ImageClassifier
+
+    return ImageClassifier
 
 
-def _check_directory(path: Path) -> None:
-    if not path.is_dir():
-        raise ModelLoadError(f"{path} is not a model directory")
-    pickles = sorted(p.name for p in path.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
-    if pickles:
-        raise ModelLoadError(f"{path} holds pickle weights {pickles}; only safetensors are loaded")
-    for required in (WEIGHTS_FILENAME, "config.json", PREPROCESSOR_FILENAME, LABEL_MAP_FILENAME):
-        if not (path / required).is_file():
-            raise ModelLoadError(f"{path} has no {required}")
-
-
-def _source_labels(model: PreTrainedModel) -> tuple[str, ...]:
-    return tuple(model.config.id2label[i] for i in range(model.config.num_labels))
-
-
-def _load_weights(path: Path, device: str) -> PreTrainedModel:
-    model = AutoModelForImageClassification.from_pretrained(
-        path, local_files_only=True, use_safetensors=True
+def format_detection(detection: Detection) -> str:
+    """One line for people: label, score, source class and box."""
+    box = (
+        "whole image"
+        if detection.box is None
+        else "box " + " ".join(f"{v:.3f}" for v in detection.box)
     )
-    # float32 weights whatever dtype was saved: on CUDA autocast picks bf16 per operation, and
-    # on CPU float32 is both the fastest path and the one the tests check against torchvision.
-    model.to(device=device, dtype=torch.float32).eval()
-    if device.startswith("cuda"):
-        model.to(memory_format=torch.channels_last)
-    return model
-
-
-def _category_matrix(
-    label_map: dict, labels: tuple[str, ...]
-) -> tuple[tuple[str, ...], torch.Tensor]:
-    """Categories and the 0/1 matrix that sums source-class probabilities into them.
-
-    Without "categories" the model's own labels are the categories (a model fine-tuned on
-    campus categories); otherwise every source class not listed counts as "other".
-    """
-    if not isinstance(label_map, dict):
-        raise ModelLoadError(f"{LABEL_MAP_FILENAME} must hold a JSON object")
-    groups = label_map.get("categories")
-    if groups is None:
-        return labels, torch.eye(len(labels))
-    names = tuple(groups) if "other" in groups else (*groups, "other")
-    matrix = torch.zeros(len(labels), len(names))
-    for column, name in enumerate(names):
-        for index in groups.get(name, ()):
-            if not 0 <= index < len(labels):
-                raise ModelLoadError(f"category {name!r} lists class {index} of {len(labels)}")
-            matrix[index, column] = 1.0
-    if (matrix.sum(dim=1) > 1).any():
-        raise ModelLoadError("a source class is listed in more than one category")
-    # Source classes left out of every list fall into "other" so category scores sum to 1.
-    matrix[matrix.sum(dim=1) == 0, names.index("other")] = 1.0
-    return names, matrix
+    return f"{detection.label} {detection.score:.3f} ({detection.source_label}) {box}"
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
@@ -196,24 +169,60 @@ def _main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="write the packaged ImageNet MobileNetV2 to DEST")
     build.add_argument("dest", type=Path)
-    predict = commands.add_parser("predict", help="classify images as one batch")
+    faces = commands.add_parser("build-faces", help="write the packaged MTCNN face detector")
+    faces.add_argument("dest", type=Path)
+    coco = commands.add_parser(
+        "label-map-coco", help="write label_map.json for a COCO-trained detector directory"
+    )
+    coco.add_argument("directory", type=Path)
+    coco.add_argument("--threshold", type=float, default=0.3)
+    coco.add_argument("--overwrite", action="store_true")
+    predict = commands.add_parser("predict", help="detect in images as one batch")
     predict.add_argument("model_dir", type=Path)
     predict.add_argument("images", type=Path, nargs="+")
     predict.add_argument("--device")
+    predict.add_argument("--checksum", help="refuse to load unless the directory has it")
     args = parser.parse_args(argv)
 
-    if args.command == "build":
-        dest = build_packaged_mobilenet(args.dest)
+    try:
+        return _run(args)
+    except (ModelLoadError, ImageDecodeError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command in ("build", "build-faces"):
+        if args.command == "build":
+            from apps.ml.engine.packaging import build_packaged_mobilenet as builder
+        else:
+            from apps.ml.engine.faces import build_packaged_face_detector as builder
+        dest = builder(args.dest)
         print(f"{dest}\nchecksum {directory_checksum(dest)}")
         return 0
-    model = VisionModel.load(args.model_dir, device=args.device)
+    if args.command == "label-map-coco":
+        from apps.ml.engine.detection import write_coco_label_map
+
+        target = write_coco_label_map(
+            args.directory, threshold=args.threshold, overwrite=args.overwrite
+        )
+        print(target.read_text(), end="")
+        return 0
+    model = VisionModel.load(args.model_dir, expected_checksum=args.checksum, device=args.device)
     started = time.perf_counter()
-    predictions = model.predict([image.read_bytes() for image in args.images])
+    try:
+        results = model.predict([image.read_bytes() for image in args.images])
+    except ImageDecodeError as exc:
+        raise ImageDecodeError(f"{args.images[exc.index]}: {exc.__cause__}") from exc
     elapsed_ms = (time.perf_counter() - started) * 1000
-    for image, prediction in zip(args.images, predictions, strict=True):
-        raw = ", ".join(f"{label.name} {label.score:.3f}" for label in prediction.raw)
-        print(f"{image}: {prediction.top.name} {prediction.top.score:.3f}  [{raw}]")
-    print(f"{len(predictions)} images on {model.device} in {elapsed_ms:.1f} ms", file=sys.stderr)
+    for image, detections in zip(args.images, results, strict=True):
+        print(f"{image}: {len(detections)} detection(s)")
+        for detection in detections:
+            print(f"  {format_detection(detection)}")
+    print(
+        f"{len(results)} images, {model!r}, in {elapsed_ms:.1f} ms (torch {torch.__version__})",
+        file=sys.stderr,
+    )
     return 0
 
 
