@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -102,7 +102,9 @@ def frame_ingest(*, camera: Camera, data: bytes) -> Frame:
             if not skip:
                 camera.motion_reference, camera.motion_reference_at = signature, now
                 fields += ["motion_reference", "motion_reference_at"]
-                transaction.on_commit(lambda: frame_infer.delay(frame.pk))
+                # robust: a broker outage must not fail a request whose frame is committed;
+                # frames_requeue_stale queues it once the broker is back.
+                transaction.on_commit(lambda: frame_infer.delay(frame.pk), robust=True)
             camera.save(update_fields=fields)
             if camera.is_offline:
                 incident_camera_online(camera=camera)
@@ -120,6 +122,10 @@ def _motion_skips(camera: Camera, motion: float, now) -> bool:
     return motion < camera.motion_threshold
 
 
+# First key of the PostgreSQL advisory locks a worker holds on the cameras in its batch.
+CLAIM_LOCK = 0x5C_CA_3E_7A
+
+
 @dataclass(frozen=True)
 class BatchOutcome:
     processed: int  # frames inferred (or failed) by this call
@@ -131,33 +137,78 @@ def frames_infer_pending(*, frame_id: int, max_batch: int | None = None) -> Batc
     """Infer pending frames in micro-batches until `frame_id` is done or held elsewhere.
 
     Each batch claims up to `max_batch` pending frames, oldest first, with row locks that
-    other workers skip, so several GPU workers fill their own batches in parallel. The
-    locks are held until the batch's results are committed: a worker killed mid-batch
-    rolls back, and its frames are pending again for the next claim.
+    other workers skip, so several GPU workers fill their own batches in parallel. On
+    PostgreSQL a worker also takes each claimed camera's advisory lock, so one camera's
+    frames are inferred by one worker at a time and in order (dwell needs the frames
+    before). The locks are held until the batch's results are committed: a worker killed
+    mid-batch rolls back, and its frames are pending again for the next claim.
     """
+    from apps.ml.runtime import vision_models_active
+
     max_batch = max_batch or settings.INFERENCE_BATCH_MAX
     _batch_window_wait(frame_id, max_batch)
     processed = 0
     while True:
+        if Frame.objects.filter(pk=frame_id, status=FrameStatus.PENDING).exists():
+            # Outside the claim: loading a newly promoted model must not hold any lock.
+            models = vision_models_active()
+        else:
+            return BatchOutcome(processed, frame_done=True, busy=False)
         with transaction.atomic():
-            state = Frame.objects.filter(pk=frame_id).values_list("status", flat=True).first()
-            if state != FrameStatus.PENDING:
-                return BatchOutcome(processed, frame_done=True, busy=False)
-            frames = list(
-                Frame.objects.select_for_update(skip_locked=True)
-                .filter(status=FrameStatus.PENDING)
-                .select_related("camera")
-                .order_by("pk")[:max_batch]
-            )
+            frames = _frames_claim(max_batch)
             if not frames:
-                return BatchOutcome(processed, frame_done=False, busy=True)
-            processed += frames_process(frames=frames)
+                state = Frame.objects.filter(pk=frame_id).values_list("status", flat=True).first()
+                done = state != FrameStatus.PENDING
+                return BatchOutcome(processed, frame_done=done, busy=not done)
+            processed += _frames_process_or_split(frames, models)
+
+
+def _frames_claim(max_batch: int) -> list[Frame]:
+    pending = Frame.objects.filter(status=FrameStatus.PENDING)
+    if connection.vendor == "postgresql":
+        # The cameras of the oldest pending frames.
+        cameras = list(pending.order_by("pk").values_list("camera_id", flat=True)[:max_batch])
+        with connection.cursor() as cursor:
+            held = []
+            for camera_id in dict.fromkeys(cameras):
+                cursor.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s::int4, %s::int4)", [CLAIM_LOCK, camera_id]
+                )
+                if cursor.fetchone()[0]:
+                    held.append(camera_id)
+        pending = pending.filter(camera_id__in=held)
+    # of=("self",): lock the frames only, never the camera rows ingest needs.
+    return list(
+        pending.select_for_update(skip_locked=True, of=("self",))
+        .select_related("camera")
+        .order_by("pk")[:max_batch]
+    )
+
+
+def _frames_process_or_split(frames: list[Frame], models) -> int:
+    """Process the batch; if it fails as a whole, go frame by frame so one bad frame (or a
+    batch too big for the device) cannot stall every camera behind it."""
+    try:
+        with transaction.atomic():
+            return frames_process(frames=frames, models=models)
+    except DatabaseError:
+        raise  # the database is the problem, not the frames: let the task retry
+    except Exception:
+        if len(frames) == 1:
+            log.exception("frame %s failed in inference", frames[0].pk)
+            Frame.objects.filter(pk=frames[0].pk).update(
+                status=FrameStatus.FAILED, processed_at=timezone.now(), error="inference failed"
+            )
+            return 1
+        log.exception("a batch of %d frames failed; retrying them one by one", len(frames))
+    return sum(_frames_process_or_split([frame], models) for frame in frames)
 
 
 def _batch_window_wait(frame_id: int, max_batch: int) -> None:
     """Give companions a short window to arrive when the queue is quiet.
 
-    A frame already older than the window (the queue is backed up) waits for nothing.
+    A frame already older than the window (the queue is backed up) waits for nothing. The
+    deadline is capped by this worker's own clock, in case it runs behind the web's.
     """
     window = settings.INFERENCE_BATCH_WINDOW_MS / 1000
     if window <= 0:
@@ -165,14 +216,14 @@ def _batch_window_wait(frame_id: int, max_batch: int) -> None:
     received = Frame.objects.filter(pk=frame_id).values_list("received_at", flat=True).first()
     if received is None:
         return
-    deadline = received.timestamp() + window
+    deadline = min(received.timestamp(), time.time()) + window
     while time.time() < deadline:
         if Frame.objects.filter(status=FrameStatus.PENDING).count() >= max_batch:
             return
         time.sleep(min(0.005, max(0.0, deadline - time.time())))
 
 
-def frames_process(*, frames: Sequence[Frame]) -> int:
+def frames_process(*, frames: Sequence[Frame], models=None) -> int:
     """Decode and infer a batch with every active vision model, store what was seen, apply rules.
 
     Call inside a transaction holding the frames' row locks. A frame that cannot be read
@@ -182,7 +233,7 @@ def frames_process(*, frames: Sequence[Frame]) -> int:
     from apps.ml.engine.results import ImageDecodeError
     from apps.ml.runtime import vision_models_active
 
-    models = vision_models_active()
+    models = models or vision_models_active()
     started = time.perf_counter()
     side = max(m.model.input_side for m in models)
     images, good, now = [], [], timezone.now()
@@ -213,6 +264,7 @@ def frames_process(*, frames: Sequence[Frame]) -> int:
                 )
     elapsed_ms = (time.perf_counter() - started) * 1000
     Detection.objects.bulk_create([d for frame_seen in seen for d in frame_seen])
+    rules: dict[int, list[Rule]] = {}
     for frame, detections in zip(good, seen, strict=True):
         Frame.objects.filter(pk=frame.pk).update(
             status=FrameStatus.DONE,
@@ -220,7 +272,9 @@ def frames_process(*, frames: Sequence[Frame]) -> int:
             inference_ms=elapsed_ms / len(frames),
             batch_size=len(frames),
         )
-        _rules_apply(frame, detections)
+        if frame.camera_id not in rules:
+            rules[frame.camera_id] = list(frame.camera.rules.filter(enabled=True))
+        _rules_apply(frame, detections, rules[frame.camera_id])
     return len(frames)
 
 
@@ -231,10 +285,9 @@ def _box_fields(box) -> dict:
     return {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
 
 
-def _rules_apply(frame: Frame, detections: list[Detection]) -> None:
+def _rules_apply(frame: Frame, detections: list[Detection], rules: list[Rule]) -> None:
     from apps.incidents.services import incident_raise
 
-    rules = [r for r in frame.camera.rules.all() if r.enabled]
     if not rules:
         return
     at = timezone.localtime(frame.received_at)
@@ -289,10 +342,21 @@ def cameras_check_offline() -> list[Camera]:
     for camera in Camera.objects.filter(
         enabled=True, is_offline=False, offline_after_seconds__gt=0
     ):
+        cutoff = now - timedelta(seconds=camera.offline_after_seconds)
         last = camera.last_frame_at or camera.created_at
-        if now - last > timedelta(seconds=camera.offline_after_seconds):
-            incident_camera_offline(camera=camera, silent_since=last)
-            raised.append(camera)
+        if last >= cutoff:
+            continue
+        with transaction.atomic():
+            # Re-checked in the update: a frame committed since the read keeps it online.
+            silent = Q(last_frame_at__lt=cutoff) | Q(
+                last_frame_at__isnull=True, created_at__lt=cutoff
+            )
+            marked = Camera.objects.filter(silent, pk=camera.pk, is_offline=False).update(
+                is_offline=True
+            )
+            if marked:
+                incident_camera_offline(camera=camera, silent_since=last)
+                raised.append(camera)
     return raised
 
 
@@ -312,10 +376,11 @@ def cameras_pull_due() -> list[int]:
         for camera in cameras:
             camera.next_pull_at = now + timedelta(seconds=camera.poll_interval_seconds)
             camera.save(update_fields=["next_pull_at"])
-            due.append(camera.pk)
-    for camera_id in due:
-        camera_pull.delay(camera_id)
-    return due
+            due.append((camera.pk, camera.poll_interval_seconds))
+    for camera_id, interval in due:
+        # A poll still queued when the next one is due is worthless.
+        camera_pull.apply_async(args=[camera_id], expires=interval)
+    return [camera_id for camera_id, _ in due]
 
 
 def camera_pull(*, camera: Camera) -> Frame | None:

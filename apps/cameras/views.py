@@ -45,7 +45,8 @@ def frame_image(request, frame_id: int) -> HttpResponse:
         zones=camera_zones(camera=frame.camera) if boxes else (),
     )
     response = HttpResponse(rendered, content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=3600"
+    # Boxes and zones change (a pending frame gets its detections, a zone is redrawn).
+    response["Cache-Control"] = "private, no-cache" if boxes else "private, max-age=3600"
     return response
 
 

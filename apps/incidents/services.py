@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.cameras.choices import Severity
-from apps.cameras.models import Camera, Frame
+from apps.cameras.models import Camera, Frame, Rule
 from apps.cameras.rules import Firing
 
 from .choices import OPEN_STATUSES, AlertKind, Kind, Status
@@ -30,6 +30,8 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
     Idempotent per (frame, rule): a frame that fired the rule before changes nothing.
     """
     rule = firing.rule
+    # Serialise firings of one rule: two batches must not both open an incident for it.
+    Rule.objects.select_for_update().filter(pk=rule.pk).first()
     earlier = (
         IncidentFrame.objects.filter(frame=frame, rule=rule).select_related("incident").first()
     )
@@ -89,8 +91,7 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
 
 @transaction.atomic
 def incident_camera_offline(*, camera: Camera, silent_since) -> Incident:
-    """Mark the camera offline and open an incident for it (one per outage)."""
-    Camera.objects.filter(pk=camera.pk).update(is_offline=True)
+    """Open an incident for a camera already marked offline (one per outage)."""
     camera.is_offline = True
     open_one = Incident.objects.filter(
         camera=camera, kind=Kind.CAMERA_OFFLINE, status__in=OPEN_STATUSES

@@ -294,3 +294,30 @@ def test_an_image_that_is_not_a_jpeg_or_png_never_reaches_a_batch(camera_with_ke
     with pytest.raises(FrameRejected):
         frame_ingest(camera=camera, data=image_bytes("GIF"))
     assert not Frame.objects.exists()
+
+
+def test_a_batch_that_fails_as_a_whole_is_retried_frame_by_frame(
+    camera_with_key, active_model, monkeypatch, django_capture_on_commit_callbacks
+):
+    from apps.ml.engine.vision import VisionModel
+
+    camera, _ = camera_with_key
+    camera.motion_gating = False
+    camera.save()
+    frames = [
+        ingest_quietly(camera, scene(shift=i * 10), django_capture_on_commit_callbacks)
+        for i in range(3)
+    ]
+    real_predict = VisionModel.predict
+
+    def out_of_memory_for_batches(self, images):
+        if len(images) > 1:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real_predict(self, images)
+
+    monkeypatch.setattr(VisionModel, "predict", out_of_memory_for_batches)
+
+    frames_infer_pending(frame_id=frames[0].pk)
+
+    assert set(Frame.objects.values_list("status", "batch_size")) == {(FrameStatus.DONE, 1)}
+    assert Detection.objects.filter(label="vehicle").count() == 3

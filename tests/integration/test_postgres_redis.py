@@ -106,3 +106,38 @@ async def test_a_posted_frame_reaches_an_idle_operator_websocket_through_redis(
     assert alert["type"] == "alert" and alert["incident"]["id"] == incident.pk
     await ws.disconnect()
     assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_claim_different_cameras_and_skip_each_others_frames(active_model):
+    import threading
+
+    from apps.cameras.services import _frames_claim
+
+    from ..factories import CameraFactory, FrameFactory
+
+    first_camera, second_camera = CameraFactory(), CameraFactory()
+    for camera in (first_camera, second_camera, first_camera, second_camera):
+        FrameFactory(camera=camera)
+    holding, release = threading.Event(), threading.Event()
+    claimed = {}
+
+    def worker_a():
+        with transaction.atomic():
+            claimed["a"] = _frames_claim(max_batch=1)  # the oldest frame: first camera's
+            holding.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=worker_a)
+    thread.start()
+    holding.wait(10)
+    with transaction.atomic():
+        claimed["b"] = _frames_claim(max_batch=10)
+    release.set()
+    thread.join()
+
+    assert {f.camera_id for f in claimed["a"]} == {first_camera.pk}
+    # Worker B gets only the other camera: the first camera's frames stay with A, in order.
+    assert {f.camera_id for f in claimed["b"]} == {second_camera.pk}
+    assert len(claimed["b"]) == 2

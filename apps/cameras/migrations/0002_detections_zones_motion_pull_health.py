@@ -5,10 +5,37 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
-def frames_status_from_processed_at(apps, schema_editor):
-    # Frames inferred before statuses existed are done; the rest wait for inference.
+def frames_carry_over(apps, schema_editor):
+    """Frames from before detections existed keep what was seen in them.
+
+    Inferred frames become "done" and their whole-frame category scores become box-less
+    detections of the model version that produced them, so old incidents keep their
+    evidence. Frames never inferred are marked failed rather than queued: inferring them
+    now would raise alerts for the past.
+    """
     Frame = apps.get_model("cameras", "Frame")
+    Detection = apps.get_model("cameras", "Detection")
+    Frame.objects.filter(processed_at__isnull=True).update(
+        status="failed", error="not inferred before the upgrade to detections"
+    )
     Frame.objects.filter(processed_at__isnull=False).update(status="done")
+    batch = []
+    inferred = Frame.objects.filter(processed_at__isnull=False, model_version__isnull=False)
+    for frame in inferred.only("pk", "predictions", "model_version_id").iterator(chunk_size=500):
+        for item in (frame.predictions or {}).get("labels", []):
+            if item.get("name") != "other" and item.get("score", 0) >= 0.01:
+                batch.append(
+                    Detection(
+                        frame_id=frame.pk,
+                        model_version_id=frame.model_version_id,
+                        label=item["name"],
+                        score=item["score"],
+                    )
+                )
+        if len(batch) >= 1000:
+            Detection.objects.bulk_create(batch)
+            batch = []
+    Detection.objects.bulk_create(batch)
 
 
 class Migration(migrations.Migration):
@@ -38,14 +65,6 @@ class Migration(migrations.Migration):
             options={
                 "ordering": ["frame", "-score"],
             },
-        ),
-        migrations.RemoveField(
-            model_name="frame",
-            name="model_version",
-        ),
-        migrations.RemoveField(
-            model_name="frame",
-            name="predictions",
         ),
         migrations.AddField(
             model_name="camera",
@@ -218,5 +237,13 @@ class Migration(migrations.Migration):
                 on_delete=django.db.models.deletion.PROTECT, related_name="+", to="ml.modelversion"
             ),
         ),
-        migrations.RunPython(frames_status_from_processed_at, migrations.RunPython.noop),
+        migrations.RunPython(frames_carry_over, migrations.RunPython.noop),
+        migrations.RemoveField(
+            model_name="frame",
+            name="model_version",
+        ),
+        migrations.RemoveField(
+            model_name="frame",
+            name="predictions",
+        ),
     ]
