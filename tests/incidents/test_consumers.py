@@ -17,6 +17,22 @@ from ..factories import FrameFactory, RuleFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture(autouse=True)
+def _in_memory_channel_layer(settings):
+    """The consumer's own behaviour, on the in-memory layer in every run.
+
+    On Redis, a consumer the server closed leaves channels_redis's blocking receive behind,
+    and closing the test's event loop then waited on it (a CI hang); the Redis path is
+    covered end to end in tests/integration.
+    """
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
 ORIGIN = (b"origin", b"http://localhost")
 
 
