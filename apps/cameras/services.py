@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from apps.core.services import apikey_create, apikey_revoke, audit_record
@@ -166,11 +166,17 @@ def frames_infer_pending(*, frame_id: int, max_batch: int | None = None) -> Batc
 def _frames_claim(max_batch: int) -> list[Frame]:
     pending = Frame.objects.filter(status=FrameStatus.PENDING)
     if connection.vendor == "postgresql":
-        # The cameras of the oldest pending frames.
-        cameras = list(pending.order_by("pk").values_list("camera_id", flat=True)[:max_batch])
+        # Cameras with pending frames, the longest-waiting first; those another worker
+        # holds are skipped, so a busy camera does not leave this worker idle.
+        cameras = (
+            pending.values("camera_id")
+            .annotate(oldest=Min("pk"))
+            .order_by("oldest")
+            .values_list("camera_id", flat=True)[:max_batch]
+        )
         with connection.cursor() as cursor:
             held = []
-            for camera_id in dict.fromkeys(cameras):
+            for camera_id in list(cameras):
                 cursor.execute(
                     "SELECT pg_try_advisory_xact_lock(%s::int4, %s::int4)", [CLAIM_LOCK, camera_id]
                 )

@@ -33,6 +33,7 @@ def _in_memory_channel_layer(settings):
     yield
     channel_layers.backends.clear()
 
+
 ORIGIN = (b"origin", b"http://localhost")
 
 
