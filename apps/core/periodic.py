@@ -4,31 +4,39 @@ import logging
 import threading
 import time
 
-from celery import current_app
 from django.db import close_old_connections
 
 log = logging.getLogger(__name__)
 
 
 class PeriodicRunner(threading.Thread):
-    """Calls each scheduled task (in-process, as tasks are eager here) at its interval."""
+    """Calls each scheduled task (in-process, as tasks are eager here) at its interval.
+
+    Every task name is resolved when the runner is made, so a schedule naming a task that
+    does not exist fails at start-up, not silently on every tick.
+    """
 
     def __init__(self, schedule: dict[str, dict]):
+        from smartcampus.celery import app
+
         super().__init__(name="periodic-tasks", daemon=True)
-        self.entries = [(entry["task"], float(entry["schedule"])) for entry in schedule.values()]
+        app.loader.import_default_modules()  # the apps' tasks modules, as a worker does
+        self.entries = [
+            (app.tasks[entry["task"]], float(entry["schedule"])) for entry in schedule.values()
+        ]
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        due = {name: time.monotonic() + interval for name, interval in self.entries}
+        due = {task.name: time.monotonic() + interval for task, interval in self.entries}
         while not self.stopping.wait(0.25):
             now = time.monotonic()
-            for name, interval in self.entries:
-                if now < due[name]:
+            for task, interval in self.entries:
+                if now < due[task.name]:
                     continue
-                due[name] = now + interval
+                due[task.name] = now + interval
                 try:
-                    current_app.tasks[name].apply()
+                    task.apply()
                 except Exception:  # one failing task must not stop the others' schedule
-                    log.exception("periodic task %s failed", name)
+                    log.exception("periodic task %s failed", task.name)
                 finally:
                     close_old_connections()
