@@ -55,7 +55,8 @@ def check_models() -> str:
     for version in versions:
         if not (modelversion_directory(version) / "model.safetensors").is_file():
             raise RuntimeError(f"{version.label}: weights missing")
-    refused = refused_models()
+    # Refusals by this process, and by workers (recorded on the version).
+    refused = refused_models() | {v.task: v.load_error for v in versions if v.load_error}
     if refused:
         raise RuntimeError("; ".join(f"{task}: {error}" for task, error in refused.items()))
     return "ok (" + ", ".join(v.label for v in versions) + ")"

@@ -22,6 +22,12 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(default=dict, blank=True)
     description = models.TextField(blank=True)
     is_active = models.BooleanField(default=False)
+    load_error = models.CharField(
+        max_length=500,
+        blank=True,
+        editable=False,
+        help_text="Why a worker refused to load this version (checksum, pickles); empty if fine.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
 

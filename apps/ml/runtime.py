@@ -65,9 +65,13 @@ def vision_models_active() -> list[ActiveModel]:
             try:
                 _held[task] = ActiveModel(version=version, model=model_load(version))
                 _refused.pop(task, None)
+                if version.load_error:
+                    ModelVersion.objects.filter(pk=version.pk).update(load_error="")
                 log.info("loaded %s for %s", version.label, task)
             except ModelLoadError as exc:
                 _refused[task] = (version.pk, str(exc))
+                # Recorded on the version, so /healthz in the web process reports it too.
+                ModelVersion.objects.filter(pk=version.pk).update(load_error=str(exc)[:500])
                 if held is None:
                     log.error("cannot load %s: %s", version.label, exc)
                 else:

@@ -78,7 +78,8 @@ def modelversion_activate(*, version: ModelVersion) -> ModelVersion:
     )
     version.is_active = True
     version.activated_at = timezone.now()
-    version.save(update_fields=["is_active", "activated_at"])
+    version.load_error = ""  # it was just checked: it loads
+    version.save(update_fields=["is_active", "activated_at", "load_error"])
     return version
 
 

@@ -16,6 +16,7 @@ from apps.incidents.models import Incident, IncidentFrame
 from apps.ml.choices import Task
 from apps.ml.engine.checksum import directory_checksum
 from apps.ml.models import ModelVersion
+from apps.ml.runtime import models_release
 from apps.ml.services import ModelVersionRefused, modelversion_activate
 
 from ..conftest import write_biased_tiny_model
@@ -283,6 +284,10 @@ def test_a_broken_version_made_active_behind_the_services_back_leaves_the_old_on
     frames_infer_pending(frame_id=second.pk)
 
     assert second.detections.first().model_version == active_model
+    with pytest.raises(RuntimeError, match="checksum"):
+        check_models()
+    # The web process holds no model: it learns of the worker's refusal from the database.
+    models_release()
     with pytest.raises(RuntimeError, match="checksum"):
         check_models()
 
