@@ -23,3 +23,16 @@ class AlertKind(models.TextChoices):
     OPENED = "incident.opened", "Incident opened"
     UPDATED = "incident.updated", "Incident updated"
     RESOLVED = "incident.resolved", "Incident resolved"
+
+
+class Verdict(models.TextChoices):
+    TRUE_ALARM = "true_alarm", "True alarm"
+    FALSE_ALARM = "false_alarm", "False alarm"
+    WRONG_CLASS = "wrong_class", "Wrong class"
+
+
+class EventKind(models.TextChoices):
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    ASSIGNED = "assigned", "Assigned"
+    COMMENTED = "commented", "Commented"
+    RESOLVED = "resolved", "Resolved"

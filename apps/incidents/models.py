@@ -1,10 +1,11 @@
 """Incidents, the frames that raised them, and the alert outbox operators' browsers replay from."""
 
+from django.conf import settings
 from django.db import models
 
 from apps.cameras.choices import Severity
 
-from .choices import AlertKind, Kind, Status
+from .choices import AlertKind, EventKind, Kind, Status, Verdict
 
 
 class Incident(models.Model):
@@ -41,6 +42,17 @@ class Incident(models.Model):
     last_seen_at = models.DateTimeField()
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_incidents",
+    )
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, blank=True)
+    verdict_label = models.CharField(
+        max_length=64, blank=True, help_text="The right class, for a wrong-class verdict."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -54,6 +66,25 @@ class Incident(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.title}"
+
+
+class IncidentEvent(models.Model):
+    """One step of an incident's timeline: who did what, when."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    text = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"#{self.incident_id} {self.kind} by {self.actor_id}"
 
 
 class IncidentFrame(models.Model):

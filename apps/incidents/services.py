@@ -1,6 +1,8 @@
 """Writes for incidents: raise (open or extend) from a rule firing, camera offline and back
-online, each with its outbox alert."""
+online, and the operator's workflow (acknowledge, assign, comment, resolve with a verdict),
+each step with its timeline entry, audit entry and outbox alert."""
 
+import re
 from datetime import timedelta
 
 from django.db import transaction
@@ -9,10 +11,19 @@ from django.utils import timezone
 from apps.cameras.choices import Severity
 from apps.cameras.models import Camera, Frame, Rule
 from apps.cameras.rules import Firing
+from apps.core.roles import is_operator
+from apps.core.services import audit_record
 
-from .choices import OPEN_STATUSES, AlertKind, Kind, Status
+from .choices import OPEN_STATUSES, AlertKind, EventKind, Kind, Status, Verdict
 from .events import alert_send_after_commit, incident_payload
-from .models import AlertOutbox, Incident, IncidentFrame
+from .models import AlertOutbox, Incident, IncidentEvent, IncidentFrame
+
+COMMENT_MAX_CHARS = 10_000
+LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_ -]{0,63}$")
+
+
+class IncidentActionRefused(Exception):
+    """The step is not allowed in the incident's state; the message says why."""
 
 
 def _alert_write(*, incident: Incident, kind: AlertKind) -> AlertOutbox:
@@ -128,3 +139,134 @@ def incident_camera_online(*, camera: Camera) -> list[Incident]:
         incident.save(update_fields=["status", "resolved_at", "last_seen_at", "updated_at"])
         _alert_write(incident=incident, kind=AlertKind.RESOLVED)
     return closed
+
+
+def _locked(incident: Incident) -> Incident:
+    return Incident.objects.select_for_update().get(pk=incident.pk)
+
+
+def _step(
+    *, incident: Incident, kind: EventKind, actor, request=None, text: str = "", data=None
+) -> IncidentEvent:
+    event = IncidentEvent.objects.create(
+        incident=incident, kind=kind, actor=actor, text=text, data=data or {}
+    )
+    audit_record(
+        action=f"incident.{kind}",
+        actor=actor,
+        target=incident,
+        request=request,
+        detail={"text": text[:200], **(data or {})} if text or data else None,
+    )
+    return event
+
+
+def _require_open(incident: Incident, doing: str) -> None:
+    if incident.status not in OPEN_STATUSES:
+        raise IncidentActionRefused(
+            f"incident {incident.pk} is {incident.get_status_display().lower()}: it cannot be {doing}"
+        )
+
+
+@transaction.atomic
+def incident_acknowledge(*, incident: Incident, actor, request=None) -> Incident:
+    incident = _locked(incident)
+    _require_open(incident, "acknowledged")
+    if incident.status != Status.NEW:
+        raise IncidentActionRefused(f"incident {incident.pk} is already acknowledged")
+    incident.status = Status.ACKNOWLEDGED
+    incident.acknowledged_at = timezone.now()
+    incident.save(update_fields=["status", "acknowledged_at", "updated_at"])
+    _step(incident=incident, kind=EventKind.ACKNOWLEDGED, actor=actor, request=request)
+    _alert_write(incident=incident, kind=AlertKind.UPDATED)
+    return incident
+
+
+@transaction.atomic
+def incident_assign(*, incident: Incident, assignee, actor, request=None) -> Incident:
+    """Give the incident to an operator; an open, unacknowledged one is acknowledged too."""
+    incident = _locked(incident)
+    _require_open(incident, "assigned")
+    if not is_operator(assignee):
+        raise IncidentActionRefused(f"{assignee.get_username()} is not an operator")
+    incident.assignee = assignee
+    fields = ["assignee", "updated_at"]
+    if incident.status == Status.NEW:
+        incident.status, incident.acknowledged_at = Status.ACKNOWLEDGED, timezone.now()
+        fields += ["status", "acknowledged_at"]
+    incident.save(update_fields=fields)
+    _step(
+        incident=incident,
+        kind=EventKind.ASSIGNED,
+        actor=actor,
+        request=request,
+        data={"assignee": assignee.get_username()},
+    )
+    _alert_write(incident=incident, kind=AlertKind.UPDATED)
+    return incident
+
+
+@transaction.atomic
+def incident_comment(*, incident: Incident, text: str, actor, request=None) -> IncidentEvent:
+    text = text.strip()
+    if not text:
+        raise ValueError("the comment is empty")
+    if len(text) > COMMENT_MAX_CHARS:
+        raise ValueError(f"the comment is {len(text)} characters; the limit is {COMMENT_MAX_CHARS}")
+    incident = _locked(incident)
+    return _step(
+        incident=incident, kind=EventKind.COMMENTED, actor=actor, request=request, text=text
+    )
+
+
+@transaction.atomic
+def incident_resolve(
+    *, incident: Incident, verdict: str, label: str = "", actor, request=None, note: str = ""
+) -> Incident:
+    """Close the incident with a verdict; on a camera incident the verdict becomes a
+    labelled sample of its frame (the right class, "other" for a false alarm)."""
+    from apps.ml.services import sample_from_verdict
+
+    if verdict not in Verdict.values:
+        raise ValueError(f"unknown verdict {verdict!r}: use one of {', '.join(Verdict.values)}")
+    label = label.strip().lower()
+    if verdict == Verdict.WRONG_CLASS:
+        if not LABEL_PATTERN.match(label):
+            raise ValueError('a wrong-class verdict needs the right label, e.g. "bicycle"')
+    elif label:
+        raise ValueError("a label is given only with a wrong-class verdict")
+    if len(note) > COMMENT_MAX_CHARS:
+        raise ValueError(f"the note is {len(note)} characters; the limit is {COMMENT_MAX_CHARS}")
+    incident = _locked(incident)
+    _require_open(incident, "resolved")
+    now = timezone.now()
+    incident.status, incident.resolved_at = Status.RESOLVED, now
+    incident.verdict, incident.verdict_label = verdict, label
+    incident.acknowledged_at = incident.acknowledged_at or now
+    incident.save(
+        update_fields=[
+            "status",
+            "resolved_at",
+            "acknowledged_at",
+            "verdict",
+            "verdict_label",
+            "updated_at",
+        ]
+    )
+    _step(
+        incident=incident,
+        kind=EventKind.RESOLVED,
+        actor=actor,
+        request=request,
+        text=note.strip(),
+        data={"verdict": verdict, "label": label},
+    )
+    if incident.kind == Kind.CAMERA_DETECTION:
+        sample_label = {
+            Verdict.TRUE_ALARM: incident.label,
+            Verdict.FALSE_ALARM: "other",
+            Verdict.WRONG_CLASS: label,
+        }[verdict]
+        sample_from_verdict(incident=incident, label=sample_label)
+    _alert_write(incident=incident, kind=AlertKind.RESOLVED)
+    return incident

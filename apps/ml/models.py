@@ -46,3 +46,39 @@ class ModelVersion(models.Model):
     @property
     def label(self) -> str:
         return f"{self.name} v{self.version}"
+
+
+class Dataset(models.Model):
+    """Labelled samples for training one task; a camera's verdicts gather in its own dataset."""
+
+    name = models.CharField(max_length=100, unique=True)
+    task = models.CharField(max_length=32, choices=Task.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Sample(models.Model):
+    """An image (a stored frame) with the label a person gave it."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="samples")
+    frame = models.ForeignKey(
+        "cameras.Frame", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    label = models.CharField(max_length=64)
+    source = models.CharField(max_length=32, help_text='Where it came from, e.g. "verdict".')
+    incident = models.ForeignKey(
+        "incidents.Incident", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "incident"], name="ml_one_sample_per_incident_verdict"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} in {self.dataset}"

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .choices import Task
-from .models import ModelVersion
+from .models import Dataset, ModelVersion, Sample
 from .selectors import modelversion_directory
 
 log = logging.getLogger(__name__)
@@ -132,3 +132,22 @@ def modelversion_install_packaged() -> list[ModelVersion]:
     except ModelLoadError as exc:
         log.warning("no packaged person detector: %s", exc)
     return installed
+
+
+def sample_from_verdict(*, incident, label: str) -> Sample | None:
+    """File an operator's verdict on a camera incident as a labelled sample of its frame.
+
+    The sample goes into the camera's own dataset; one per incident (idempotent).
+    """
+    frame_id = incident.frame_id or incident.latest_frame_id
+    if incident.camera_id is None or frame_id is None:
+        return None
+    dataset, _ = Dataset.objects.get_or_create(
+        name=f"camera-{incident.camera_id}", defaults={"task": Task.IMAGE_CLASSIFICATION}
+    )
+    sample, _ = Sample.objects.get_or_create(
+        dataset=dataset,
+        incident=incident,
+        defaults={"frame_id": frame_id, "label": label, "source": "verdict"},
+    )
+    return sample

@@ -2,8 +2,10 @@
 
 from rest_framework import serializers
 
+from ..choices import Verdict
 from ..events import incident_payload
-from ..models import Incident
+from ..models import Incident, IncidentEvent
+from ..services import COMMENT_MAX_CHARS
 
 
 class IncidentSerializer(serializers.ModelSerializer):
@@ -13,6 +15,7 @@ class IncidentSerializer(serializers.ModelSerializer):
         source="model_version.label", default=None, read_only=True
     )
     thumbnail_url = serializers.SerializerMethodField()
+    assignee = serializers.CharField(source="assignee.username", default=None, read_only=True)
 
     class Meta:
         model = Incident
@@ -32,6 +35,9 @@ class IncidentSerializer(serializers.ModelSerializer):
             "last_seen_at",
             "acknowledged_at",
             "resolved_at",
+            "assignee",
+            "verdict",
+            "verdict_label",
             "thumbnail_url",
         ]
         read_only_fields = fields
@@ -41,3 +47,36 @@ class IncidentSerializer(serializers.ModelSerializer):
 
     def get_thumbnail_url(self, incident: Incident) -> str | None:
         return incident_payload(incident)["thumbnail_url"]
+
+
+class IncidentEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+
+    class Meta:
+        model = IncidentEvent
+        fields = ["id", "kind", "actor", "at", "text", "data"]
+        read_only_fields = fields
+
+
+class IncidentDetailSerializer(IncidentSerializer):
+    timeline = IncidentEventSerializer(source="events", many=True, read_only=True)
+
+    class Meta(IncidentSerializer.Meta):
+        fields = [*IncidentSerializer.Meta.fields, "timeline"]
+        read_only_fields = fields
+
+
+class AssignSerializer(serializers.Serializer):
+    assignee = serializers.CharField(max_length=150, help_text="The operator's username.")
+
+
+class CommentSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=COMMENT_MAX_CHARS, trim_whitespace=True)
+
+
+class ResolveSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    label = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    note = serializers.CharField(
+        max_length=COMMENT_MAX_CHARS, required=False, allow_blank=True, default=""
+    )

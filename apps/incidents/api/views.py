@@ -1,13 +1,33 @@
-"""`/api/v1/incidents/`: the incident list (cursor-paginated, filtered) and detail."""
+"""`/api/v1/incidents/`: the incident list (cursor-paginated, filtered), detail with its
+timeline, and the workflow actions (acknowledge, assign, comment, resolve)."""
 
-from rest_framework import viewsets
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
 
 from apps.core.permissions import IsOperator
 
 from ..selectors import incident_list
+from ..services import (
+    IncidentActionRefused,
+    incident_acknowledge,
+    incident_assign,
+    incident_comment,
+    incident_resolve,
+)
 from .filters import IncidentFilter
-from .serializers import IncidentSerializer
+from .serializers import (
+    AssignSerializer,
+    CommentSerializer,
+    IncidentDetailSerializer,
+    IncidentEventSerializer,
+    IncidentSerializer,
+    ResolveSerializer,
+)
 
 
 class IncidentCursorPagination(CursorPagination):
@@ -17,6 +37,10 @@ class IncidentCursorPagination(CursorPagination):
     max_page_size = 200
 
 
+def _refused(exc: IncidentActionRefused) -> Response:
+    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+
+
 class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = IncidentSerializer
     permission_classes = [IsOperator]
@@ -24,4 +48,73 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = IncidentFilter
 
     def get_queryset(self):
-        return incident_list(viewer=self.request.user)
+        incidents = incident_list(viewer=self.request.user).select_related("assignee")
+        if self.action == "retrieve":
+            incidents = incidents.prefetch_related("events__actor")
+        return incidents
+
+    def get_serializer_class(self):
+        return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer
+
+    def _done(self, incident) -> Response:
+        incident = self.get_queryset().prefetch_related("events__actor").get(pk=incident.pk)
+        return Response(
+            IncidentDetailSerializer(incident, context=self.get_serializer_context()).data
+        )
+
+    def _input(self, serializer_class) -> dict:
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @extend_schema(request=None, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        try:
+            incident = incident_acknowledge(
+                incident=self.get_object(), actor=request.user, request=request
+            )
+        except IncidentActionRefused as exc:
+            return _refused(exc)
+        return self._done(incident)
+
+    @extend_schema(request=AssignSerializer, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        username = self._input(AssignSerializer)["assignee"]
+        assignee = get_user_model().objects.filter(username=username, is_active=True).first()
+        if assignee is None:
+            raise ValidationError({"assignee": f"there is no active user {username!r}"})
+        try:
+            incident = incident_assign(
+                incident=self.get_object(), assignee=assignee, actor=request.user, request=request
+            )
+        except IncidentActionRefused as exc:
+            return _refused(exc)
+        return self._done(incident)
+
+    @extend_schema(request=CommentSerializer, responses=IncidentEventSerializer)
+    @action(detail=True, methods=["post"])
+    def comment(self, request, pk=None):
+        text = self._input(CommentSerializer)["text"]
+        try:
+            event = incident_comment(
+                incident=self.get_object(), text=text, actor=request.user, request=request
+            )
+        except ValueError as exc:
+            raise ValidationError({"text": str(exc)}) from None
+        return Response(IncidentEventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ResolveSerializer, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        data = self._input(ResolveSerializer)
+        try:
+            incident = incident_resolve(
+                incident=self.get_object(), actor=request.user, request=request, **data
+            )
+        except ValueError as exc:
+            raise ValidationError({"label": str(exc)}) from None
+        except IncidentActionRefused as exc:
+            return _refused(exc)
+        return self._done(incident)
