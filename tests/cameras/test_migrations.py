@@ -9,12 +9,18 @@ AFTER = [("cameras", "0002_detections_zones_motion_pull_health")]
 
 
 def migrate(targets):
-    """Move cameras to `targets`; the models returned see every other app as it is now."""
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    others = [node for node in executor.loader.graph.leaf_nodes() if node[0] != "cameras"]
-    return executor.loader.project_state([*targets, *others]).apps
+    """Move cameras to `targets` (and whatever depends on it); returns the models as the
+    database now stands."""
+    MigrationExecutor(connection).migrate(targets)
+    loader = MigrationExecutor(connection).loader  # reloaded: sees what is applied now
+    applied = set(loader.applied_migrations)
+    newest = [
+        node
+        for node in applied
+        if node in loader.graph.node_map
+        and not any(child.key in applied for child in loader.graph.node_map[node].children)
+    ]
+    return loader.project_state(newest).apps
 
 
 @pytest.fixture
