@@ -1,16 +1,26 @@
-"""Operator pages: the live alert wall and an incident's detail."""
+"""Operator pages: the live alert wall, an incident's detail with its timeline, and the
+workflow forms on it (acknowledge, take, comment, resolve with a verdict)."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from apps.cameras.selectors import frame_detections
 from apps.core.roles import is_operator
 
-from .choices import OPEN_STATUSES
+from .choices import OPEN_STATUSES, Verdict
 from .events import incident_payload
 from .selectors import alert_last_id, incident_get, incident_list
+from .services import (
+    IncidentActionRefused,
+    incident_acknowledge,
+    incident_assign,
+    incident_comment,
+    incident_resolve,
+)
 
 WALL_SIZE = 100
 
@@ -53,5 +63,43 @@ def incident_detail(request, pk: int):
             "incident": incident,
             "frame": frame,
             "detections": frame_detections(frame=frame) if frame else [],
+            "timeline": incident.events.select_related("actor"),
+            "is_open": incident.status in OPEN_STATUSES,
+            "verdicts": Verdict.choices,
         },
     )
+
+
+@require_POST
+@login_required
+def incident_act(request, pk: int, verb: str):
+    """One workflow step from the incident page's forms; errors come back as messages."""
+    _require_operator(request)
+    incident = incident_get(viewer=request.user, pk=pk)
+    if incident is None:
+        raise Http404("no such incident")
+    user, post = request.user, request.POST
+    steps = {
+        "acknowledge": lambda: incident_acknowledge(incident=incident, actor=user, request=request),
+        "take": lambda: incident_assign(
+            incident=incident, assignee=user, actor=user, request=request
+        ),
+        "comment": lambda: incident_comment(
+            incident=incident, text=post.get("text", ""), actor=user, request=request
+        ),
+        "resolve": lambda: incident_resolve(
+            incident=incident,
+            verdict=post.get("verdict", ""),
+            label=post.get("label", ""),
+            note=post.get("note", ""),
+            actor=user,
+            request=request,
+        ),
+    }
+    if verb not in steps:
+        raise Http404("no such step")
+    try:
+        steps[verb]()
+    except (IncidentActionRefused, ValueError) as exc:
+        messages.error(request, str(exc))
+    return redirect("incident-detail-page", pk=pk)

@@ -178,6 +178,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    # Several models have a field named "kind": name each choice set in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "IncidentKindEnum": "apps.incidents.choices.Kind",
+        "IncidentEventKindEnum": "apps.incidents.choices.EventKind",
+    },
 }
 
 # --- channels (websockets) ------------------------------------------------------

@@ -180,3 +180,48 @@ def test_an_admin_draws_a_zone_on_the_latest_frame_and_the_rule_keeps_it(server,
     saved = page.locator("li[data-rule-id]", has_text="Animal indoors").inner_text()
     assert "zone of 4 points" in saved
     page.close()
+
+
+def test_an_operator_acknowledges_comments_and_resolves_as_false_alarm(server, browser):
+    import sqlite3
+
+    dock = server.camera_ids["Loading dock"]
+    frame_post(server.url, dock, server.camera_keys[dock], bundled_photo("motorcycle_right.png"))
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    sign_in(page, server)
+    card = page.locator("#wall li.card", has_text="Loading dock").first
+    card.wait_for(timeout=10_000)
+    card.locator("a").click()
+    page.wait_for_selector("article.detail")
+    incident_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+
+    page.click("#acknowledge")
+    page.fill("#comment-text", "Parked delivery scooter <b>not</b> a threat")
+    page.click("#comment")
+    page.check("input[name=verdict][value=false_alarm]")
+    page.click("#resolve")
+
+    assert page.inner_text("#verdict") == "False alarm"
+    timeline = page.inner_text("#timeline")
+    assert "acknowledged by operator" in timeline and "resolved by operator" in timeline
+    assert "<b>not</b>" in timeline  # shown as typed, not as markup
+    screenshot(page, "incident-resolved.png")
+    page.close()
+
+    db = sqlite3.connect(server.var_dir / "db.sqlite3")
+    try:
+        (label,) = db.execute(
+            "SELECT label FROM ml_sample WHERE incident_id = ?", [incident_id]
+        ).fetchone()
+        steps = [
+            row[0]
+            for row in db.execute(
+                "SELECT action FROM core_auditlog WHERE target_id = ? AND action LIKE 'incident.%'"
+                " ORDER BY id",
+                [str(incident_id)],
+            )
+        ]
+    finally:
+        db.close()
+    assert label == "other"
+    assert steps == ["incident.acknowledged", "incident.commented", "incident.resolved"]
