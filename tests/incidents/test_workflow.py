@@ -124,3 +124,28 @@ def test_a_session_post_without_a_csrf_token_is_refused(client, operator, incide
     assert response.status_code == 403
     incident.refresh_from_db()
     assert incident.status == "new"
+
+
+def test_the_csv_export_follows_the_filters_defuses_formulas_and_is_audited(
+    operator_client, camera_with_key
+):
+    import csv
+    import io
+
+    camera, _ = camera_with_key
+    IncidentFactory(camera=camera, title='=HYPERLINK("http://evil")', severity="high")
+    IncidentFactory(camera=camera, title="@SUM(A1)", severity="high")
+    IncidentFactory(camera=camera, title="Quiet one", severity="low")
+
+    response = operator_client.get("/api/v1/incidents/export/?severity=high")
+
+    assert response.status_code == 200 and response["Content-Type"] == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert sorted(r["title"] for r in rows) == ['\'=HYPERLINK("http://evil")', "'@SUM(A1)"]
+    entry = AuditLog.objects.get(action="incident.export")
+    assert entry.detail["filters"] == {"severity": ["high"]}
+
+
+def test_people_without_the_operator_role_cannot_export(api_client, outsider):
+    api_client.force_authenticate(outsider)
+    assert api_client.get("/api/v1/incidents/export/").status_code == 403

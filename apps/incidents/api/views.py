@@ -2,6 +2,8 @@
 timeline, and the workflow actions (acknowledge, assign, comment, resolve)."""
 
 from django.contrib.auth import get_user_model
+from django.http import StreamingHttpResponse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -10,7 +12,9 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from apps.core.permissions import IsOperator
+from apps.core.services import audit_record
 
+from ..exports import incidents_csv
 from ..selectors import incident_list
 from ..services import (
     IncidentActionRefused,
@@ -55,6 +59,26 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_class(self):
         return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer
+
+    @extend_schema(
+        responses={(200, "text/csv"): str},
+        description="The filtered list as CSV (same filters as the list); audited.",
+    )
+    @action(detail=False, methods=["get"], url_path="export")
+    def export(self, request):
+        incidents = self.filter_queryset(self.get_queryset()).order_by("-id")
+        audit_record(
+            action="incident.export",
+            actor=request.user,
+            request=request,
+            detail={"filters": {k: request.query_params.getlist(k) for k in request.query_params}},
+        )
+        response = StreamingHttpResponse(
+            incidents_csv(incidents.iterator(chunk_size=2000)), content_type="text/csv"
+        )
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        response["Content-Disposition"] = f'attachment; filename="incidents-{stamp}.csv"'
+        return response
 
     def _done(self, incident) -> Response:
         incident = self.get_queryset().prefetch_related("events__actor").get(pk=incident.pk)
