@@ -34,5 +34,9 @@ class Verdict(models.TextChoices):
 class EventKind(models.TextChoices):
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
     ASSIGNED = "assigned", "Assigned"
+    INVESTIGATING = "investigating", "Investigation started"
     COMMENTED = "commented", "Commented"
+    SEVERITY = "severity", "Severity changed"
+    MERGED = "merged", "Merged"
+    ABSORBED = "absorbed", "Took in a merged incident"
     RESOLVED = "resolved", "Resolved"

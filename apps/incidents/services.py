@@ -207,6 +207,82 @@ def incident_assign(*, incident: Incident, assignee, actor, request=None) -> Inc
 
 
 @transaction.atomic
+def incident_investigate(*, incident: Incident, actor, request=None) -> Incident:
+    incident = _locked(incident)
+    _require_open(incident, "investigated")
+    if incident.status == Status.INVESTIGATING:
+        raise IncidentActionRefused(f"incident {incident.pk} is already being investigated")
+    incident.status = Status.INVESTIGATING
+    incident.acknowledged_at = incident.acknowledged_at or timezone.now()
+    incident.save(update_fields=["status", "acknowledged_at", "updated_at"])
+    _step(incident=incident, kind=EventKind.INVESTIGATING, actor=actor, request=request)
+    _alert_write(incident=incident, kind=AlertKind.UPDATED)
+    return incident
+
+
+@transaction.atomic
+def incident_set_severity(*, incident: Incident, severity: str, actor, request=None) -> Incident:
+    if severity not in Severity.values:
+        raise ValueError(f"unknown severity {severity!r}: use one of {', '.join(Severity.values)}")
+    incident = _locked(incident)
+    _require_open(incident, "changed")
+    before = incident.severity
+    if before == severity:
+        raise IncidentActionRefused(f"incident {incident.pk} is already {severity}")
+    incident.severity = severity
+    incident.save(update_fields=["severity", "updated_at"])
+    _step(
+        incident=incident,
+        kind=EventKind.SEVERITY,
+        actor=actor,
+        request=request,
+        data={"from": before, "to": severity},
+    )
+    _alert_write(incident=incident, kind=AlertKind.UPDATED)
+    return incident
+
+
+@transaction.atomic
+def incident_merge(*, incident: Incident, into: Incident, actor, request=None) -> Incident:
+    """Fold `incident` into `into`: its count adds up there and it is closed as merged."""
+    if incident.pk == into.pk:
+        raise IncidentActionRefused("an incident cannot be merged into itself")
+    # Both rows locked, lower id first, so two opposite merges cannot deadlock.
+    locked = {
+        i.pk: i
+        for i in Incident.objects.select_for_update()
+        .filter(pk__in=[incident.pk, into.pk])
+        .order_by("pk")
+    }
+    incident, into = locked[incident.pk], locked[into.pk]
+    _require_open(incident, "merged")
+    _require_open(into, "merged into")
+    into.count += incident.count
+    into.last_seen_at = max(into.last_seen_at, incident.last_seen_at)
+    into.save(update_fields=["count", "last_seen_at", "updated_at"])
+    incident.status = Status.MERGED
+    incident.resolved_at = timezone.now()
+    incident.save(update_fields=["status", "resolved_at", "updated_at"])
+    _step(
+        incident=incident,
+        kind=EventKind.MERGED,
+        actor=actor,
+        request=request,
+        data={"into": into.pk},
+    )
+    _step(
+        incident=into,
+        kind=EventKind.ABSORBED,
+        actor=actor,
+        request=request,
+        data={"merged": incident.pk},
+    )
+    _alert_write(incident=incident, kind=AlertKind.RESOLVED)
+    _alert_write(incident=into, kind=AlertKind.UPDATED)
+    return into
+
+
+@transaction.atomic
 def incident_comment(*, incident: Incident, text: str, actor, request=None) -> IncidentEvent:
     text = text.strip()
     if not text:

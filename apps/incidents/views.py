@@ -8,6 +8,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.cameras.choices import Severity
 from apps.cameras.selectors import frame_detections
 from apps.core.roles import is_operator
 
@@ -19,7 +20,10 @@ from .services import (
     incident_acknowledge,
     incident_assign,
     incident_comment,
+    incident_investigate,
+    incident_merge,
     incident_resolve,
+    incident_set_severity,
 )
 
 WALL_SIZE = 100
@@ -66,6 +70,7 @@ def incident_detail(request, pk: int):
             "timeline": incident.events.select_related("actor"),
             "is_open": incident.status in OPEN_STATUSES,
             "verdicts": Verdict.choices,
+            "severities": Severity.choices,
         },
     )
 
@@ -83,6 +88,13 @@ def incident_act(request, pk: int, verb: str):
         "acknowledge": lambda: incident_acknowledge(incident=incident, actor=user, request=request),
         "take": lambda: incident_assign(
             incident=incident, assignee=user, actor=user, request=request
+        ),
+        "investigate": lambda: incident_investigate(incident=incident, actor=user, request=request),
+        "severity": lambda: incident_set_severity(
+            incident=incident, severity=post.get("severity", ""), actor=user, request=request
+        ),
+        "merge": lambda: incident_merge(
+            incident=incident, into=_merge_target(request, post.get("into", "")), actor=user
         ),
         "comment": lambda: incident_comment(
             incident=incident, text=post.get("text", ""), actor=user, request=request
@@ -103,3 +115,10 @@ def incident_act(request, pk: int, verb: str):
     except (IncidentActionRefused, ValueError) as exc:
         messages.error(request, str(exc))
     return redirect("incident-detail-page", pk=pk)
+
+
+def _merge_target(request, raw: str):
+    target = incident_get(viewer=request.user, pk=int(raw)) if raw.isdigit() else None
+    if target is None:
+        raise ValueError(f"there is no incident {raw!r} to merge into")
+    return target

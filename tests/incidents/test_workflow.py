@@ -149,3 +149,60 @@ def test_the_csv_export_follows_the_filters_defuses_formulas_and_is_audited(
 def test_people_without_the_operator_role_cannot_export(api_client, outsider):
     api_client.force_authenticate(outsider)
     assert api_client.get("/api/v1/incidents/export/").status_code == 403
+
+
+def test_investigating_and_raising_the_severity_are_on_the_timeline(operator_client, incident):
+    assert post(operator_client, incident, "investigate").json()["status"] == "investigating"
+    assert post(operator_client, incident, "investigate").status_code == 409
+    body = post(operator_client, incident, "severity", {"severity": "critical"}).json()
+    assert body["severity"] == "critical"
+    assert body["timeline"][-1]["data"] == {"from": "high", "to": "critical"}
+    assert post(operator_client, incident, "severity", {"severity": "urgent"}).status_code == 400
+
+
+def test_merging_folds_the_count_into_the_other_incident_and_closes_this_one(
+    operator_client, incident, camera_with_key
+):
+    camera, _ = camera_with_key
+    other = IncidentFactory(camera=camera, count=3)
+    Incident.objects.filter(pk=incident.pk).update(count=2)
+
+    body = post(operator_client, incident, "merge", {"into": other.pk}).json()
+
+    assert (body["id"], body["count"]) == (other.pk, 5)
+    assert body["timeline"][-1]["data"] == {"merged": incident.pk}
+    incident.refresh_from_db()
+    assert incident.status == "merged"
+    refused = post(operator_client, incident, "resolve", {"verdict": "true_alarm"})
+    assert refused.status_code == 409 and "merged" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize("target", ["self", "missing", "resolved"])
+def test_bad_merges_are_refused(operator_client, incident, camera_with_key, target):
+    camera, _ = camera_with_key
+    into = {
+        "self": incident.pk,
+        "missing": 999_999,
+        "resolved": IncidentFactory(camera=camera, status="resolved").pk,
+    }[target]
+    response = post(operator_client, incident, "merge", {"into": into})
+    assert response.status_code in (400, 409)
+    incident.refresh_from_db()
+    assert incident.status == "new"
+
+
+def test_the_incident_page_forms_walk_the_workflow_and_report_refusals(client, operator, incident):
+    client.force_login(operator)
+    page = f"/incidents/{incident.pk}/"
+    client.post(f"{page}investigate")
+    client.post(f"{page}severity", {"severity": "critical"})
+    refused = client.post(f"{page}merge", {"into": "abc"}, follow=True)
+    assert "no incident" in refused.content.decode()
+    client.post(f"{page}resolve", {"verdict": "wrong_class", "label": "bicycle"})
+    incident.refresh_from_db()
+    assert (incident.status, incident.severity, incident.verdict_label) == (
+        "resolved",
+        "critical",
+        "bicycle",
+    )
+    assert client.post(f"{page}explode").status_code == 404

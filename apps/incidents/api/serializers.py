@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from apps.cameras.choices import Severity
+
 from ..choices import Verdict
 from ..events import incident_payload
 from ..models import Incident, IncidentEvent
@@ -80,3 +82,11 @@ class ResolveSerializer(serializers.Serializer):
     note = serializers.CharField(
         max_length=COMMENT_MAX_CHARS, required=False, allow_blank=True, default=""
     )
+
+
+class SeveritySerializer(serializers.Serializer):
+    severity = serializers.ChoiceField(choices=Severity.choices)
+
+
+class MergeSerializer(serializers.Serializer):
+    into = serializers.IntegerField(min_value=1, help_text="The incident this one folds into.")

@@ -21,7 +21,10 @@ from ..services import (
     incident_acknowledge,
     incident_assign,
     incident_comment,
+    incident_investigate,
+    incident_merge,
     incident_resolve,
+    incident_set_severity,
 )
 from .filters import IncidentFilter
 from .serializers import (
@@ -30,7 +33,9 @@ from .serializers import (
     IncidentDetailSerializer,
     IncidentEventSerializer,
     IncidentSerializer,
+    MergeSerializer,
     ResolveSerializer,
+    SeveritySerializer,
 )
 
 
@@ -112,6 +117,45 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         try:
             incident = incident_assign(
                 incident=self.get_object(), assignee=assignee, actor=request.user, request=request
+            )
+        except IncidentActionRefused as exc:
+            return _refused(exc)
+        return self._done(incident)
+
+    @extend_schema(request=None, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def investigate(self, request, pk=None):
+        try:
+            incident = incident_investigate(
+                incident=self.get_object(), actor=request.user, request=request
+            )
+        except IncidentActionRefused as exc:
+            return _refused(exc)
+        return self._done(incident)
+
+    @extend_schema(request=SeveritySerializer, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def severity(self, request, pk=None):
+        severity = self._input(SeveritySerializer)["severity"]
+        try:
+            incident = incident_set_severity(
+                incident=self.get_object(), severity=severity, actor=request.user, request=request
+            )
+        except IncidentActionRefused as exc:
+            return _refused(exc)
+        return self._done(incident)
+
+    @extend_schema(request=MergeSerializer, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def merge(self, request, pk=None):
+        into_id = self._input(MergeSerializer)["into"]
+        # The target goes through the same visibility rules: unseen is unknown (404).
+        into = self.get_queryset().filter(pk=into_id).first()
+        if into is None:
+            raise ValidationError({"into": f"there is no incident {into_id}"})
+        try:
+            incident = incident_merge(
+                incident=self.get_object(), into=into, actor=request.user, request=request
             )
         except IncidentActionRefused as exc:
             return _refused(exc)
