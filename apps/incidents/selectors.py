@@ -1,9 +1,12 @@
 """Reads for incidents and alerts, with the rules of who may see what in one place."""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
 
 from apps.core.roles import is_operator
 
+from .choices import Verdict
 from .models import AlertOutbox, Incident
 
 
@@ -30,3 +33,22 @@ def alerts_after(*, viewer, after: int, limit: int) -> list[AlertOutbox]:
 def alert_last_id() -> int:
     last = AlertOutbox.objects.order_by("-pk").values_list("pk", flat=True).first()
     return last or 0
+
+
+@dataclass(frozen=True)
+class VerdictRate:
+    verdicts: int
+    false_alarms: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.false_alarms / self.verdicts if self.verdicts else None
+
+
+def false_alarm_rate(*, model_version_id: int) -> VerdictRate:
+    """Of the incidents this model version raised and operators judged, how many were false."""
+    counts = Incident.objects.filter(model_version_id=model_version_id).aggregate(
+        verdicts=Count("id", filter=~Q(verdict="")),
+        false_alarms=Count("id", filter=Q(verdict=Verdict.FALSE_ALARM)),
+    )
+    return VerdictRate(**counts)

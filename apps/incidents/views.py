@@ -14,7 +14,7 @@ from apps.core.roles import is_operator
 
 from .choices import OPEN_STATUSES, Verdict
 from .events import incident_payload
-from .selectors import alert_last_id, incident_get, incident_list
+from .selectors import alert_last_id, false_alarm_rate, incident_get, incident_list
 from .services import (
     IncidentActionRefused,
     incident_acknowledge,
@@ -71,6 +71,11 @@ def incident_detail(request, pk: int):
             "is_open": incident.status in OPEN_STATUSES,
             "verdicts": Verdict.choices,
             "severities": Severity.choices,
+            "model_rate": (
+                false_alarm_rate(model_version_id=incident.model_version_id)
+                if incident.model_version_id
+                else None
+            ),
         },
     )
 

@@ -206,3 +206,15 @@ def test_the_incident_page_forms_walk_the_workflow_and_report_refusals(client, o
         "bicycle",
     )
     assert client.post(f"{page}explode").status_code == 404
+
+
+def test_the_incident_page_shows_the_false_alarm_rate_of_the_model_that_raised_it(
+    client, operator, active_model, camera_with_key
+):
+    camera, _ = camera_with_key
+    for verdict in ("false_alarm", "false_alarm", "true_alarm", ""):
+        IncidentFactory(camera=camera, model_version=active_model, verdict=verdict)
+    shown = IncidentFactory(camera=camera, model_version=active_model)
+    client.force_login(operator)
+    page = client.get(f"/incidents/{shown.pk}/").content.decode()
+    assert "false alarms: 2 of 3 judged incidents (67 %)" in page
