@@ -47,6 +47,14 @@ def ingest_quietly(camera, data, callbacks):
         return frame_ingest(camera=camera, data=data)
 
 
+def pending_frames(camera_with_key, count: int, callbacks) -> list[Frame]:
+    """`count` different frames from one camera (motion gating off), none inferred yet."""
+    camera, _ = camera_with_key
+    camera.motion_gating = False
+    camera.save()
+    return [ingest_quietly(camera, scene(shift=i * 10), callbacks) for i in range(count)]
+
+
 def test_a_frame_identical_to_the_last_inferred_one_is_skipped_and_counted(
     camera_with_key, active_model, django_capture_on_commit_callbacks
 ):
@@ -115,13 +123,7 @@ def test_a_brightness_change_alone_is_not_motion(camera_with_key, active_model):
 def test_pending_frames_are_inferred_together_in_one_batch(
     camera_with_key, vehicle_rule, active_model, django_capture_on_commit_callbacks
 ):
-    camera, _ = camera_with_key
-    camera.motion_gating = False
-    camera.save()
-    frames = [
-        ingest_quietly(camera, scene(shift=i * 10), django_capture_on_commit_callbacks)
-        for i in range(5)
-    ]
+    frames = pending_frames(camera_with_key, 5, django_capture_on_commit_callbacks)
 
     outcome = frames_infer_pending(frame_id=frames[2].pk)
 
@@ -135,13 +137,7 @@ def test_pending_frames_are_inferred_together_in_one_batch(
 def test_a_corrupt_frame_in_a_batch_fails_alone(
     camera_with_key, vehicle_rule, active_model, django_capture_on_commit_callbacks
 ):
-    camera, _ = camera_with_key
-    camera.motion_gating = False
-    camera.save()
-    frames = [
-        ingest_quietly(camera, scene(shift=i * 10), django_capture_on_commit_callbacks)
-        for i in range(3)
-    ]
+    frames = pending_frames(camera_with_key, 3, django_capture_on_commit_callbacks)
     # The stored file is damaged after it was accepted (a disk fault, a bad copy).
     default_storage.delete(frames[1].image.name)
     default_storage.save(frames[1].image.name, ContentFile(b"\xff\xd8\xff garbage"))
@@ -306,13 +302,7 @@ def test_a_batch_that_fails_as_a_whole_is_retried_frame_by_frame(
 ):
     from apps.ml.engine.vision import VisionModel
 
-    camera, _ = camera_with_key
-    camera.motion_gating = False
-    camera.save()
-    frames = [
-        ingest_quietly(camera, scene(shift=i * 10), django_capture_on_commit_callbacks)
-        for i in range(3)
-    ]
+    frames = pending_frames(camera_with_key, 3, django_capture_on_commit_callbacks)
     real_predict = VisionModel.predict
 
     def out_of_memory_for_batches(self, images):

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from ..models import Camera, Rule
+from ..services import RULE_FIELDS
 from ..zones import ZoneError, zone_validate
 
 
@@ -60,22 +61,7 @@ class RuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Rule
-        fields = [
-            "id",
-            "camera",
-            "name",
-            "classes",
-            "min_score",
-            "zone",
-            "min_count",
-            "dwell_frames",
-            "active_from",
-            "active_until",
-            "active_days",
-            "cooldown_seconds",
-            "severity",
-            "enabled",
-        ]
+        fields = ["id", *RULE_FIELDS]
 
     def validate_zone(self, value):
         try:
