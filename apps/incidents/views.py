@@ -99,7 +99,10 @@ def incident_act(request, pk: int, verb: str):
             incident=incident, severity=post.get("severity", ""), actor=user, request=request
         ),
         "merge": lambda: incident_merge(
-            incident=incident, into=_merge_target(request, post.get("into", "")), actor=user
+            incident=incident,
+            into=_merge_target(request, post.get("into", "")),
+            actor=user,
+            request=request,
         ),
         "comment": lambda: incident_comment(
             incident=incident, text=post.get("text", ""), actor=user, request=request
@@ -123,7 +126,9 @@ def incident_act(request, pk: int, verb: str):
 
 
 def _merge_target(request, raw: str):
-    target = incident_get(viewer=request.user, pk=int(raw)) if raw.isdigit() else None
+    # At most 18 digits: anything longer is no id and would overflow the database's integer.
+    valid = raw.isdigit() and len(raw) <= 18
+    target = incident_get(viewer=request.user, pk=int(raw)) if valid else None
     if target is None:
         raise ValueError(f"there is no incident {raw!r} to merge into")
     return target

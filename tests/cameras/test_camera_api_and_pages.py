@@ -72,6 +72,11 @@ def test_a_bad_zone_gets_a_400_naming_the_problem_and_changes_nothing(
     assert not AuditLog.objects.filter(action="rule.update").exists()
 
 
+def test_a_camera_filter_that_is_no_id_finds_no_rules(operator_client, vehicle_rule):
+    for camera in ("abc", "9" * 40):
+        assert operator_client.get(f"/api/v1/rules/?camera={camera}").json() == []
+
+
 def test_operators_may_read_rules_but_not_change_them(operator_client, vehicle_rule):
     assert (
         operator_client.get(f"/api/v1/rules/?camera={vehicle_rule.camera_id}").json()[0]["id"]

@@ -177,13 +177,14 @@ def test_merging_folds_the_count_into_the_other_incident_and_closes_this_one(
     assert refused.status_code == 409 and "merged" in refused.json()["detail"]
 
 
-@pytest.mark.parametrize("target", ["self", "missing", "resolved"])
+@pytest.mark.parametrize("target", ["self", "missing", "resolved", "overflow"])
 def test_bad_merges_are_refused(operator_client, incident, camera_with_key, target):
     camera, _ = camera_with_key
     into = {
         "self": incident.pk,
         "missing": 999_999,
         "resolved": IncidentFactory(camera=camera, status="resolved").pk,
+        "overflow": 10**30,
     }[target]
     response = post(operator_client, incident, "merge", {"into": into})
     assert response.status_code in (400, 409)
@@ -196,8 +197,9 @@ def test_the_incident_page_forms_walk_the_workflow_and_report_refusals(client, o
     page = f"/incidents/{incident.pk}/"
     client.post(f"{page}investigate")
     client.post(f"{page}severity", {"severity": "critical"})
-    refused = client.post(f"{page}merge", {"into": "abc"}, follow=True)
-    assert "no incident" in refused.content.decode()
+    for into in ("abc", "9" * 40):
+        refused = client.post(f"{page}merge", {"into": into}, follow=True)
+        assert "no incident" in refused.content.decode()
     client.post(f"{page}resolve", {"verdict": "wrong_class", "label": "bicycle"})
     incident.refresh_from_db()
     assert (incident.status, incident.severity, incident.verdict_label) == (

@@ -123,7 +123,8 @@ class RuleViewSet(
         rules = Rule.objects.filter(camera__in=camera_list(viewer=self.request.user))
         camera = self.request.query_params.get("camera")
         if camera is not None:
-            rules = rules.filter(camera_id=camera) if camera.isdigit() else rules.none()
+            valid = camera.isdigit() and len(camera) <= 18  # longer overflows the database
+            rules = rules.filter(camera_id=camera) if valid else rules.none()
         return rules.order_by("camera", "name")
 
     def perform_create(self, serializer):

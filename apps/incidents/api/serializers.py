@@ -89,4 +89,6 @@ class SeveritySerializer(serializers.Serializer):
 
 
 class MergeSerializer(serializers.Serializer):
-    into = serializers.IntegerField(min_value=1, help_text="The incident this one folds into.")
+    into = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="The incident this one folds into."
+    )
