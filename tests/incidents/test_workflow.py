@@ -220,3 +220,27 @@ def test_the_incident_page_shows_the_false_alarm_rate_of_the_model_that_raised_i
     client.force_login(operator)
     page = client.get(f"/incidents/{shown.pk}/").content.decode()
     assert "false alarms: 2 of 3 judged incidents (67 %)" in page
+
+
+def test_the_list_filters_by_zone_assignee_and_words_in_titles_and_comments(
+    operator_client, operator, camera_with_key
+):
+    from ..factories import CameraFactory
+
+    camera, _ = camera_with_key  # zone "north"
+    south = CameraFactory(zone="south")
+    mine = IncidentFactory(camera=camera, title="Vehicle at gate", assignee=operator)
+    commented = IncidentFactory(camera=south, title="Animal indoors")
+    IncidentFactory(camera=south, title="Vehicle at dock")
+    post(operator_client, commented, "comment", {"text": "A fox near the bins"})
+
+    def ids(query):
+        return {
+            row["id"]
+            for row in operator_client.get(f"/api/v1/incidents/?{query}").json()["results"]
+        }
+
+    assert ids("zone=north") == {mine.pk}
+    assert ids("mine=true") == {mine.pk}
+    assert ids("q=fox") == {commented.pk}
+    assert ids("q=vehicle gate") == {mine.pk}
