@@ -31,7 +31,6 @@ import re
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -42,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from apps.cameras.client import frame_post_bytes  # noqa: E402
-from bench.frame_to_alert import percentile  # noqa: E402
+from bench.frame_to_alert import percentile, token  # noqa: E402
 from bench.machine import machine  # noqa: E402
 from smartcampus.embedded import StackServer  # noqa: E402
 
@@ -75,16 +74,6 @@ def vehicle_photo() -> bytes:
     out = io.BytesIO()
     image.resize((640, 480)).save(out, format="JPEG", quality=85)
     return out.getvalue()
-
-
-def token(stack: StackServer) -> str:
-    request = urllib.request.Request(
-        f"{stack.url}/api/v1/auth/token/",
-        data=json.dumps({"username": "operator", "password": stack.passwords["operator"]}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request) as response:
-        return json.loads(response.read())["token"]
 
 
 async def latency(stack: StackServer, camera: int, frames: int, rate: float, every: int) -> None:

@@ -59,17 +59,24 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return write_biased_tiny_model(tmp_path_factory.mktemp("models") / "tiny-vision")
 
 
+def version_register(
+    name: str, directory: Path, *, task: str = Task.IMAGE_CLASSIFICATION, labels=(), active=False
+) -> ModelVersion:
+    """A ModelVersion row for a model directory the test built, with its real checksum."""
+    return ModelVersion.objects.create(
+        name=name,
+        task=task,
+        version=1,
+        path=str(directory),
+        checksum=directory_checksum(directory),
+        labels=list(labels),
+        is_active=active,
+    )
+
+
 @pytest.fixture
 def active_model(db, tiny_model_dir) -> ModelVersion:
-    return ModelVersion.objects.create(
-        name="tiny-vision",
-        task=Task.IMAGE_CLASSIFICATION,
-        version=1,
-        path=str(tiny_model_dir),
-        checksum=directory_checksum(tiny_model_dir),
-        labels=list(TINY_CATEGORIES),
-        is_active=True,
-    )
+    return version_register("tiny-vision", tiny_model_dir, labels=TINY_CATEGORIES, active=True)
 
 
 @pytest.fixture
@@ -139,12 +146,10 @@ def face_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def person_model(db, face_model_dir) -> ModelVersion:
-    return ModelVersion.objects.create(
-        name="mtcnn-faces-person",
+    return version_register(
+        "mtcnn-faces-person",
+        face_model_dir,
         task=Task.OBJECT_DETECTION,
-        version=1,
-        path=str(face_model_dir),
-        checksum=directory_checksum(face_model_dir),
         labels=["person"],
-        is_active=True,
+        active=True,
     )

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -24,6 +25,9 @@ from .models import Camera, Detection, Frame, Rule
 from .motion import motion_between, motion_signature
 from .rules import rule_evaluate
 from .validation import frame_check
+
+if TYPE_CHECKING:
+    from apps.ml.runtime import ActiveModel
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +195,7 @@ def _frames_claim(max_batch: int) -> list[Frame]:
     )
 
 
-def _frames_process_or_split(frames: list[Frame], models) -> int:
+def _frames_process_or_split(frames: list[Frame], models: Sequence["ActiveModel"]) -> int:
     """Process the batch; if it fails as a whole, go frame by frame so one bad frame (or a
     batch too big for the device) cannot stall every camera behind it."""
     try:
@@ -229,7 +233,7 @@ def _batch_window_wait(frame_id: int, max_batch: int) -> None:
         time.sleep(min(0.005, max(0.0, deadline - time.time())))
 
 
-def frames_process(*, frames: Sequence[Frame], models=None) -> int:
+def frames_process(*, frames: Sequence[Frame], models: Sequence["ActiveModel"]) -> int:
     """Decode and infer a batch with every active vision model, store what was seen, apply rules.
 
     Call inside a transaction holding the frames' row locks. A frame that cannot be read
@@ -237,9 +241,7 @@ def frames_process(*, frames: Sequence[Frame], models=None) -> int:
     """
     from apps.ml.engine.preprocess import decode_image
     from apps.ml.engine.results import ImageDecodeError
-    from apps.ml.runtime import vision_models_active
 
-    models = models or vision_models_active()
     started = time.perf_counter()
     side = max(m.model.input_side for m in models)
     images, good, now = [], [], timezone.now()

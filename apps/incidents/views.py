@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from apps.cameras.choices import Severity
 from apps.cameras.selectors import frame_detections
+from apps.core.ids import id_from_text
 from apps.core.roles import is_operator
 
 from .choices import OPEN_STATUSES, Verdict
@@ -126,9 +127,8 @@ def incident_act(request, pk: int, verb: str):
 
 
 def _merge_target(request, raw: str):
-    # At most 18 digits: anything longer is no id and would overflow the database's integer.
-    valid = raw.isdigit() and len(raw) <= 18
-    target = incident_get(viewer=request.user, pk=int(raw)) if valid else None
+    pk = id_from_text(raw)
+    target = incident_get(viewer=request.user, pk=pk) if pk is not None else None
     if target is None:
         raise ValueError(f"there is no incident {raw!r} to merge into")
     return target

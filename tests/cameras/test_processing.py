@@ -13,13 +13,11 @@ from apps.cameras.choices import FrameStatus
 from apps.cameras.models import Detection, Frame
 from apps.cameras.services import frame_ingest, frames_infer_pending, frames_requeue_stale
 from apps.incidents.models import Incident, IncidentFrame
-from apps.ml.choices import Task
-from apps.ml.engine.checksum import directory_checksum
 from apps.ml.models import ModelVersion
 from apps.ml.runtime import models_release
 from apps.ml.services import ModelVersionRefused, modelversion_activate
 
-from ..conftest import write_biased_tiny_model
+from ..conftest import version_register, write_biased_tiny_model
 from ..images import image_bytes
 
 
@@ -201,16 +199,8 @@ def test_frames_left_pending_are_queued_again(
     assert frames_requeue_stale(older_than_seconds=60) == 0
 
 
-def _version(name: str, directory, *, version: int = 1, active: bool = False) -> ModelVersion:
-    return ModelVersion.objects.create(
-        name=name,
-        task=Task.IMAGE_CLASSIFICATION,
-        version=version,
-        path=str(directory),
-        checksum=directory_checksum(directory),
-        labels=["vehicle", "animal"],
-        is_active=active,
-    )
+def _version(name: str, directory) -> ModelVersion:
+    return version_register(name, directory, labels=["vehicle", "animal"])
 
 
 def test_promoting_another_version_switches_the_next_batch_without_a_restart(

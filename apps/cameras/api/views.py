@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.authentication import ApiKeyAuthentication
+from apps.core.ids import id_from_text
 from apps.core.permissions import IsAdmin, IsDevice, IsOperator
 
 from ..models import Camera, Rule
@@ -123,8 +124,8 @@ class RuleViewSet(
         rules = Rule.objects.filter(camera__in=camera_list(viewer=self.request.user))
         camera = self.request.query_params.get("camera")
         if camera is not None:
-            valid = camera.isdigit() and len(camera) <= 18  # longer overflows the database
-            rules = rules.filter(camera_id=camera) if valid else rules.none()
+            camera_id = id_from_text(camera)
+            rules = rules.filter(camera_id=camera_id) if camera_id is not None else rules.none()
         return rules.order_by("camera", "name")
 
     def perform_create(self, serializer):

@@ -1,0 +1,13 @@
+"""Ids typed by people or put in URLs: text that is no id finds nothing instead of failing."""
+
+# PostgreSQL's bigint holds 19 digits; a longer number would fail in the database.
+MAX_ID_DIGITS = 18
+
+
+def id_from_text(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    raw = raw.strip()
+    if not raw.isdigit() or len(raw) > MAX_ID_DIGITS:
+        return None
+    return int(raw)
