@@ -69,6 +69,7 @@ class IncidentFactory(factory.django.DjangoModelFactory):
     title = factory.Sequence(lambda n: f"Vehicle at gate {n}")
     severity = "high"
     camera = factory.SubFactory(CameraFactory)
+    zone = factory.LazyAttribute(lambda o: o.camera.zone if o.camera else "")
     label = "vehicle"
     score = 0.9
     last_seen_at = factory.LazyFunction(timezone.now)

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
-from apps.core.roles import is_operator
+from apps.core.roles import viewer_zones
 
 from .choices import FrameStatus
 from .images import Overlay
@@ -30,9 +30,20 @@ class CameraHealth:
 
 
 def camera_list(*, viewer) -> QuerySet[Camera]:
-    if not is_operator(viewer):
-        return Camera.objects.none()
-    return Camera.objects.all()
+    """Cameras in the zones the viewer may see (apps.core.roles.viewer_zones)."""
+    zones = viewer_zones(viewer)
+    if zones is None:
+        return Camera.objects.all()
+    return Camera.objects.filter(zone__in=zones)
+
+
+def frame_get(*, viewer, pk: int) -> Frame | None:
+    """A frame whose camera the viewer may see, or None (unknown and unseen look alike)."""
+    return (
+        Frame.objects.select_related("camera")
+        .filter(camera__in=camera_list(viewer=viewer), pk=pk)
+        .first()
+    )
 
 
 def camera_health(

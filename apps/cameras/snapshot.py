@@ -1,5 +1,6 @@
 """Fetch a camera's snapshot URL as hostile input: public or allow-listed addresses only, every
 redirect checked again, every connection pinned to the address that passed the check.
+`guarded_post` sends webhooks under the same guard.
 
 Plain Python, no Django: the caller passes the allow-list and limits from its settings.
 """
@@ -8,7 +9,7 @@ import http.client
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
@@ -46,6 +47,12 @@ class Snapshot:
     data: bytes
     content_type: str  # "image/jpeg" or "image/png", parameters dropped
     url: str  # after redirects
+
+
+@dataclass(frozen=True)
+class PostResponse:
+    status: int
+    body: bytes  # at most the caller's max_bytes; the rest is never read
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,49 @@ def snapshot_fetch(
             raise SnapshotFailed(f"fetch failed: {error}") from error
 
 
+def guarded_post(
+    url: str,
+    *,
+    body: bytes,
+    headers: Mapping[str, str],
+    allowed_networks: Sequence[Network] = (),
+    timeout: float = 10.0,
+    max_bytes: int = 64 * 1024,
+    resolver: Resolver | None = None,
+    ca_certs: str | None = None,
+) -> PostResponse:
+    """POST `body` to a URL checked and pinned as for a snapshot; the whole exchange ends
+    within `timeout`.
+
+    Redirects are not followed: a 3xx comes back as the status it is. Only the first
+    `max_bytes` of the answer are read. Raises SnapshotRefused for a URL that is not
+    allowed and SnapshotFailed when no status came back (network, timeout).
+    """
+    with _Deadline(timeout) as deadline:
+        try:
+            checked = _check(url, allowed_networks, resolver)
+            with _exchange(
+                checked, deadline, ca_certs, method="POST", headers=headers, body=body
+            ) as response:
+                return PostResponse(response.status, _read_capped(response, max_bytes))
+        except (HTTPError, http.client.HTTPException, OSError, CertificateError) as error:
+            if deadline.expired:
+                raise SnapshotFailed(f"timed out after {timeout:g} s") from error
+            raise SnapshotFailed(f"post failed: {error}") from error
+
+
+def _read_capped(response: HTTPResponse, max_bytes: int) -> bytes:
+    body = bytearray()
+    try:
+        while len(body) < max_bytes and (
+            chunk := response.read1(min(CHUNK_BYTES, max_bytes - len(body)), decode_content=False)
+        ):
+            body += chunk
+    except (HTTPError, http.client.HTTPException, OSError):
+        pass  # the status is the answer; a body cut short (deadline, reset) changes nothing
+    return bytes(body)
+
+
 def _follow(
     url: str,
     *,
@@ -124,7 +174,7 @@ def _follow(
             if hop == 0:
                 raise
             raise SnapshotRefused(f"redirect to {url} refused: {refusal}") from refusal
-        with _exchange(checked, deadline, ca_certs) as response:
+        with _exchange(checked, deadline, ca_certs, headers=_IMAGE_REQUEST_HEADERS) as response:
             if response.status not in REDIRECT_STATUSES:
                 data, content_type = _read_image(response, max_bytes=max_bytes, deadline=deadline)
                 return Snapshot(data=data, content_type=content_type, url=url)
@@ -302,11 +352,24 @@ def _shut(sock: socket.socket | None) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+_IMAGE_REQUEST_HEADERS = {
+    "Accept": ", ".join(sorted(IMAGE_TYPES)),
+    # Asked for and then insisted on: a compressed body could inflate past max_bytes.
+    "Accept-Encoding": "identity",
+}
+
+
 @contextmanager
 def _exchange(
-    checked: _Checked, deadline: _Deadline, ca_certs: str | None
+    checked: _Checked,
+    deadline: _Deadline,
+    ca_certs: str | None,
+    *,
+    headers: Mapping[str, str],
+    method: str = "GET",
+    body: bytes | None = None,
 ) -> Iterator[HTTPResponse]:
-    """One GET on a fresh connection to a checked address; both are closed on leaving.
+    """One request on a fresh connection to a checked address; both are closed on leaving.
 
     A connection rather than a pool: each hop is one request to one pinned address, and
     holding the connection is what lets the deadline cut it.
@@ -314,14 +377,10 @@ def _exchange(
     conn = _connect(checked, deadline, ca_certs)
     try:
         conn.request(
-            "GET",
+            method,
             checked.request_uri,
-            headers={
-                "Host": checked.host_header,
-                "Accept": ", ".join(sorted(IMAGE_TYPES)),
-                # Asked for and then insisted on: a compressed body could inflate past max_bytes.
-                "Accept-Encoding": "identity",
-            },
+            body=body,
+            headers={**headers, "Host": checked.host_header},
             preload_content=False,
             decode_content=False,
         )

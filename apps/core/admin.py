@@ -1,9 +1,13 @@
-"""Admin for API keys and the (read-only) audit log, plus the audited ModelAdmin base."""
+"""Admin for API keys, the (read-only) audit log, users with the zones an operator is limited
+to, plus the audited ModelAdmin base."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 
 from .models import ApiKey, AuditLog
-from .services import apikey_revoke, audit_record
+from .services import ZONE_NAME_MAX, apikey_revoke, audit_record, operator_zones_set
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -71,3 +75,54 @@ class AuditLogAdmin(ReadOnlyAdmin):
     list_filter = ["action"]
     search_fields = ["actor_name", "action", "target_id"]
     date_hierarchy = "at"
+
+
+class ZonesField(forms.CharField):
+    """Zones as one comma-separated line: "Library, Car park"."""
+
+    def to_python(self, value) -> list[str]:
+        zones = [zone.strip() for zone in (value or "").split(",") if zone.strip()]
+        for zone in zones:
+            if len(zone) > ZONE_NAME_MAX:
+                raise forms.ValidationError(
+                    f"zone {zone[:20]!r}… is over {ZONE_NAME_MAX} characters"
+                )
+        return zones
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+
+class UserZonesForm(forms.ModelForm):
+    zones = ZonesField(
+        required=False,
+        help_text="Limit an operator to these camera zones, comma-separated. Empty: every "
+        "zone. Admins always see every zone.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["zones"] = list(
+                self.instance.operator_zones.values_list("zone", flat=True)
+            )
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ZonedUserAdmin(UserAdmin):
+    form = type("UserChangeZonesForm", (UserZonesForm, UserAdmin.form), {})
+    fieldsets = [*UserAdmin.fieldsets, ("Zones", {"fields": ["zones"]})]
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if "zones" in form.changed_data:
+            operator_zones_set(
+                user=form.instance,
+                zones=form.cleaned_data.get("zones") or [],
+                actor=request.user,
+                request=request,
+            )

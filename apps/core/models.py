@@ -81,3 +81,22 @@ class AuditLog(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("the audit log is append-only")
+
+
+class OperatorZone(models.Model):
+    """A zone an operator is limited to. An operator with none sees every zone; admins
+    always see every zone."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator_zones"
+    )
+    zone = models.CharField(max_length=60)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "zone"], name="core_one_row_per_user_zone")
+        ]
+        ordering = ["zone"]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} limited to {self.zone}"

@@ -47,13 +47,22 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
 }
 
 
-def has_role(user: AbstractBaseUser | AnonymousUser | None, role: Role) -> bool:
+def user_roles(user: AbstractBaseUser | AnonymousUser | None) -> frozenset[Role]:
+    """The roles a user holds, in one query (none for anonymous or inactive users); an
+    admin holds the operator role too."""
     if user is None or not user.is_authenticated or not user.is_active:
-        return False
+        return frozenset()
     if user.is_superuser:
-        return True
-    names = {Role.ADMIN.value} if role is Role.ADMIN else {Role.OPERATOR.value, Role.ADMIN.value}
-    return user.groups.filter(name__in=names).exists()
+        return frozenset(Role)
+    names = set(user.groups.filter(name__in=[r.value for r in Role]).values_list("name", flat=True))
+    roles = {Role(name) for name in names}
+    if Role.ADMIN in roles:
+        roles.add(Role.OPERATOR)
+    return frozenset(roles)
+
+
+def has_role(user: AbstractBaseUser | AnonymousUser | None, role: Role) -> bool:
+    return role in user_roles(user)
 
 
 def is_operator(user) -> bool:
@@ -63,3 +72,19 @@ def is_operator(user) -> bool:
 
 def is_admin(user) -> bool:
     return has_role(user, Role.ADMIN)
+
+
+def viewer_zones(user) -> frozenset[str] | None:
+    """The zones a user may see: None for every zone (admins, unlimited operators), else
+    the operator's zones. Not operators see nothing: the empty set.
+
+    Every read with zone rules (incident lists and details, alerts on the websocket,
+    exports, frames, cameras, statistics) asks this one function.
+    """
+    roles = user_roles(user)
+    if Role.OPERATOR not in roles:
+        return frozenset()
+    if Role.ADMIN in roles:
+        return None
+    zones = frozenset(user.operator_zones.values_list("zone", flat=True))
+    return zones or None

@@ -7,8 +7,9 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from .events import user_group_send_after_commit
 from .keys import secret_matches, secret_new, secret_prefix
-from .models import ApiKey, AuditLog, UserToken
+from .models import ApiKey, AuditLog, OperatorZone, UserToken
 from .roles import ROLE_PERMISSIONS
 
 USER_TOKEN_LIFETIME = timedelta(days=30)
@@ -115,3 +116,30 @@ def roles_sync() -> None:
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)
             )
         group.permissions.set(permissions)
+
+
+ZONE_NAME_MAX = 60
+
+
+@transaction.atomic
+def operator_zones_set(*, user, zones: list[str], actor, request=None) -> list[str]:
+    """Limit an operator to these zones (an empty list lifts the limit); audited. The
+    user's open websockets re-read their zones at once."""
+    cleaned = sorted({zone.strip() for zone in zones if zone.strip()})
+    for zone in cleaned:
+        if len(zone) > ZONE_NAME_MAX:
+            raise ValueError(f"zone name {zone[:20]!r}… is over {ZONE_NAME_MAX} characters")
+    before = sorted(user.operator_zones.values_list("zone", flat=True))
+    OperatorZone.objects.filter(user=user).exclude(zone__in=cleaned).delete()
+    OperatorZone.objects.bulk_create(
+        [OperatorZone(user=user, zone=zone) for zone in cleaned], ignore_conflicts=True
+    )
+    audit_record(
+        action="config.operator_zones",
+        actor=actor,
+        target=user,
+        request=request,
+        detail={"from": before, "to": cleaned},
+    )
+    user_group_send_after_commit(user.pk, {"type": "scope.changed"})
+    return cleaned

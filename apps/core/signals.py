@@ -1,19 +1,13 @@
 """Audit logins and failed logins; keep the role groups in step after every migrate."""
 
-import logging
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.apps import apps
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
-from .events import user_group
+from .events import user_group_send
 from .services import audit_record, roles_sync
-
-log = logging.getLogger(__name__)
 
 
 @receiver(user_logged_in)
@@ -27,10 +21,7 @@ def _audit_logout(sender, request, user, **kwargs) -> None:
         return
     audit_record(action="auth.logout", actor=user, request=request)
     # Close the user's open websockets: a signed-out browser must stop receiving alerts.
-    try:
-        async_to_sync(get_channel_layer().group_send)(user_group(user.pk), {"type": "session.end"})
-    except Exception:
-        log.exception("could not close the websockets of user %s", user.pk)
+    user_group_send(user.pk, {"type": "session.end"})
 
 
 @receiver(user_login_failed)

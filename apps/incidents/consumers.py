@@ -14,11 +14,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from apps.core.events import user_group
-from apps.core.roles import is_operator
+from apps.core.roles import is_operator, viewer_zones
 from apps.core.services import user_token_authenticate
 
 from .events import OPERATORS_GROUP, alert_message
-from .selectors import alert_last_id, alerts_after
+from .selectors import alert_last_id, alerts_after, zone_visible
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ def _token_user(token: str):
 class AlertConsumer(AsyncJsonWebsocketConsumer):
     user = None
     cursor: int | None = None
+    zones: frozenset[str] | None = frozenset()  # the viewer's zones; read again on a change
     _deadline: asyncio.Task | None = None
 
     async def connect(self) -> None:
@@ -64,6 +65,7 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):
 
     async def _admit(self, user) -> None:
         self.user = user
+        self.zones = await database_sync_to_async(viewer_zones)(user)
         await self.channel_layer.group_add(OPERATORS_GROUP, self.channel_name)
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         last_id = await database_sync_to_async(alert_last_id)()
@@ -140,11 +142,24 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):
             self.cursor = message["id"] - 1  # no resume: start from the first live alert
         if message["id"] <= self.cursor:
             return  # already delivered by a replay
+        if not zone_visible(self.zones, message["incident"].get("zone", "")):
+            if message["id"] == self.cursor + 1:
+                self.cursor = message["id"]
+            return  # a gap it leaves is filled from the database, where zones apply too
         if message["id"] == self.cursor + 1:
             await self.send_json(message)
             self.cursor = message["id"]
             return
         await self._catch_up(until=message["id"])
+
+    async def scope_changed(self, event: dict) -> None:
+        """An admin changed this user's zones or roles: apply them from the next alert on."""
+        if self.user is None:
+            return
+        if not await database_sync_to_async(is_operator)(self.user):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.zones = await database_sync_to_async(viewer_zones)(self.user)
 
     async def session_end(self, event: dict) -> None:
         await self.send_json({"type": "error", "error": "signed out"})

@@ -28,6 +28,7 @@ class IncidentPayload(TypedDict):
     title: str
     status: str
     severity: str
+    zone: str
     camera: CameraPayload | None
     rule: str | None
     label: str
@@ -56,6 +57,7 @@ def incident_payload(incident: Incident) -> IncidentPayload:
         "title": incident.title,
         "status": incident.status,
         "severity": incident.severity,
+        "zone": incident.zone,
         "camera": (
             {"id": camera.pk, "name": camera.name, "zone": camera.zone, "location": camera.location}
             if camera

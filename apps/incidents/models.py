@@ -3,9 +3,9 @@
 from django.conf import settings
 from django.db import models
 
-from apps.cameras.choices import Severity
+from apps.cameras.choices import SEVERITY_RANK, Severity
 
-from .choices import AlertKind, EventKind, Kind, Status, Verdict
+from .choices import OPEN_STATUSES, AlertKind, EventKind, Kind, Status, Verdict
 
 
 class Incident(models.Model):
@@ -15,6 +15,21 @@ class Incident(models.Model):
     title = models.CharField(max_length=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     severity = models.CharField(max_length=10, choices=Severity.choices)
+    # The queue sorts by it: most severe first, then newest.
+    severity_rank = models.GeneratedField(
+        expression=models.Case(
+            *(models.When(severity=value, then=rank) for value, rank in SEVERITY_RANK.items()),
+            default=0,
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
+    zone = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="Where it happened (the camera's zone when it was raised); operators "
+        "limited to zones see only theirs.",
+    )
     camera = models.ForeignKey(
         "cameras.Camera", on_delete=models.PROTECT, null=True, blank=True, related_name="incidents"
     )
@@ -62,6 +77,13 @@ class Incident(models.Model):
             models.Index(fields=["severity", "-id"]),
             models.Index(fields=["camera", "-id"]),
             models.Index(fields=["rule", "status", "-last_seen_at"]),
+            models.Index(fields=["zone", "-id"]),
+            # The open queue: small beside the resolved history, so a partial index.
+            models.Index(
+                fields=["-severity_rank", "-id"],
+                condition=models.Q(status__in=OPEN_STATUSES),
+                name="incidents_open_queue",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -4,17 +4,24 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
-from apps.core.roles import is_operator
+from apps.core.roles import viewer_zones
 
 from .choices import Verdict
 from .models import AlertOutbox, Incident
 
 
+def _visible(incidents: QuerySet, viewer, prefix: str = "") -> QuerySet:
+    zones = viewer_zones(viewer)
+    if zones is None:
+        return incidents
+    return incidents.filter(**{f"{prefix}zone__in": zones}) if zones else incidents.none()
+
+
 def incident_list(*, viewer) -> QuerySet[Incident]:
-    """Incidents the viewer may see, newest first, with what list pages show joined in."""
-    if not is_operator(viewer):
-        return Incident.objects.none()
-    return Incident.objects.select_related("camera", "rule", "model_version").order_by("-id")
+    """Incidents the viewer may see (role and zones), newest first, with what list pages
+    show joined in."""
+    incidents = Incident.objects.select_related("camera", "rule", "model_version", "assignee")
+    return _visible(incidents, viewer).order_by("-id")
 
 
 def incident_get(*, viewer, pk: int) -> Incident | None:
@@ -23,11 +30,19 @@ def incident_get(*, viewer, pk: int) -> Incident | None:
     )
 
 
+def incident_visible(*, viewer, incident: Incident) -> bool:
+    return zone_visible(viewer_zones(viewer), incident.zone)
+
+
+def zone_visible(zones: frozenset[str] | None, zone: str) -> bool:
+    """For callers that hold the viewer's zones already (a websocket per message)."""
+    return zones is None or zone in zones
+
+
 def alerts_after(*, viewer, after: int, limit: int) -> list[AlertOutbox]:
     """Alerts of record after id `after`, oldest first, that the viewer may see."""
-    if not is_operator(viewer):
-        return []
-    return list(AlertOutbox.objects.filter(pk__gt=after).order_by("pk")[:limit])
+    alerts = _visible(AlertOutbox.objects.filter(pk__gt=after), viewer, prefix="incident__")
+    return list(alerts.order_by("pk")[:limit])
 
 
 def alert_last_id() -> int:

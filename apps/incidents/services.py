@@ -65,6 +65,7 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
             title=f"{firing.label.capitalize()} at {frame.camera.name}",
             severity=rule.severity,
             camera=frame.camera,
+            zone=frame.camera.zone,
             rule=rule,
             frame=frame,
             latest_frame=frame,
@@ -114,6 +115,7 @@ def incident_camera_offline(*, camera: Camera, silent_since) -> Incident:
         title=f"Camera offline: {camera.name}",
         severity=Severity.HIGH,
         camera=camera,
+        zone=camera.zone,
         label="offline",
         last_seen_at=silent_since,
     )
@@ -139,6 +141,13 @@ def incident_camera_online(*, camera: Camera) -> list[Incident]:
         incident.save(update_fields=["status", "resolved_at", "last_seen_at", "updated_at"])
         _alert_write(incident=incident, kind=AlertKind.RESOLVED)
     return closed
+
+
+def incident_refusal_record(*, pk: int, actor, request=None) -> None:
+    """Someone asked for an incident they may not see (another zone): they get a 404 like
+    for an unknown one, and the attempt is audited when the incident exists."""
+    if Incident.objects.filter(pk=pk).exists():
+        audit_record(action="incident.refused", actor=actor, request=request, detail={"id": pk})
 
 
 def _locked(incident: Incident) -> Incident:

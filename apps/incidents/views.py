@@ -23,6 +23,7 @@ from .services import (
     incident_comment,
     incident_investigate,
     incident_merge,
+    incident_refusal_record,
     incident_resolve,
     incident_set_severity,
 )
@@ -54,12 +55,18 @@ def alert_wall(request):
     )
 
 
+def _incident_or_404(request, pk: int):
+    incident = incident_get(viewer=request.user, pk=pk)
+    if incident is None:
+        incident_refusal_record(pk=pk, actor=request.user, request=request)
+        raise Http404("no such incident")
+    return incident
+
+
 @login_required
 def incident_detail(request, pk: int):
     _require_operator(request)
-    incident = incident_get(viewer=request.user, pk=pk)
-    if incident is None:
-        raise Http404("no such incident")
+    incident = _incident_or_404(request, pk)
     frame = incident.latest_frame or incident.frame
     return render(
         request,
@@ -86,9 +93,7 @@ def incident_detail(request, pk: int):
 def incident_act(request, pk: int, verb: str):
     """One workflow step from the incident page's forms; errors come back as messages."""
     _require_operator(request)
-    incident = incident_get(viewer=request.user, pk=pk)
-    if incident is None:
-        raise Http404("no such incident")
+    incident = _incident_or_404(request, pk)
     user, post = request.user, request.POST
     steps = {
         "acknowledge": lambda: incident_acknowledge(incident=incident, actor=user, request=request),

@@ -2,7 +2,7 @@
 timeline, and the workflow actions (acknowledge, assign, comment, resolve)."""
 
 from django.contrib.auth import get_user_model
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
@@ -11,6 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from apps.core.ids import id_from_text
 from apps.core.permissions import IsOperator
 from apps.core.services import audit_record
 
@@ -23,6 +24,7 @@ from ..services import (
     incident_comment,
     incident_investigate,
     incident_merge,
+    incident_refusal_record,
     incident_resolve,
     incident_set_severity,
 )
@@ -61,6 +63,15 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action == "retrieve":
             incidents = incidents.prefetch_related("events__actor")
         return incidents
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            pk = id_from_text(str(self.kwargs.get("pk", "")))
+            if pk is not None:
+                incident_refusal_record(pk=pk, actor=self.request.user, request=self.request)
+            raise
 
     def get_serializer_class(self):
         return IncidentDetailSerializer if self.action == "retrieve" else IncidentSerializer
