@@ -136,6 +136,39 @@ class DemoSeed:
     camera_names: dict[int, str]
 
 
+# SOP checklists per incident kind: (title, [(step, mandatory), …]).
+DEMO_CHECKLISTS = {
+    "camera_detection": (
+        "Camera alert",
+        [
+            ("Look at the live view of the camera", True),
+            ("Call the guard on patrol nearest the zone", True),
+            ("Verify on site or on a second camera", True),
+            ("Note what was found in a comment", False),
+        ],
+    ),
+    "camera_offline": (
+        "Camera offline",
+        [
+            ("Check the camera's power and network in the building panel", True),
+            ("Send a guard to look at the area while it is dark", False),
+        ],
+    ),
+}
+
+
+def _seed_checklists() -> None:
+    from apps.incidents.models import Checklist, ChecklistStep
+
+    for kind, (title, steps) in DEMO_CHECKLISTS.items():
+        checklist, created = Checklist.objects.get_or_create(kind=kind, defaults={"title": title})
+        if created:
+            ChecklistStep.objects.bulk_create(
+                ChecklistStep(checklist=checklist, position=i, text=text, mandatory=mandatory)
+                for i, (text, mandatory) in enumerate(steps)
+            )
+
+
 def demo_seed(*, reset_passwords: bool = False) -> DemoSeed:
     """Create the demo users, cameras and rules once; later calls change nothing."""
     User = get_user_model()
@@ -155,6 +188,7 @@ def demo_seed(*, reset_passwords: bool = False) -> DemoSeed:
                 user.is_staff = True
                 user.save(update_fields=["is_staff"])
             user.groups.add(Group.objects.get(name=role.value))
+        _seed_checklists()
 
     keys = _load_keys()
     for spec in DEMO_CAMERAS:

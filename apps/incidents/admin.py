@@ -1,10 +1,11 @@
-"""Admin for incidents (read-mostly: operators work in the dashboard)."""
+"""Admin for incidents (read-mostly: operators work in the dashboard) and SOP checklists."""
 
 from django.contrib import admin
 
-from apps.core.admin import ReadOnlyAdmin
+from apps.core.admin import AuditedModelAdmin, ReadOnlyAdmin
+from apps.core.services import audit_record
 
-from .models import AlertOutbox, Incident
+from .models import AlertOutbox, Checklist, ChecklistStep, Incident
 
 
 @admin.register(Incident)
@@ -30,3 +31,28 @@ class IncidentAdmin(admin.ModelAdmin):
 @admin.register(AlertOutbox)
 class AlertOutboxAdmin(ReadOnlyAdmin):
     list_display = ["id", "kind", "incident", "created_at"]
+
+
+class ChecklistStepInline(admin.TabularInline):
+    model = ChecklistStep
+    extra = 3
+    fields = ["position", "text", "mandatory"]
+
+
+@admin.register(Checklist)
+class ChecklistAdmin(AuditedModelAdmin):
+    """SOP checklists: one per incident kind, its steps edited inline (changes audited)."""
+
+    list_display = ["kind", "title"]
+    inlines = [ChecklistStepInline]
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.has_changed():
+            audit_record(
+                action="config.change",
+                actor=request.user,
+                target=form.instance,
+                request=request,
+                detail={"steps": [step.text for step in form.instance.steps.all()]},
+            )

@@ -39,4 +39,5 @@ class EventKind(models.TextChoices):
     SEVERITY = "severity", "Severity changed"
     MERGED = "merged", "Merged"
     ABSORBED = "absorbed", "Took in a merged incident"
+    CHECKED = "checked", "Checklist step"
     RESOLVED = "resolved", "Resolved"

@@ -149,3 +149,48 @@ class AlertOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"alert {self.pk} {self.kind} #{self.incident_id}"
+
+
+class Checklist(models.Model):
+    """An admin's standard operating procedure for one kind of incident, e.g. "door forced:
+    check the camera, call a guard, verify"."""
+
+    kind = models.CharField(max_length=32, choices=Kind.choices, unique=True)
+    title = models.CharField(max_length=120)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.title}"
+
+
+class ChecklistStep(models.Model):
+    """One step of a checklist; resolving with an unticked mandatory step needs a reason."""
+
+    checklist = models.ForeignKey(Checklist, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField(default=0)
+    text = models.CharField(max_length=200)
+    mandatory = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class StepTick(models.Model):
+    """An operator ticked a checklist step on one incident."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="ticks")
+    step = models.ForeignKey(ChecklistStep, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["incident", "step"], name="incidents_one_tick_per_step")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.incident_id} step {self.step_id}"

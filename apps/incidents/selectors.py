@@ -4,10 +4,11 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
+from apps.core.pagination import KeysetPage, keyset_page
 from apps.core.roles import viewer_zones
 
-from .choices import Verdict
-from .models import AlertOutbox, Incident
+from .choices import OPEN_STATUSES, Verdict
+from .models import AlertOutbox, ChecklistStep, Incident, StepTick
 
 
 def _visible(incidents: QuerySet, viewer, prefix: str = "") -> QuerySet:
@@ -22,6 +23,32 @@ def incident_list(*, viewer) -> QuerySet[Incident]:
     show joined in."""
     incidents = Incident.objects.select_related("camera", "rule", "model_version", "assignee")
     return _visible(incidents, viewer).order_by("-id")
+
+
+QUEUE_ORDERS: dict[str, tuple[str, ...]] = {
+    "severity": ("severity_rank", "id"),  # most severe first, then newest
+    "newest": ("id",),
+}
+
+
+def incident_queue_page(
+    incidents: QuerySet[Incident], *, order: str, cursor: str | None, size: int
+) -> KeysetPage[Incident]:
+    """One page of an already visible, filtered list, by keyset (no OFFSET)."""
+    return keyset_page(incidents, keys=QUEUE_ORDERS[order], cursor=cursor, size=size)
+
+
+def incident_status_counts(incidents: QuerySet[Incident]) -> dict[str, int]:
+    """Open incidents per status in a visible, filtered list (every status present)."""
+    counts = dict.fromkeys(OPEN_STATUSES, 0)
+    rows = (
+        incidents.filter(status__in=OPEN_STATUSES)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
+    counts.update(dict(rows))
+    return counts
 
 
 def incident_get(*, viewer, pk: int) -> Incident | None:
@@ -67,3 +94,19 @@ def false_alarm_rate(*, model_version_id: int) -> VerdictRate:
         false_alarms=Count("id", filter=Q(verdict=Verdict.FALSE_ALARM)),
     )
     return VerdictRate(**counts)
+
+
+@dataclass(frozen=True)
+class ChecklistLine:
+    step: ChecklistStep
+    tick: StepTick | None
+
+
+def incident_checklist(*, incident: Incident) -> list[ChecklistLine]:
+    """The SOP steps for the incident's kind, each with its tick (who, when) if ticked."""
+    steps = list(ChecklistStep.objects.filter(checklist__kind=incident.kind))
+    ticks = {
+        tick.step_id: tick
+        for tick in StepTick.objects.filter(incident=incident).select_related("actor")
+    }
+    return [ChecklistLine(step=step, tick=ticks.get(step.pk)) for step in steps]

@@ -5,6 +5,7 @@ each step with its timeline entry, audit entry and outbox alert."""
 import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,10 +14,18 @@ from apps.cameras.models import Camera, Frame, Rule
 from apps.cameras.rules import Firing
 from apps.core.roles import is_operator
 from apps.core.services import audit_record
+from apps.notifications.services import notifications_enqueue
 
 from .choices import OPEN_STATUSES, AlertKind, EventKind, Kind, Status, Verdict
 from .events import alert_send_after_commit, incident_payload
-from .models import AlertOutbox, Incident, IncidentEvent, IncidentFrame
+from .models import (
+    AlertOutbox,
+    ChecklistStep,
+    Incident,
+    IncidentEvent,
+    IncidentFrame,
+    StepTick,
+)
 
 COMMENT_MAX_CHARS = 10_000
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_ -]{0,63}$")
@@ -26,11 +35,20 @@ class IncidentActionRefused(Exception):
     """The step is not allowed in the incident's state; the message says why."""
 
 
+class IncidentInputError(ValueError):
+    """Bad input for a step; `field` names the part of the request that is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def _alert_write(*, incident: Incident, kind: AlertKind) -> AlertOutbox:
     alert = AlertOutbox.objects.create(
         kind=kind, incident=incident, payload=incident_payload(incident)
     )
     alert_send_after_commit(alert)
+    notifications_enqueue(alert=alert)
     return alert
 
 
@@ -59,6 +77,8 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
         .order_by("-last_seen_at")
         .first()
     )
+    if incident is None:
+        incident = _correlated(rule=rule, camera_id=frame.camera_id, label=firing.label, now=now)
     if incident is None:
         incident = Incident.objects.create(
             kind=Kind.CAMERA_DETECTION,
@@ -99,6 +119,32 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
     )
     _alert_write(incident=incident, kind=kind)
     return incident
+
+
+def _correlated(*, rule: Rule, camera_id: int, label: str, now) -> Incident | None:
+    """An open incident of the same label from the same camera, raised by another rule and
+    seen within the correlation window: the firing rolls up into it instead of opening a
+    second incident. (A rule's own repeats follow its cooldown.)
+
+    Firings of one camera are serialised by the inference claim (one worker per camera,
+    in frame order), so no lock beyond the rule's is needed here.
+    """
+    window = settings.INCIDENT_CORRELATION_SECONDS
+    if window <= 0:
+        return None
+    return (
+        Incident.objects.select_for_update()
+        .filter(
+            kind=Kind.CAMERA_DETECTION,
+            camera_id=camera_id,
+            label=label,
+            status__in=OPEN_STATUSES,
+            last_seen_at__gte=now - timedelta(seconds=window),
+        )
+        .exclude(rule=rule)
+        .order_by("-last_seen_at")
+        .first()
+    )
 
 
 @transaction.atomic
@@ -232,7 +278,9 @@ def incident_investigate(*, incident: Incident, actor, request=None) -> Incident
 @transaction.atomic
 def incident_set_severity(*, incident: Incident, severity: str, actor, request=None) -> Incident:
     if severity not in Severity.values:
-        raise ValueError(f"unknown severity {severity!r}: use one of {', '.join(Severity.values)}")
+        raise IncidentInputError(
+            "severity", f"unknown severity {severity!r}: use one of {', '.join(Severity.values)}"
+        )
     incident = _locked(incident)
     _require_open(incident, "changed")
     before = incident.severity
@@ -295,9 +343,11 @@ def incident_merge(*, incident: Incident, into: Incident, actor, request=None) -
 def incident_comment(*, incident: Incident, text: str, actor, request=None) -> IncidentEvent:
     text = text.strip()
     if not text:
-        raise ValueError("the comment is empty")
+        raise IncidentInputError("text", "the comment is empty")
     if len(text) > COMMENT_MAX_CHARS:
-        raise ValueError(f"the comment is {len(text)} characters; the limit is {COMMENT_MAX_CHARS}")
+        raise IncidentInputError(
+            "text", f"the comment is {len(text)} characters; the limit is {COMMENT_MAX_CHARS}"
+        )
     incident = _locked(incident)
     return _step(
         incident=incident, kind=EventKind.COMMENTED, actor=actor, request=request, text=text
@@ -305,25 +355,86 @@ def incident_comment(*, incident: Incident, text: str, actor, request=None) -> I
 
 
 @transaction.atomic
+def incident_step_tick(
+    *, incident: Incident, step_id: int, done: bool, actor, request=None
+) -> IncidentEvent:
+    """Tick (or untick) one SOP step of the incident's checklist."""
+    step = ChecklistStep.objects.filter(pk=step_id, checklist__kind=incident.kind).first()
+    if step is None:
+        raise IncidentInputError("step", f"step {step_id} is not on this incident's checklist")
+    incident = _locked(incident)
+    _require_open(incident, "checked off")
+    if done:
+        _, changed = StepTick.objects.get_or_create(
+            incident=incident, step=step, defaults={"actor": actor}
+        )
+    else:
+        changed = StepTick.objects.filter(incident=incident, step=step).delete()[0] > 0
+    if not changed:
+        state = "ticked" if done else "not ticked"
+        raise IncidentActionRefused(f"step {step.text!r} is already {state}")
+    return _step(
+        incident=incident,
+        kind=EventKind.CHECKED,
+        actor=actor,
+        request=request,
+        data={"step": step.text, "done": done},
+    )
+
+
+def _unticked_mandatory(incident: Incident) -> list[str]:
+    ticked = StepTick.objects.filter(incident=incident).values("step")
+    return list(
+        ChecklistStep.objects.filter(checklist__kind=incident.kind, mandatory=True)
+        .exclude(pk__in=ticked)
+        .values_list("text", flat=True)
+    )
+
+
+@transaction.atomic
 def incident_resolve(
-    *, incident: Incident, verdict: str, label: str = "", actor, request=None, note: str = ""
+    *,
+    incident: Incident,
+    verdict: str,
+    label: str = "",
+    actor,
+    request=None,
+    note: str = "",
+    reason: str = "",
 ) -> Incident:
     """Close the incident with a verdict; on a camera incident the verdict becomes a
-    labelled sample of its frame (the right class, "other" for a false alarm)."""
+    labelled sample of its frame (the right class, "other" for a false alarm).
+
+    Mandatory checklist steps left unticked need a `reason`, kept on the timeline."""
     from apps.ml.services import sample_from_verdict
 
     if verdict not in Verdict.values:
-        raise ValueError(f"unknown verdict {verdict!r}: use one of {', '.join(Verdict.values)}")
+        raise IncidentInputError(
+            "verdict", f"unknown verdict {verdict!r}: use one of {', '.join(Verdict.values)}"
+        )
     label = label.strip().lower()
     if verdict == Verdict.WRONG_CLASS:
         if not LABEL_PATTERN.match(label):
-            raise ValueError('a wrong-class verdict needs the right label, e.g. "bicycle"')
+            raise IncidentInputError(
+                "label", 'a wrong-class verdict needs the right label, e.g. "bicycle"'
+            )
     elif label:
-        raise ValueError("a label is given only with a wrong-class verdict")
-    if len(note) > COMMENT_MAX_CHARS:
-        raise ValueError(f"the note is {len(note)} characters; the limit is {COMMENT_MAX_CHARS}")
+        raise IncidentInputError("label", "a label is given only with a wrong-class verdict")
+    for field, text in (("note", note), ("reason", reason)):
+        if len(text) > COMMENT_MAX_CHARS:
+            raise IncidentInputError(
+                field, f"the {field} is {len(text)} characters; the limit is {COMMENT_MAX_CHARS}"
+            )
     incident = _locked(incident)
     _require_open(incident, "resolved")
+    skipped = _unticked_mandatory(incident)
+    reason = reason.strip()
+    if skipped and not reason:
+        raise IncidentInputError(
+            "reason",
+            f"required checklist steps are not ticked ({'; '.join(skipped)}): tick them, or "
+            "give a reason to resolve anyway",
+        )
     now = timezone.now()
     incident.status, incident.resolved_at = Status.RESOLVED, now
     incident.verdict, incident.verdict_label = verdict, label
@@ -344,7 +455,11 @@ def incident_resolve(
         actor=actor,
         request=request,
         text=note.strip(),
-        data={"verdict": verdict, "label": label},
+        data={
+            "verdict": verdict,
+            "label": label,
+            **({"skipped_steps": skipped, "reason": reason} if skipped else {}),
+        },
     )
     if incident.kind == Kind.CAMERA_DETECTION:
         sample_label = {

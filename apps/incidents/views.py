@@ -13,9 +13,19 @@ from apps.cameras.selectors import frame_detections
 from apps.core.ids import id_from_text
 from apps.core.roles import is_operator
 
-from .choices import OPEN_STATUSES, Verdict
+from .api.filters import IncidentFilter
+from .choices import OPEN_STATUSES, Status, Verdict
 from .events import incident_payload
-from .selectors import alert_last_id, false_alarm_rate, incident_get, incident_list
+from .selectors import (
+    QUEUE_ORDERS,
+    alert_last_id,
+    false_alarm_rate,
+    incident_checklist,
+    incident_get,
+    incident_list,
+    incident_queue_page,
+    incident_status_counts,
+)
 from .services import (
     IncidentActionRefused,
     incident_acknowledge,
@@ -26,6 +36,7 @@ from .services import (
     incident_refusal_record,
     incident_resolve,
     incident_set_severity,
+    incident_step_tick,
 )
 
 WALL_SIZE = 100
@@ -34,6 +45,65 @@ WALL_SIZE = 100
 def _require_operator(request) -> None:
     if not is_operator(request.user):
         raise PermissionDenied("the operator role is required")
+
+
+QUEUE_PAGE_SIZE = 50
+
+
+@login_required
+def incident_queue(request):
+    """The operator's queue: filters, counts per status, keyset pages, keyboard shortcuts."""
+    _require_operator(request)
+    params = request.GET.copy()
+    if "status" not in params:
+        params.setlist("status", OPEN_STATUSES)
+    order = params.get("order") if params.get("order") in QUEUE_ORDERS else "severity"
+    visible = incident_list(viewer=request.user)
+    filters = IncidentFilter(params, queryset=visible, request=request)
+    filtered = filters.qs if filters.is_valid() else visible.none()
+    page = incident_queue_page(
+        filtered, order=order, cursor=params.get("cursor"), size=QUEUE_PAGE_SIZE
+    )
+    # Counts follow every filter but the status one, so the tabs say where to look next.
+    unstatused = params.copy()
+    for key in ("status", "cursor"):
+        unstatused.pop(key, None)
+    count_filters = IncidentFilter(unstatused, queryset=visible, request=request)
+    counts = incident_status_counts(
+        count_filters.qs if count_filters.is_valid() else visible.none()
+    )
+    base = params.copy()
+    base.pop("cursor", None)
+    return render(
+        request,
+        "incidents/queue.html",
+        {
+            "page": page,
+            "filters": filters,
+            "order": order,
+            "counts": [
+                {
+                    "status": status,
+                    "name": Status(status).label,
+                    "n": n,
+                    "query": _query(unstatused, status=status),
+                    "current": params.getlist("status") == [status],
+                }
+                for status, n in counts.items()
+            ],
+            "selected_statuses": params.getlist("status"),
+            "next_query": _query(base, cursor=page.next_cursor) if page.next_cursor else None,
+            "first_query": _query(base) if params.get("cursor") else None,
+            "export_query": _query(base),
+        },
+    )
+
+
+def _query(params, **changes) -> str:
+    params = params.copy()
+    for key, value in changes.items():
+        params[key] = value
+    return params.urlencode()
 
 
 @login_required
@@ -76,6 +146,7 @@ def incident_detail(request, pk: int):
             "frame": frame,
             "detections": frame_detections(frame=frame) if frame else [],
             "timeline": incident.events.select_related("actor"),
+            "checklist": incident_checklist(incident=incident),
             "is_open": incident.status in OPEN_STATUSES,
             "verdicts": Verdict.choices,
             "severities": Severity.choices,
@@ -118,6 +189,14 @@ def incident_act(request, pk: int, verb: str):
             verdict=post.get("verdict", ""),
             label=post.get("label", ""),
             note=post.get("note", ""),
+            reason=post.get("reason", ""),
+            actor=user,
+            request=request,
+        ),
+        "check": lambda: incident_step_tick(
+            incident=incident,
+            step_id=id_from_text(post.get("step")) or 0,
+            done=post.get("done") == "1",
             actor=user,
             request=request,
         ),

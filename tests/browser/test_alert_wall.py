@@ -189,21 +189,37 @@ def test_an_operator_acknowledges_comments_and_resolves_as_false_alarm(server, b
     frame_post(server.url, dock, server.camera_keys[dock], bundled_photo("motorcycle_right.png"))
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     sign_in(page, server)
-    card = page.locator("#wall li.card", has_text="Loading dock").first
-    card.wait_for(timeout=10_000)
-    card.locator("a").click()
+    page.locator("#wall li.card", has_text="Loading dock").first.wait_for(timeout=10_000)
+
+    # From the queue, by keyboard: select the row, acknowledge with "a", open with Enter.
+    page.goto(f"{server.url}/queue/")
+    row = page.locator("#queue tbody tr", has_text="Loading dock").first
+    row.click()
+    page.keyboard.press("a")
+    page.wait_for_function(
+        "document.getElementById('queue-message').textContent.includes('acknowledged')"
+    )
+    assert row.locator(".status").inner_text() == "Acknowledged"
+    screenshot(page, "queue.png")
+    page.keyboard.press("Enter")
     page.wait_for_selector("article.detail")
     incident_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
 
-    page.click("#acknowledge")
     page.fill("#comment-text", "Parked delivery scooter <b>not</b> a threat")
     page.click("#comment")
+    # The demo's SOP: resolving first is refused until the required steps are ticked.
+    page.check("input[name=verdict][value=false_alarm]")
+    page.click("#resolve")
+    assert "give a reason" in page.inner_text(".flash")
+    for _ in range(3):
+        page.locator("#checklist button[aria-pressed=false]").first.click()
     page.check("input[name=verdict][value=false_alarm]")
     page.click("#resolve")
 
     assert page.inner_text("#verdict") == "False alarm"
     timeline = page.inner_text("#timeline")
     assert "acknowledged by operator" in timeline and "resolved by operator" in timeline
+    assert "call the guard on patrol nearest the zone ticked" in timeline.lower()
     assert "<b>not</b>" in timeline  # shown as typed, not as markup
     screenshot(page, "incident-resolved.png")
     page.close()
@@ -224,4 +240,9 @@ def test_an_operator_acknowledges_comments_and_resolves_as_false_alarm(server, b
     finally:
         db.close()
     assert label == "other"
-    assert steps == ["incident.acknowledged", "incident.commented", "incident.resolved"]
+    assert steps == [
+        "incident.acknowledged",
+        "incident.commented",
+        *["incident.checked"] * 3,
+        "incident.resolved",
+    ]

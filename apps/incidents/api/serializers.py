@@ -1,5 +1,6 @@
 """Serializers for incidents."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.cameras.choices import Severity
@@ -7,6 +8,7 @@ from apps.cameras.choices import Severity
 from ..choices import Verdict
 from ..events import incident_payload
 from ..models import Incident, IncidentEvent
+from ..selectors import incident_checklist
 from ..services import COMMENT_MAX_CHARS
 
 
@@ -60,12 +62,29 @@ class IncidentEventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ChecklistLineSerializer(serializers.Serializer):
+    step = serializers.IntegerField(source="step.pk")
+    text = serializers.CharField(source="step.text")
+    mandatory = serializers.BooleanField(source="step.mandatory")
+    done = serializers.SerializerMethodField()
+    by = serializers.CharField(source="tick.actor.username", default=None)
+    at = serializers.DateTimeField(source="tick.at", default=None)
+
+    def get_done(self, line) -> bool:
+        return line.tick is not None
+
+
 class IncidentDetailSerializer(IncidentSerializer):
     timeline = IncidentEventSerializer(source="events", many=True, read_only=True)
+    checklist = serializers.SerializerMethodField()
 
     class Meta(IncidentSerializer.Meta):
-        fields = [*IncidentSerializer.Meta.fields, "timeline"]
+        fields = [*IncidentSerializer.Meta.fields, "timeline", "checklist"]
         read_only_fields = fields
+
+    @extend_schema_field(ChecklistLineSerializer(many=True))
+    def get_checklist(self, incident) -> list[dict]:
+        return ChecklistLineSerializer(incident_checklist(incident=incident), many=True).data
 
 
 class AssignSerializer(serializers.Serializer):
@@ -82,6 +101,18 @@ class ResolveSerializer(serializers.Serializer):
     note = serializers.CharField(
         max_length=COMMENT_MAX_CHARS, required=False, allow_blank=True, default=""
     )
+    reason = serializers.CharField(
+        max_length=COMMENT_MAX_CHARS,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why required checklist steps were left unticked (needed only then).",
+    )
+
+
+class StepTickSerializer(serializers.Serializer):
+    step = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    done = serializers.BooleanField(default=True)
 
 
 class SeveritySerializer(serializers.Serializer):

@@ -19,6 +19,7 @@ from ..exports import incidents_csv
 from ..selectors import incident_list
 from ..services import (
     IncidentActionRefused,
+    IncidentInputError,
     incident_acknowledge,
     incident_assign,
     incident_comment,
@@ -27,6 +28,7 @@ from ..services import (
     incident_refusal_record,
     incident_resolve,
     incident_set_severity,
+    incident_step_tick,
 )
 from .filters import IncidentFilter
 from .serializers import (
@@ -38,6 +40,7 @@ from .serializers import (
     MergeSerializer,
     ResolveSerializer,
     SeveritySerializer,
+    StepTickSerializer,
 )
 
 
@@ -180,8 +183,8 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
             event = incident_comment(
                 incident=self.get_object(), text=text, actor=request.user, request=request
             )
-        except ValueError as exc:
-            raise ValidationError({"text": str(exc)}) from None
+        except IncidentInputError as exc:
+            raise ValidationError({exc.field: str(exc)}) from None
         return Response(IncidentEventSerializer(event).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ResolveSerializer, responses=IncidentDetailSerializer)
@@ -192,8 +195,27 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
             incident = incident_resolve(
                 incident=self.get_object(), actor=request.user, request=request, **data
             )
-        except ValueError as exc:
-            raise ValidationError({"label": str(exc)}) from None
+        except IncidentInputError as exc:
+            raise ValidationError({exc.field: str(exc)}) from None
         except IncidentActionRefused as exc:
             return _refused(exc)
         return self._done(incident)
+
+    @extend_schema(request=StepTickSerializer, responses=IncidentDetailSerializer)
+    @action(detail=True, methods=["post"])
+    def check(self, request, pk=None):
+        """Tick (or untick with `done: false`) one step of the incident's SOP checklist."""
+        data = self._input(StepTickSerializer)
+        try:
+            incident_step_tick(
+                incident=self.get_object(),
+                step_id=data["step"],
+                done=data["done"],
+                actor=request.user,
+                request=request,
+            )
+        except IncidentInputError as exc:
+            raise ValidationError({exc.field: str(exc)}) from None
+        except IncidentActionRefused as exc:
+            return _refused(exc)
+        return self._done(self.get_object())
