@@ -12,6 +12,7 @@ class Queue(StrEnum):
 
 _ROUTES: dict[str, Queue] = {
     "apps.cameras.tasks.frame_infer": Queue.INFERENCE,
+    "apps.notifications.tasks.notification_send": Queue.NOTIFICATIONS,
 }
 
 

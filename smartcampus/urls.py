@@ -16,6 +16,8 @@ api_v1 = [
 urlpatterns = [
     path("", include("apps.incidents.urls")),
     path("", include("apps.cameras.urls")),
+    path("", include("apps.notifications.urls")),
+    path("", include("apps.reports.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -1,9 +1,14 @@
-"""DRF authentication: hashed user tokens (`Token …`) and device keys (`Api-Key …`)."""
+"""DRF authentication: hashed user tokens (`Token …`) and device keys (`Api-Key …`); and the
+re-check that keeps a long-lived websocket tied to a credential that is still good."""
 
+from importlib import import_module
+
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from .models import ApiKey
+from .models import ApiKey, UserToken
 from .services import apikey_authenticate, user_token_authenticate
 
 
@@ -58,3 +63,20 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+def credential_still_valid(*, user_id: int, session_key: str | None, token_id: int | None) -> bool:
+    """A websocket opened with this session or token may stay open: the session still
+    exists for that user, or the token is neither revoked nor expired; the user is active."""
+    if token_id is not None:
+        return UserToken.objects.filter(
+            pk=token_id,
+            user_id=user_id,
+            user__is_active=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        ).exists()
+    if session_key is None:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    return store.load().get("_auth_user_id") == str(user_id)

@@ -1,8 +1,8 @@
 """Template context: the signed-in user's roles, for navigation."""
 
-from .roles import is_admin, is_operator
+from .roles import Role, user_roles
 
 
 def roles(request) -> dict:
-    user = getattr(request, "user", None)
-    return {"is_operator": is_operator(user), "is_admin": is_admin(user)}
+    held = user_roles(getattr(request, "user", None))
+    return {"is_operator": Role.OPERATOR in held, "is_admin": Role.ADMIN in held}

@@ -43,6 +43,19 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "auth.change_user",
         "auth.view_user",
         "auth.view_group",
+        "incidents.add_checklist",
+        "incidents.change_checklist",
+        "incidents.delete_checklist",
+        "incidents.view_checklist",
+        "incidents.add_checkliststep",
+        "incidents.change_checkliststep",
+        "incidents.delete_checkliststep",
+        "incidents.view_checkliststep",
+        "notifications.add_notificationrule",
+        "notifications.change_notificationrule",
+        "notifications.delete_notificationrule",
+        "notifications.view_notificationrule",
+        "notifications.view_delivery",
     ],
 }
 
@@ -88,3 +101,19 @@ def viewer_zones(user) -> frozenset[str] | None:
         return None
     zones = frozenset(user.operator_zones.values_list("zone", flat=True))
     return zones or None
+
+
+def users_seeing_zone(users, zone: str):
+    """The users (a queryset already limited to operators) who see `zone`: the rule of
+    `viewer_zones` in one query, for fan-outs such as notifications."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from .models import OperatorZone
+
+    limits = OperatorZone.objects.filter(user=OuterRef("pk"))
+    return users.filter(
+        Q(is_superuser=True)
+        | Q(groups__name=Role.ADMIN.value)
+        | ~Exists(limits)
+        | Exists(limits.filter(zone=zone))
+    ).distinct()

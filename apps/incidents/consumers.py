@@ -13,6 +13,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from apps.core.authentication import credential_still_valid
 from apps.core.events import user_group
 from apps.core.roles import is_operator, viewer_zones
 from apps.core.services import user_token_authenticate
@@ -27,16 +28,17 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_MESSAGE = 4400
 
 
-def _token_user(token: str):
-    found = user_token_authenticate(plaintext=token)
-    return found.user if found else None
+def _token(plaintext: str):
+    return user_token_authenticate(plaintext=plaintext)
 
 
 class AlertConsumer(AsyncJsonWebsocketConsumer):
     user = None
     cursor: int | None = None
     zones: frozenset[str] | None = frozenset()  # the viewer's zones; read again on a change
+    token_id: int | None = None  # the credential it was opened with, checked again and again
     _deadline: asyncio.Task | None = None
+    _watch: asyncio.Task | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -51,8 +53,9 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):
         self._deadline = asyncio.create_task(self._close_unless_authenticated())
 
     async def disconnect(self, code) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
+        for task in (self._deadline, self._watch):
+            if task is not None:
+                task.cancel()
         if self.user is not None:
             await self.channel_layer.group_discard(OPERATORS_GROUP, self.channel_name)
             await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
@@ -63,9 +66,29 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "error": "authentication timed out"})
             await self.close(code=CLOSE_UNAUTHENTICATED)
 
+    async def _close_when_credential_ends(self) -> None:
+        """Logging out closes sockets at once (session.end); this catches the rest within
+        seconds: a session deleted or expired, a token revoked, a user deactivated or
+        stripped of the operator role."""
+        session = self.scope.get("session")
+        session_key = getattr(session, "session_key", None) if self.token_id is None else None
+        while True:
+            await asyncio.sleep(settings.WS_RECHECK_SECONDS)
+            valid = await database_sync_to_async(credential_still_valid)(
+                user_id=self.user.pk, session_key=session_key, token_id=self.token_id
+            )
+            if not valid:
+                await self.send_json({"type": "error", "error": "signed out"})
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+            if not await database_sync_to_async(is_operator)(self.user):
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
+
     async def _admit(self, user) -> None:
         self.user = user
         self.zones = await database_sync_to_async(viewer_zones)(user)
+        self._watch = asyncio.create_task(self._close_when_credential_ends())
         await self.channel_layer.group_add(OPERATORS_GROUP, self.channel_name)
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         last_id = await database_sync_to_async(alert_last_id)()
@@ -106,8 +129,11 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):
         if self.user is not None:
             await self.send_json({"type": "error", "error": "already authenticated"})
             return
-        token = content.get("token")
-        user = await database_sync_to_async(_token_user)(token) if isinstance(token, str) else None
+        plaintext = content.get("token")
+        token = (
+            await database_sync_to_async(_token)(plaintext) if isinstance(plaintext, str) else None
+        )
+        user = token.user if token is not None else None
         if user is None:
             await self.send_json({"type": "error", "error": "invalid token"})
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -118,6 +144,7 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):
             return
         if self._deadline is not None:
             self._deadline.cancel()
+        self.token_id = token.pk
         await self._admit(user)
 
     async def on_resume(self, content: dict) -> None:

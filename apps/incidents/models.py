@@ -78,10 +78,14 @@ class Incident(models.Model):
             models.Index(fields=["camera", "-id"]),
             models.Index(fields=["rule", "status", "-last_seen_at"]),
             models.Index(fields=["zone", "-id"]),
-            # The open queue: small beside the resolved history, so a partial index.
+            models.Index(fields=["opened_at"]),  # periods: statistics, time filters
+            # The open queue: small beside the resolved history, so a partial index. The
+            # columns the queue filters on ride along, so on PostgreSQL the counts per
+            # status are index-only scans and filters are checked without the table.
             models.Index(
                 fields=["-severity_rank", "-id"],
                 condition=models.Q(status__in=OPEN_STATUSES),
+                include=["status", "severity", "kind", "zone", "camera", "assignee"],
                 name="incidents_open_queue",
             ),
         ]

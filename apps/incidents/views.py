@@ -58,6 +58,11 @@ def incident_queue(request):
     if "status" not in params:
         params.setlist("status", OPEN_STATUSES)
     order = params.get("order") if params.get("order") in QUEUE_ORDERS else "severity"
+    # Severity order is for the open queue (a partial index keeps it fast at any size);
+    # history (resolved, merged) is read newest first, on the plain indexes.
+    history = not set(params.getlist("status")) <= set(OPEN_STATUSES)
+    if history:
+        order = "newest"
     visible = incident_list(viewer=request.user)
     filters = IncidentFilter(params, queryset=visible, request=request)
     filtered = filters.qs if filters.is_valid() else visible.none()
@@ -81,6 +86,7 @@ def incident_queue(request):
             "page": page,
             "filters": filters,
             "order": order,
+            "history": history,
             "counts": [
                 {
                     "status": status,

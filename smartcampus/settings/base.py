@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "apps.ml",
     "apps.cameras",
     "apps.incidents",
+    "apps.notifications",
+    "apps.reports",
 ]
 
 MIDDLEWARE = [
@@ -204,6 +206,9 @@ else:
 # How long a websocket without a session has to send {"type": "auth"}.
 WS_AUTH_TIMEOUT_SECONDS = env_float("SMARTCAMPUS_WS_AUTH_TIMEOUT", 5.0)
 WS_REPLAY_LIMIT = env_int("SMARTCAMPUS_WS_REPLAY_LIMIT", 1000, minimum=1)
+# How often an open websocket checks its session or token is still good (deleted session,
+# revoked token, deactivated user): the socket closes within this many seconds.
+WS_RECHECK_SECONDS = env_float("SMARTCAMPUS_WS_RECHECK", 5.0)
 
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
@@ -232,6 +237,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "cameras-check-offline": {"task": "apps.cameras.tasks.cameras_check_offline", "schedule": 15.0},
     "frames-requeue-stale": {"task": "apps.cameras.tasks.frames_requeue_stale", "schedule": 60.0},
+    "notifications-requeue-stale": {
+        "task": "apps.notifications.tasks.notifications_requeue_stale",
+        "schedule": 60.0,
+    },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -254,6 +263,9 @@ INFERENCE_BATCH_WINDOW_MS = (
     else env_int("SMARTCAMPUS_INFERENCE_BATCH_WINDOW_MS", 20, minimum=0)
 )
 FRAME_REQUEUE_AFTER_SECONDS = env_int("SMARTCAMPUS_FRAME_REQUEUE_AFTER", 120, minimum=5)
+# Another rule's firing of the same label on the same camera within this window rolls up
+# into the open incident instead of opening a second one (0 turns correlation off).
+INCIDENT_CORRELATION_SECONDS = env_int("SMARTCAMPUS_INCIDENT_CORRELATION", 300, minimum=0)
 # Pull mode: addresses snapshot URLs may reach although they are private (a camera VLAN),
 # e.g. "10.20.0.0/16,192.168.7.0/24". Loopback and link-local stay refused unless listed.
 SNAPSHOT_ALLOWED_NETWORKS = env_networks("SMARTCAMPUS_SNAPSHOT_ALLOWED_NETWORKS")
@@ -264,10 +276,40 @@ CAMERA_HEALTH_WINDOW_SECONDS = env_int("SMARTCAMPUS_CAMERA_HEALTH_WINDOW", 300, 
 DEMO_FEEDER = env_bool("SMARTCAMPUS_DEMO_FEEDER", True)
 DEMO_FEEDER_INTERVAL = env_float("SMARTCAMPUS_DEMO_FEEDER_INTERVAL", 4.0)
 
-# --- mail -----------------------------------------------------------------------
+# --- mail and notifications -----------------------------------------------------
 EMAIL_BACKEND = env_str(
     "SMARTCAMPUS_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
 )
+EMAIL_HOST = env_str("SMARTCAMPUS_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("SMARTCAMPUS_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("SMARTCAMPUS_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("SMARTCAMPUS_EMAIL_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("SMARTCAMPUS_EMAIL_STARTTLS", False)
+EMAIL_USE_SSL = env_bool("SMARTCAMPUS_EMAIL_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("set SMARTCAMPUS_EMAIL_STARTTLS or SMARTCAMPUS_EMAIL_SSL, not both")
+EMAIL_TIMEOUT = env_int("SMARTCAMPUS_EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("SMARTCAMPUS_EMAIL_FROM", "smartcampus@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Links in e-mails point here (e.g. https://soc.example.edu); unset, e-mails carry no link.
+PUBLIC_URL = (env_str("SMARTCAMPUS_PUBLIC_URL") or "").rstrip("/")
+if PUBLIC_URL and not PUBLIC_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"SMARTCAMPUS_PUBLIC_URL={PUBLIC_URL!r} must start with http(s)://")
+# Webhook receivers on private networks must be listed, as for snapshot URLs.
+WEBHOOK_ALLOWED_NETWORKS = env_networks("SMARTCAMPUS_WEBHOOK_ALLOWED_NETWORKS")
+WEBHOOK_TIMEOUT_SECONDS = env_float("SMARTCAMPUS_WEBHOOK_TIMEOUT", 10.0)
+# Both well inside the send task's 60 s soft time limit.
+if not 0 < WEBHOOK_TIMEOUT_SECONDS <= 30 or EMAIL_TIMEOUT > 30:
+    raise ImproperlyConfigured(
+        "SMARTCAMPUS_WEBHOOK_TIMEOUT and SMARTCAMPUS_EMAIL_TIMEOUT must be above 0 and at most 30 s"
+    )
+WEBHOOK_MAX_RESPONSE_BYTES = env_int("SMARTCAMPUS_WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024, minimum=0)
+# Transient failures (network, timeouts, HTTP 5xx/429, SMTP 4xx) are tried this many
+# times in all, waiting a random delay up to min(max, backoff * 2**n) between tries.
+NOTIFY_MAX_ATTEMPTS = env_int("SMARTCAMPUS_NOTIFY_MAX_ATTEMPTS", 8, minimum=1)
+NOTIFY_RETRY_BACKOFF_SECONDS = env_int("SMARTCAMPUS_NOTIFY_RETRY_BACKOFF", 30, minimum=1)
+NOTIFY_RETRY_BACKOFF_MAX_SECONDS = env_int("SMARTCAMPUS_NOTIFY_RETRY_BACKOFF_MAX", 1800, minimum=1)
+NOTIFY_REQUEUE_AFTER_SECONDS = env_int("SMARTCAMPUS_NOTIFY_REQUEUE_AFTER", 120, minimum=5)
 
 LOGGING = {
     "version": 1,

@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='incident',
-            index=models.Index(condition=models.Q(('status__in', ['new', 'acknowledged', 'investigating'])), fields=['-severity_rank', '-id'], name='incidents_open_queue'),
+            index=models.Index(condition=models.Q(('status__in', ['new', 'acknowledged', 'investigating'])), fields=['-severity_rank', '-id'], include=['status', 'severity', 'kind', 'zone', 'camera', 'assignee'], name='incidents_open_queue'),
         ),
         migrations.RunPython(zone_from_camera, migrations.RunPython.noop),
     ]

@@ -1,0 +1,9 @@
+"""App config for notifications: e-mail and signed webhooks about incidents."""
+
+from django.apps import AppConfig
+
+
+class NotificationsConfig(AppConfig):
+    name = "apps.notifications"
+    label = "notifications"
+    verbose_name = "Notifications"

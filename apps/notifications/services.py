@@ -1,0 +1,242 @@
+"""Writes for notifications: deliveries for an alert, one attempt at sending one, a retry
+asked for by an admin, and the re-queueing of deliveries whose message was lost."""
+
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.core.services import audit_record
+from apps.incidents.choices import AlertKind
+from apps.incidents.models import AlertOutbox
+
+from .choices import Channel, DeliveryStatus
+from .models import Delivery, NotificationRule
+from .selectors import last_message_at, notification_recipients
+from .transports import SendFailed, email_send, webhook_post
+
+log = logging.getLogger(__name__)
+
+# Longer than the send task's hard time limit, so a claim outlives any run that holds it.
+CLAIM_SECONDS = 150
+
+
+class DeliveryRetry(Exception):
+    """A transient failure with attempts left: the task tries again after a backoff."""
+
+
+class DeliveryActionRefused(Exception):
+    """The step is not allowed in the delivery's state; the message says why."""
+
+
+def notifications_enqueue(*, alert: AlertOutbox) -> list[Delivery]:
+    """Create the deliveries an alert calls for and send each after commit.
+
+    Called inside the incident's transaction, so a delivery exists exactly when its alert
+    does. A failure here is logged and rolled back alone: a notification problem must
+    never cost the alert of record.
+    """
+    try:
+        with transaction.atomic():  # a savepoint: only the deliveries roll back
+            deliveries = _deliveries_create(alert=alert, now=timezone.now())
+    except Exception:
+        log.exception("could not create the notifications for alert %s", alert.pk)
+        return []
+    for delivery in deliveries:
+        _send_after_commit(delivery.pk)
+    return deliveries
+
+
+def _deliveries_create(*, alert: AlertOutbox, now: datetime) -> list[Delivery]:
+    incident = alert.incident
+    severity, kind = alert.payload.get("severity", ""), alert.payload.get("kind", "")
+    created = []
+    for rule in NotificationRule.objects.filter(enabled=True).select_related("user"):
+        matches = rule.matches(severity=severity, kind=kind)
+        if not matches and alert.kind != AlertKind.RESOLVED:
+            continue
+        last = last_message_at(rule=rule, incident=incident)
+        if not _wanted(rule, alert_kind=alert.kind, matches=matches, last=last, now=now):
+            continue
+        for recipient in notification_recipients(rule=rule, incident=incident):
+            delivery, made = Delivery.objects.get_or_create(
+                rule=rule,
+                alert=alert,
+                recipient=recipient,
+                defaults={"incident": incident, "due_at": now},
+            )
+            if made:
+                created.append(delivery)
+    return created
+
+
+def _wanted(
+    rule: NotificationRule,
+    *,
+    alert_kind: str,
+    matches: bool,
+    last: datetime | None,
+    now: datetime,
+) -> bool:
+    """Whether the rule sends a message for this alert; see NotificationRule on cooldowns."""
+    kinds = set(rule.alert_kinds)
+    if alert_kind == AlertKind.RESOLVED:
+        # Whoever was told about an incident hears that it closed, even if it no longer
+        # matches (its severity was lowered meanwhile).
+        return AlertKind.RESOLVED in kinds and (matches or last is not None)
+    if last is None:
+        # The first message: the opening, or the update that first brings the incident
+        # into the rule (an escalation to a watched severity must not go unheard).
+        return AlertKind.OPENED in kinds or (
+            alert_kind == AlertKind.UPDATED and AlertKind.UPDATED in kinds
+        )
+    return (
+        alert_kind == AlertKind.UPDATED
+        and AlertKind.UPDATED in kinds
+        and now - last >= timedelta(seconds=rule.cooldown_seconds)
+    )
+
+
+def _send_after_commit(delivery_id: int) -> None:
+    from .tasks import notification_send
+
+    # robust: a broker that is down must not fail the request that raised the alert;
+    # notifications_requeue_stale queues the delivery once the broker is back.
+    transaction.on_commit(partial(notification_send.delay, delivery_id), robust=True)
+
+
+def delivery_send(*, delivery_id: int) -> str | None:
+    """Make one attempt at a pending delivery; return its status afterwards, or None when
+    there was nothing to do (gone, done, or being sent by another run).
+
+    Raises DeliveryRetry on a transient failure with attempts left; the delivery stays
+    pending, due again after the backoff.
+    """
+    now = timezone.now()
+    # Claiming is one conditional UPDATE: of two runs at once, one sends and one returns.
+    claimed = (
+        Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS), attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return None
+    delivery = Delivery.objects.select_related("rule", "alert").filter(pk=delivery_id).first()
+    if delivery is None:  # its rule was deleted meanwhile
+        return None
+    rule = delivery.rule
+    if not rule.enabled:
+        return _record(
+            delivery, DeliveryStatus.FAILED, error="the rule was disabled before sending"
+        )
+    try:
+        if rule.channel == Channel.WEBHOOK:
+            webhook_post(
+                url=rule.webhook_url,
+                secret=rule.webhook_secret,
+                alert=delivery.alert,
+                delivery_id=delivery.pk,
+            )
+        else:
+            email_send(to=delivery.recipient, alert=delivery.alert)
+    except SendFailed as failure:
+        if failure.permanent:
+            return _record(delivery, DeliveryStatus.FAILED, error=str(failure))
+        if delivery.attempts >= settings.NOTIFY_MAX_ATTEMPTS:
+            return _record(
+                delivery,
+                DeliveryStatus.FAILED,
+                error=f"gave up after {delivery.attempts} attempts: {failure}",
+            )
+        _record(
+            delivery,
+            DeliveryStatus.PENDING,
+            error=str(failure),
+            due_at=timezone.now() + retry_delay_max(attempts=delivery.attempts),
+        )
+        log.warning("delivery %s failed, will retry: %s", delivery.pk, failure)
+        raise DeliveryRetry(str(failure)) from failure
+    return _record(delivery, DeliveryStatus.SENT)
+
+
+def retry_delay_max(*, attempts: int) -> timedelta:
+    """The longest the task's jittered backoff waits after `attempts` failed attempts
+    (Celery: a random delay up to min(max, base * 2**retries))."""
+    base = settings.NOTIFY_RETRY_BACKOFF_SECONDS
+    seconds = min(settings.NOTIFY_RETRY_BACKOFF_MAX_SECONDS, base * 2 ** max(attempts - 1, 0))
+    return timedelta(seconds=seconds)
+
+
+def _record(
+    delivery: Delivery, status: str, *, error: str = "", due_at: datetime | None = None
+) -> str:
+    delivery.status = status
+    delivery.last_error = error[:500]
+    delivery.claimed_until = None
+    fields = ["status", "last_error", "claimed_until"]
+    if status == DeliveryStatus.SENT:
+        delivery.sent_at = timezone.now()
+        fields.append("sent_at")
+    if due_at is not None:
+        delivery.due_at = due_at
+        fields.append("due_at")
+    delivery.save(update_fields=fields)
+    if status == DeliveryStatus.FAILED:
+        log.warning("delivery %s failed for good: %s", delivery.pk, error)
+    return status
+
+
+@transaction.atomic
+def delivery_retry(*, delivery: Delivery, actor, request=None) -> Delivery:
+    """Send a failed or pending delivery again now, with a fresh budget of attempts."""
+    delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
+    if delivery.status == DeliveryStatus.SENT:
+        raise DeliveryActionRefused(f"delivery {delivery.pk} was sent already")
+    audit_record(
+        action="notification.retry",
+        actor=actor,
+        target=delivery,
+        request=request,
+        detail={
+            "status": delivery.status,
+            "attempts": delivery.attempts,
+            "error": delivery.last_error[:200],
+        },
+    )
+    delivery.status = DeliveryStatus.PENDING
+    delivery.attempts = 0
+    delivery.due_at = timezone.now()
+    delivery.save(update_fields=["status", "attempts", "due_at"])
+    _send_after_commit(delivery.pk)
+    return delivery
+
+
+def deliveries_requeue_stale(*, older_than_seconds: float) -> int:
+    """Queue again the deliveries overdue by more than `older_than_seconds` and held by no
+    run: their message was lost (a Redis restart) or, in-process, their retry is due.
+
+    Harmless when the first message is still on its way: a delivery is sent once, by
+    whichever run claims it first.
+    """
+    from .tasks import notification_send
+
+    now = timezone.now()
+    stale = list(
+        Delivery.objects.filter(
+            status=DeliveryStatus.PENDING, due_at__lt=now - timedelta(seconds=older_than_seconds)
+        )
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1000]
+    )
+    # Due from now: a backlog on the queue is not queued again on every tick.
+    Delivery.objects.filter(pk__in=stale).update(due_at=now)
+    for delivery_id in stale:
+        notification_send.delay(delivery_id)
+    if stale:
+        log.warning("re-queued %d deliveries overdue by %ss", len(stale), older_than_seconds)
+    return len(stale)
