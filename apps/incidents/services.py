@@ -211,7 +211,7 @@ def _step(
         actor=actor,
         target=incident,
         request=request,
-        detail={"text": text[:200], **(data or {})} if text or data else None,
+        detail={**({"text": text[:200]} if text else {}), **(data or {})} or None,
     )
     return event
 

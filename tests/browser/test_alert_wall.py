@@ -246,3 +246,13 @@ def test_an_operator_acknowledges_comments_and_resolves_as_false_alarm(server, b
         *["incident.checked"] * 3,
         "incident.resolved",
     ]
+    # An admin finds the same walk on the audit page, newest first, with who did it.
+    audit = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(audit, server, "admin")
+    audit.goto(f"{server.url}/audit/?target=incidents.incident:{incident_id}")
+    audit.wait_for_selector("#audit-entries")
+    rows = audit.locator("#audit-entries tbody tr")
+    assert rows.locator("td:nth-child(3)").all_inner_texts() == steps[::-1]
+    assert set(rows.locator("td:nth-child(2)").all_inner_texts()) == {"operator"}
+    screenshot(audit, "audit-walk.png")
+    audit.close()

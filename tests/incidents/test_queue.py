@@ -128,3 +128,29 @@ def test_keyset_page_on_ties_of_the_first_key():
     all_ids = sorted(Incident.objects.values_list("pk", flat=True), reverse=True)
     assert [i.pk for i in page.items + rest.items] == all_ids
     assert rest.next_cursor is None
+
+
+def test_search_finds_words_in_titles_and_in_comments_and_every_word_must_match(
+    client_of, operator
+):
+    from apps.incidents.services import incident_comment
+
+    by_title = IncidentFactory(title="Bicycle at the north gate")
+    by_comment = IncidentFactory(title="Person at the library")
+    incident_comment(incident=by_comment, text="A guard found a bicycle lock", actor=operator)
+    IncidentFactory(title="Vehicle at the car park")
+    assert sorted(ids_on(client_of.get("/queue/?q=BICYCLE"))) == [by_title.pk, by_comment.pk]
+    assert ids_on(client_of.get("/queue/?q=bicycle+guard")) == [by_comment.pk]
+    assert ids_on(client_of.get("/queue/?q=bicycle+zebra")) == []
+
+
+def test_search_with_many_comment_matches_still_finds_them(client_of, operator, monkeypatch):
+    from apps.incidents.api import filters
+    from apps.incidents.services import incident_comment
+
+    monkeypatch.setattr(filters, "TEXT_MATCH_IDS_MAX", 2)  # past it, the ids are joined in SQL
+    noted = [IncidentFactory(title=f"Person {i}") for i in range(4)]
+    for incident in noted:
+        incident_comment(incident=incident, text="checked the bicycle rack", actor=operator)
+    IncidentFactory(title="Vehicle")
+    assert sorted(ids_on(client_of.get("/queue/?q=bicycle"))) == [i.pk for i in noted]
