@@ -54,6 +54,7 @@ class FrameFactory(factory.django.DjangoModelFactory):
         model = Frame
 
     camera = factory.SubFactory(CameraFactory)
+    zone = factory.LazyAttribute(lambda o: o.camera.zone)
     image = factory.LazyFunction(lambda: ContentFile(image_bytes(), name="frame.jpg"))
     content_type = "image/jpeg"
     size_bytes = 100

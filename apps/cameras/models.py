@@ -82,6 +82,12 @@ class Frame(models.Model):
     """One stored image from a camera and, once inferred, what the model saw in it."""
 
     camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="frames")
+    zone = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="The camera's zone when the frame came in: who may see it (and the "
+        "incidents it raises) stays fixed if the camera moves later.",
+    )
     image = models.FileField(upload_to="frames/", max_length=300)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     content_type = models.CharField(max_length=20)

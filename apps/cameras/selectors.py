@@ -38,12 +38,14 @@ def camera_list(*, viewer) -> QuerySet[Camera]:
 
 
 def frame_get(*, viewer, pk: int) -> Frame | None:
-    """A frame whose camera the viewer may see, or None (unknown and unseen look alike)."""
-    return (
-        Frame.objects.select_related("camera")
-        .filter(camera__in=camera_list(viewer=viewer), pk=pk)
-        .first()
-    )
+    """A frame from a zone the viewer may see, or None (unknown and unseen look alike).
+
+    The frame's own zone decides, as for the incidents it raised."""
+    zones = viewer_zones(viewer)
+    frames = Frame.objects.select_related("camera").filter(pk=pk)
+    if zones is not None:
+        frames = frames.filter(zone__in=zones)
+    return frames.first()
 
 
 def camera_health(

@@ -91,6 +91,7 @@ def frame_ingest(*, camera: Camera, data: bytes) -> Frame:
             skip = _motion_skips(camera, motion, now)
             frame = Frame.objects.create(
                 camera=camera,
+                zone=camera.zone,
                 image=name,
                 content_type=checked.content_type,
                 size_bytes=len(data),

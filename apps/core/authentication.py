@@ -4,8 +4,10 @@ re-check that keeps a long-lived websocket tied to a credential that is still go
 from importlib import import_module
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from rest_framework import authentication, exceptions
 
 from .models import ApiKey, UserToken
@@ -79,4 +81,15 @@ def credential_still_valid(*, user_id: int, session_key: str | None, token_id: i
     if session_key is None:
         return False
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
-    return store.load().get("_auth_user_id") == str(user_id)
+    data = store.load()
+    if data.get("_auth_user_id") != str(user_id):
+        return False
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    # As django.contrib.auth.get_user does: a changed password ends the session.
+    session_hash = data.get("_auth_user_hash") or ""
+    return any(
+        constant_time_compare(session_hash, known)
+        for known in (user.get_session_auth_hash(), *user.get_session_auth_fallback_hash())
+    )

@@ -1,6 +1,7 @@
 """Keyset pagination over integer sort keys: no OFFSET, so the 50th page of a million rows
 costs what the first does."""
 
+import re
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -8,7 +9,8 @@ from django.db.models import Q, QuerySet
 
 T = TypeVar("T")
 
-MAX_KEY_DIGITS = 18  # fits PostgreSQL's bigint
+# ASCII digits only (str.isdigit() takes "²", which int() refuses); 18 fit a bigint.
+KEY_PATTERN = re.compile(r"-?[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -24,13 +26,9 @@ def cursor_parse(raw: str | None, width: int) -> tuple[int, ...] | None:
     parts = raw.split(".")
     if len(parts) != width:
         return None
-    values = []
-    for part in parts:
-        digits = part.removeprefix("-")
-        if not digits.isdigit() or len(digits) > MAX_KEY_DIGITS:
-            return None
-        values.append(int(part))
-    return tuple(values)
+    if not all(KEY_PATTERN.fullmatch(part) for part in parts):
+        return None
+    return tuple(int(part) for part in parts)
 
 
 def keyset_page(

@@ -12,6 +12,7 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from apps.core.authentication import credential_still_valid
 from apps.core.events import user_group
@@ -26,6 +27,16 @@ log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_MESSAGE = 4400
+CLOSE_TRY_AGAIN = 1013
+RECHECK_FAILURES_MAX = 5
+
+
+def _standing(*, user_id: int, session_key: str | None, token_id: int | None):
+    """(fresh user, their zones) while the socket's credential holds, else None."""
+    if not credential_still_valid(user_id=user_id, session_key=session_key, token_id=token_id):
+        return None
+    user = get_user_model().objects.get(pk=user_id)
+    return user, viewer_zones(user)
 
 
 def _token(plaintext: str):
@@ -68,22 +79,37 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):
 
     async def _close_when_credential_ends(self) -> None:
         """Logging out closes sockets at once (session.end); this catches the rest within
-        seconds: a session deleted or expired, a token revoked, a user deactivated or
-        stripped of the operator role."""
+        seconds: a session deleted or expired, a password changed, a token revoked, a user
+        deactivated or stripped of the operator role. Roles and zones are read afresh on
+        every round, so a demoted admin stops seeing other zones too."""
         session = self.scope.get("session")
         session_key = getattr(session, "session_key", None) if self.token_id is None else None
+        failures = 0
         while True:
             await asyncio.sleep(settings.WS_RECHECK_SECONDS)
-            valid = await database_sync_to_async(credential_still_valid)(
-                user_id=self.user.pk, session_key=session_key, token_id=self.token_id
-            )
-            if not valid:
+            try:
+                standing = await database_sync_to_async(_standing)(
+                    user_id=self.user.pk, session_key=session_key, token_id=self.token_id
+                )
+            except Exception:
+                # The database is away (a restart): keep the socket, try again, give up
+                # after a few rounds rather than serve on a credential no one can check.
+                failures += 1
+                log.warning("websocket credential check failed (%s in a row)", failures)
+                if failures >= RECHECK_FAILURES_MAX:
+                    await self.close(code=CLOSE_TRY_AGAIN)
+                    return
+                continue
+            failures = 0
+            if standing is None:
                 await self.send_json({"type": "error", "error": "signed out"})
                 await self.close(code=CLOSE_UNAUTHENTICATED)
                 return
-            if not await database_sync_to_async(is_operator)(self.user):
+            user, zones = standing
+            if zones == frozenset():  # what viewer_zones gives a user without the role
                 await self.close(code=CLOSE_FORBIDDEN)
                 return
+            self.user, self.zones = user, zones
 
     async def _admit(self, user) -> None:
         self.user = user

@@ -87,9 +87,11 @@ class VerdictRate:
         return self.false_alarms / self.verdicts if self.verdicts else None
 
 
-def false_alarm_rate(*, model_version_id: int) -> VerdictRate:
-    """Of the incidents this model version raised and operators judged, how many were false."""
-    counts = Incident.objects.filter(model_version_id=model_version_id).aggregate(
+def false_alarm_rate(*, viewer, model_version_id: int) -> VerdictRate:
+    """Of the incidents this model version raised that the viewer may see and operators
+    judged, how many were false."""
+    incidents = incident_list(viewer=viewer).order_by()
+    counts = incidents.filter(model_version_id=model_version_id).aggregate(
         verdicts=Count("id", filter=~Q(verdict="")),
         false_alarms=Count("id", filter=Q(verdict=Verdict.FALSE_ALARM)),
     )

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.cameras.choices import Severity
+from apps.cameras.choices import SEVERITY_RANK, Severity
 from apps.cameras.models import Camera, Frame, Rule
 from apps.cameras.rules import Firing
 from apps.core.roles import is_operator
@@ -26,6 +26,7 @@ from .models import (
     IncidentFrame,
     StepTick,
 )
+from .selectors import incident_visible
 
 COMMENT_MAX_CHARS = 10_000
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_ -]{0,63}$")
@@ -71,6 +72,8 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
         Incident.objects.select_for_update()
         .filter(
             rule=rule,
+            # A camera moved to another zone starts afresh: who sees an incident never changes.
+            zone=frame.zone,
             status__in=OPEN_STATUSES,
             last_seen_at__gte=now - timedelta(seconds=rule.cooldown_seconds),
         )
@@ -78,14 +81,14 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
         .first()
     )
     if incident is None:
-        incident = _correlated(rule=rule, camera_id=frame.camera_id, label=firing.label, now=now)
+        incident = _correlated(rule=rule, frame=frame, label=firing.label, now=now)
     if incident is None:
         incident = Incident.objects.create(
             kind=Kind.CAMERA_DETECTION,
             title=f"{firing.label.capitalize()} at {frame.camera.name}",
             severity=rule.severity,
             camera=frame.camera,
-            zone=frame.camera.zone,
+            zone=frame.zone,
             rule=rule,
             frame=frame,
             latest_frame=frame,
@@ -102,6 +105,10 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
         if incident.score is None or firing.score > incident.score:
             incident.score, incident.label = firing.score, firing.label
             incident.model_version_id = firing.model_version_id
+        raised_from = None
+        if SEVERITY_RANK[rule.severity] > SEVERITY_RANK[incident.severity]:
+            # A more severe rule rolled up into it: the incident ranks (and notifies) as that.
+            raised_from, incident.severity = incident.severity, rule.severity
         incident.save(
             update_fields=[
                 "count",
@@ -110,9 +117,17 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
                 "score",
                 "label",
                 "model_version",
+                "severity",
                 "updated_at",
             ]
         )
+        if raised_from is not None:
+            IncidentEvent.objects.create(
+                incident=incident,
+                kind=EventKind.SEVERITY,
+                actor=None,
+                data={"from": raised_from, "to": rule.severity, "rule": rule.name},
+            )
         kind = AlertKind.UPDATED
     IncidentFrame.objects.create(
         incident=incident, frame=frame, rule=rule, label=firing.label, score=firing.score
@@ -121,7 +136,7 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
     return incident
 
 
-def _correlated(*, rule: Rule, camera_id: int, label: str, now) -> Incident | None:
+def _correlated(*, rule: Rule, frame: Frame, label: str, now) -> Incident | None:
     """An open incident of the same label from the same camera, raised by another rule and
     seen within the correlation window: the firing rolls up into it instead of opening a
     second incident. (A rule's own repeats follow its cooldown.)
@@ -136,7 +151,8 @@ def _correlated(*, rule: Rule, camera_id: int, label: str, now) -> Incident | No
         Incident.objects.select_for_update()
         .filter(
             kind=Kind.CAMERA_DETECTION,
-            camera_id=camera_id,
+            camera_id=frame.camera_id,
+            zone=frame.zone,
             label=label,
             status__in=OPEN_STATUSES,
             last_seen_at__gte=now - timedelta(seconds=window),
@@ -244,6 +260,10 @@ def incident_assign(*, incident: Incident, assignee, actor, request=None) -> Inc
     _require_open(incident, "assigned")
     if not is_operator(assignee):
         raise IncidentActionRefused(f"{assignee.get_username()} is not an operator")
+    if not incident_visible(viewer=assignee, incident=incident):
+        raise IncidentActionRefused(
+            f"{assignee.get_username()} may not see incidents in zone {incident.zone!r}"
+        )
     incident.assignee = assignee
     fields = ["assignee", "updated_at"]
     if incident.status == Status.NEW:

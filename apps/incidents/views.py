@@ -157,7 +157,7 @@ def incident_detail(request, pk: int):
             "verdicts": Verdict.choices,
             "severities": Severity.choices,
             "model_rate": (
-                false_alarm_rate(model_version_id=incident.model_version_id)
+                false_alarm_rate(viewer=request.user, model_version_id=incident.model_version_id)
                 if incident.model_version_id
                 else None
             ),

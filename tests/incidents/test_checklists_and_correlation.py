@@ -160,3 +160,26 @@ def test_correlation_can_be_turned_off(settings):
     first = RuleFactory(classes=["person"])
     second = RuleFactory(camera=first.camera, classes=["person"])
     assert fire(first).pk != fire(second).pk
+
+
+def test_a_more_severe_rule_rolling_up_raises_the_incidents_severity(settings):
+    settings.INCIDENT_CORRELATION_SECONDS = 300
+    first = RuleFactory(classes=["person"], severity="low")
+    second = RuleFactory(camera=first.camera, classes=["person"], severity="critical")
+    opened = fire(first)
+    rolled = fire(second)
+    rolled.refresh_from_db()
+    assert rolled.pk == opened.pk and rolled.severity == "critical"
+    raised = rolled.events.get(kind="severity")
+    assert raised.data == {"from": "low", "to": "critical", "rule": second.name}
+    assert raised.actor is None
+
+
+def test_a_firing_after_the_camera_moved_zones_opens_a_new_incident():
+    rule = RuleFactory(classes=["person"], cooldown_seconds=600)
+    before = fire(rule)
+    rule.camera.zone = "south"
+    rule.camera.save(update_fields=["zone"])
+    after = fire(rule)
+    assert after.pk != before.pk
+    assert (before.zone, after.zone) == ("north", "south")

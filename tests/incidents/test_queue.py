@@ -81,8 +81,10 @@ def test_a_bad_filter_shows_its_error_and_no_rows(client_of):
 
 def test_a_tampered_cursor_starts_from_the_first_page(client_of):
     first = IncidentFactory(severity="critical")
-    for cursor in ("x.y", "1", "99999999999999999999999.1", "4.-"):
+    for cursor in ("x.y", "1", "99999999999999999999999.1", "4.-", "²", "3.²"):
         assert ids_on(client_of.get(f"/queue/?cursor={cursor}")) == [first.pk]
+    for cursor in ("x", "²", "1.2", "-", "1" * 30):  # the newest-first order has one key
+        assert ids_on(client_of.get(f"/queue/?order=newest&cursor={cursor}")) == [first.pk]
 
 
 def test_titles_are_escaped_in_the_queue(client_of):

@@ -72,3 +72,67 @@ async def test_losing_the_operator_role_closes_the_socket():
     ws = await open_with_token(user)
     await database_sync_to_async(lambda: user.groups.remove(Group.objects.get(name="operator")))()
     assert await closed_with(ws) == 4403
+
+
+async def test_a_session_socket_closes_when_the_user_is_deactivated():
+    user = await make_user("operator")
+    ws = communicator(await session_cookie(user))
+    assert (await ws.connect())[0]
+    assert (await ws.receive_json_from())["type"] == "ready"
+    user.is_active = False
+    await database_sync_to_async(user.save)(update_fields=["is_active"])
+    assert await closed_with(ws) == 4401
+
+
+async def test_a_password_change_closes_the_sessions_sockets():
+    user = await make_user("operator")
+    ws = communicator(await session_cookie(user))
+    assert (await ws.connect())[0]
+    assert (await ws.receive_json_from())["type"] == "ready"
+    user.set_password("a-new-password-42")
+    await database_sync_to_async(user.save)(update_fields=["password"])
+    assert await closed_with(ws) == 4401
+
+
+async def test_a_failed_check_is_retried_and_a_later_refusal_still_closes(monkeypatch):
+    from apps.incidents import consumers
+
+    user = await make_user("operator")
+    ws = await open_with_token(user)
+    calls = []
+
+    def flaky(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise RuntimeError("the database is restarting")
+        return None  # then: signed out
+
+    monkeypatch.setattr(consumers, "_standing", flaky)
+    assert await closed_with(ws) == 4401
+    assert len(calls) >= 2
+
+
+async def test_a_demoted_admin_stops_seeing_other_zones():
+    from apps.core.services import operator_zones_set
+
+    from ..factories import CameraFactory, RuleFactory
+    from .test_consumers import raise_alerts, receive_alert_ids
+
+    admin = await make_user("admin")
+    await database_sync_to_async(operator_zones_set)(user=admin, zones=["south"], actor=None)
+    north = await database_sync_to_async(lambda: RuleFactory(camera=CameraFactory(zone="north")))()
+    south = await database_sync_to_async(lambda: RuleFactory(camera=CameraFactory(zone="south")))()
+    ws = await open_with_token(admin)
+    await ws.send_json_to({"type": "resume", "after": 0})
+    assert (await ws.receive_json_from())["type"] == "resumed"
+
+    def demote():
+        admin.groups.set([Group.objects.get(name="operator")])
+
+    await database_sync_to_async(demote)()
+    await ws.receive_nothing(timeout=0.4)  # a few re-check rounds
+    await raise_alerts(1, north)
+    ids = await raise_alerts(1, south)
+    assert await receive_alert_ids(ws, 1) == ids[-1:]
+    assert await ws.receive_nothing(timeout=0.3)
+    await ws.disconnect()

@@ -241,3 +241,39 @@ def test_a_limited_operator_cannot_act_through_the_page_forms(south_operator, tw
     assert client.post(f"/incidents/{south.pk}/acknowledge").status_code == 302
     assert Incident.objects.get(pk=south.pk).status == "acknowledged"
     assert Incident.objects.get(pk=north.pk).status == "new"
+
+
+def test_an_incident_cannot_be_assigned_to_an_operator_who_may_not_see_it(
+    operator_client, south_operator, two_zones
+):
+    north, _ = two_zones
+    response = operator_client.post(
+        f"/api/v1/incidents/{north.pk}/assign/", {"assignee": "sam"}, format="json"
+    )
+    assert response.status_code == 409 and "may not see" in response.json()["detail"]
+    north.refresh_from_db()
+    assert north.assignee is None
+
+
+def test_frames_keep_the_zone_they_came_in_with(south_operator, two_zones):
+    camera = two_zones[0].camera  # north
+    old = FrameFactory(camera=camera, image=ContentFile(tiny_jpeg(), name="f.jpg"))
+    camera.zone = "south"
+    camera.save(update_fields=["zone"])
+    new = FrameFactory(camera=camera, image=ContentFile(tiny_jpeg(), name="f.jpg"))
+    client = signed_in(south_operator)
+    assert client.get(f"/frames/{old.pk}/image").status_code == 404
+    assert client.get(f"/frames/{new.pk}/image").status_code == 200
+
+
+def test_the_model_false_alarm_rate_counts_only_what_the_viewer_sees(south_operator, two_zones):
+    from apps.incidents.selectors import false_alarm_rate
+    from apps.ml.models import ModelVersion
+
+    version = ModelVersion.objects.create(
+        name="m", version=1, task="image_classification", path="m", checksum="0" * 64
+    )
+    for incident, verdict in zip(two_zones, ["false_alarm", "true_alarm"], strict=True):
+        Incident.objects.filter(pk=incident.pk).update(model_version=version, verdict=verdict)
+    rate = false_alarm_rate(viewer=south_operator, model_version_id=version.pk)
+    assert (rate.verdicts, rate.false_alarms) == (1, 0)

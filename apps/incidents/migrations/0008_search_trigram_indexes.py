@@ -13,9 +13,9 @@ from django.db import migrations, transaction
 log = logging.getLogger(__name__)
 
 INDEXES = [
-    "CREATE INDEX IF NOT EXISTS incidents_title_trgm ON incidents_incident "
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS incidents_title_trgm ON incidents_incident "
     "USING gin ((UPPER(title::text)) gin_trgm_ops)",
-    "CREATE INDEX IF NOT EXISTS incidents_event_text_trgm ON incidents_incidentevent "
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS incidents_event_text_trgm ON incidents_incidentevent "
     "USING gin ((UPPER(text::text)) gin_trgm_ops)",
 ]
 
@@ -36,11 +36,15 @@ def create(apps, schema_editor):
 def drop(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute("DROP INDEX IF EXISTS incidents_title_trgm")
-    schema_editor.execute("DROP INDEX IF EXISTS incidents_event_text_trgm")
+    schema_editor.execute("DROP INDEX CONCURRENTLY IF EXISTS incidents_title_trgm")
+    schema_editor.execute("DROP INDEX CONCURRENTLY IF EXISTS incidents_event_text_trgm")
 
 
 class Migration(migrations.Migration):
+    # CONCURRENTLY: a big incident table keeps taking writes while the indexes build, and
+    # that cannot run inside a transaction.
+    atomic = False
+
     dependencies = [("incidents", "0007_opened_at_index")]
 
     operations = [migrations.RunPython(create, drop)]
