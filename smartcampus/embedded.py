@@ -6,6 +6,7 @@ password and the cameras' keys, starts serving and waits until /healthz answers.
 
 `StackServer` is the full stack on this machine instead: a fresh PostgreSQL database, Redis
 as broker and channel layer, and real Celery worker processes that can be killed.
+`RedisServer` is a private redis-server on a free port, for tests that kill and restart it.
 """
 
 import json
@@ -34,6 +35,9 @@ class EmbeddedServer:
     var_dir: Path
     port: int = field(default_factory=free_port)
     feeder: bool = False
+    # What serves once seeded: "demo" (`manage.py demo`, the README's way) or "uvicorn" (the
+    # bare ASGI app as compose.yaml's web service runs it: no models loaded, no timers).
+    web: str = "demo"
     passwords: dict[str, str] = field(default_factory=dict)
     camera_keys: dict[int, str] = field(default_factory=dict)
     camera_ids: dict[str, int] = field(default_factory=dict)
@@ -42,6 +46,30 @@ class EmbeddedServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def api_token(self, username: str = "operator") -> str:
+        """A fresh API token for a demo user, through the public token endpoint."""
+        request = urllib.request.Request(  # noqa: S310 (our own server's http URL)
+            f"{self.url}/api/v1/auth/token/",
+            data=json.dumps({"username": username, "password": self.passwords[username]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return json.loads(response.read())["token"]
+
+    def shell(self, code: str, timeout: float = 120) -> str:
+        """Run Python in a fresh `manage.py shell` against this server's database (and, for
+        a stack, its Redis); return what it printed. Raises if it fails."""
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), "shell", "--no-startup", "-c", code],
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"`manage.py shell` failed:\n{done.stderr[-4000:]}")
+        return done.stdout
 
     def _env(self) -> dict[str, str]:
         env = {
@@ -71,8 +99,17 @@ class EmbeddedServer:
         self.camera_keys = {int(k): v["key"] for k, v in keys.items()}
         self.camera_ids = {v["name"]: int(k) for k, v in keys.items()}
         self.log = open(self.var_dir / "server.log", "w")  # noqa: SIM115 (closed in stop())
+        serve = {
+            "demo": [*manage, "--port", str(self.port)],
+            "uvicorn": [
+                *(sys.executable, "-m", "uvicorn", "smartcampus.asgi:application"),
+                *("--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"),
+                *("--ws-max-size", "65536"),
+            ],
+        }[self.web]
         self.process = subprocess.Popen(
-            [*manage, "--port", str(self.port)],
+            serve,
+            cwd=ROOT if self.web == "uvicorn" else None,  # `-m uvicorn` imports from the cwd
             env=self._env(),
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -213,3 +250,51 @@ class StackServer(EmbeddedServer):
             self.worker_stop(worker)
         super().stop()
         self._admin_db(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+
+@dataclass
+class RedisServer:
+    """A private redis-server on a free port, without persistence: `kill()` loses everything
+    in it, as a crash of an in-memory Redis does, and `start()` brings it back on the same
+    port. Never point this at the shared Redis."""
+
+    port: int = field(default_factory=free_port)
+    binary: str = "redis-server"
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10) -> "RedisServer":
+        import redis
+
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                *("--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--loglevel", "warning"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server on port {self.port} exited at start")
+            try:
+                if redis.Redis.from_url(self.url, socket_timeout=1).ping():
+                    return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"redis-server on port {self.port} did not answer")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, connections drop at once."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        _terminate(self.process)

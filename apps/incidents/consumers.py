@@ -223,7 +223,7 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):
         limit = settings.WS_REPLAY_LIMIT
         while until is None or self.cursor < until:
             batch = await database_sync_to_async(alerts_after)(
-                viewer=self.user, after=self.cursor, limit=limit
+                viewer=self.user, after=self.cursor, limit=limit, zones=self.zones
             )
             for alert in batch:
                 if until is not None and alert.pk > until:

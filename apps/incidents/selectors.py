@@ -11,8 +11,11 @@ from .choices import OPEN_STATUSES, Verdict
 from .models import AlertOutbox, ChecklistStep, Incident, StepTick
 
 
-def _visible(incidents: QuerySet, viewer, prefix: str = "") -> QuerySet:
-    zones = viewer_zones(viewer)
+def _visible(incidents: QuerySet, viewer, prefix: str = "", *, zones=...) -> QuerySet:
+    """Filter to the viewer's zones; a caller that holds them (a websocket re-reads them
+    every few seconds) passes `zones` and saves the role queries."""
+    if zones is ...:
+        zones = viewer_zones(viewer)
     if zones is None:
         return incidents
     return incidents.filter(**{f"{prefix}zone__in": zones}) if zones else incidents.none()
@@ -66,9 +69,11 @@ def zone_visible(zones: frozenset[str] | None, zone: str) -> bool:
     return zones is None or zone in zones
 
 
-def alerts_after(*, viewer, after: int, limit: int) -> list[AlertOutbox]:
+def alerts_after(*, viewer, after: int, limit: int, zones=...) -> list[AlertOutbox]:
     """Alerts of record after id `after`, oldest first, that the viewer may see."""
-    alerts = _visible(AlertOutbox.objects.filter(pk__gt=after), viewer, prefix="incident__")
+    alerts = _visible(
+        AlertOutbox.objects.filter(pk__gt=after), viewer, prefix="incident__", zones=zones
+    )
     return list(alerts.order_by("pk")[:limit])
 
 

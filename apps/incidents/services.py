@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.cameras.choices import SEVERITY_RANK, Severity
@@ -44,6 +44,23 @@ class IncidentInputError(ValueError):
         self.field = field
 
 
+# PostgreSQL advisory lock (a bigint key; the frame claims use the two-int4 key space).
+OUTBOX_LOCK = 0x5C_A1_E7_0B_0C
+
+
+def _outbox_turn() -> None:
+    """Queue up for writing alerts: held to commit, so alert ids become visible in id order.
+
+    Without it two writers can commit ids out of order (7 after 8); a browser that saw 8
+    has moved past 7 and would never get it, live or on resume. Every service that writes
+    alerts takes this first, before any incident or rule row lock, so all of them lock in
+    the same order and cannot deadlock. SQLite serialises writers anyway.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_LOCK])
+
+
 def _alert_write(*, incident: Incident, kind: AlertKind) -> AlertOutbox:
     alert = AlertOutbox.objects.create(
         kind=kind, incident=incident, payload=incident_payload(incident)
@@ -60,6 +77,7 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
     Idempotent per (frame, rule): a frame that fired the rule before changes nothing.
     """
     rule = firing.rule
+    _outbox_turn()
     # Serialise firings of one rule: two batches must not both open an incident for it.
     Rule.objects.select_for_update().filter(pk=rule.pk).first()
     earlier = (
@@ -166,6 +184,7 @@ def _correlated(*, rule: Rule, frame: Frame, label: str, now) -> Incident | None
 @transaction.atomic
 def incident_camera_offline(*, camera: Camera, silent_since) -> Incident:
     """Open an incident for a camera already marked offline (one per outage)."""
+    _outbox_turn()
     camera.is_offline = True
     open_one = Incident.objects.filter(
         camera=camera, kind=Kind.CAMERA_OFFLINE, status__in=OPEN_STATUSES
@@ -188,6 +207,7 @@ def incident_camera_offline(*, camera: Camera, silent_since) -> Incident:
 @transaction.atomic
 def incident_camera_online(*, camera: Camera) -> list[Incident]:
     """Frames are back: mark the camera online and resolve its open offline incidents."""
+    _outbox_turn()
     Camera.objects.filter(pk=camera.pk).update(is_offline=False)
     camera.is_offline = False
     now = timezone.now()
@@ -212,7 +232,10 @@ def incident_refusal_record(*, pk: int, actor, request=None) -> None:
         audit_record(action="incident.refused", actor=actor, request=request, detail={"id": pk})
 
 
-def _locked(incident: Incident) -> Incident:
+def _locked(incident: Incident, *, alerting: bool = True) -> Incident:
+    """The incident's row, locked; a step that will write an alert queues for that first."""
+    if alerting:
+        _outbox_turn()
     return Incident.objects.select_for_update().get(pk=incident.pk)
 
 
@@ -324,6 +347,7 @@ def incident_merge(*, incident: Incident, into: Incident, actor, request=None) -
     """Fold `incident` into `into`: its count adds up there and it is closed as merged."""
     if incident.pk == into.pk:
         raise IncidentActionRefused("an incident cannot be merged into itself")
+    _outbox_turn()
     # Both rows locked, lower id first, so two opposite merges cannot deadlock.
     locked = {
         i.pk: i
@@ -368,7 +392,7 @@ def incident_comment(*, incident: Incident, text: str, actor, request=None) -> I
         raise IncidentInputError(
             "text", f"the comment is {len(text)} characters; the limit is {COMMENT_MAX_CHARS}"
         )
-    incident = _locked(incident)
+    incident = _locked(incident, alerting=False)
     return _step(
         incident=incident, kind=EventKind.COMMENTED, actor=actor, request=request, text=text
     )
@@ -382,7 +406,7 @@ def incident_step_tick(
     step = ChecklistStep.objects.filter(pk=step_id, checklist__kind=incident.kind).first()
     if step is None:
         raise IncidentInputError("step", f"step {step_id} is not on this incident's checklist")
-    incident = _locked(incident)
+    incident = _locked(incident, alerting=False)
     _require_open(incident, "checked off")
     if done:
         _, changed = StepTick.objects.get_or_create(

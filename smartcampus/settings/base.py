@@ -189,13 +189,23 @@ SPECTACULAR_SETTINGS = {
 
 # --- channels (websockets) ------------------------------------------------------
 if REDIS_URL:
+    from redis import exceptions as redis_errors
+
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 # redis-py 8 reads with a 5 s socket timeout by default, which kills the
                 # layer's blocking BZPOPMIN (5 s) on an idle websocket (channels_redis#422).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                # retry_on_error: after a Redis restart the pool's old connections fail
+                # once; retried on a fresh connection, the first reconnect is not refused.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 30,
+                        "retry_on_error": [redis_errors.ConnectionError, redis_errors.TimeoutError],
+                    }
+                ],
                 "capacity": 1000,
                 "expiry": 30,
             },
