@@ -60,16 +60,19 @@ class EmbeddedServer:
     def shell(self, code: str, timeout: float = 120) -> str:
         """Run Python in a fresh `manage.py shell` against this server's database (and, for
         a stack, its Redis); return what it printed. Raises if it fails."""
+        return self._manage("shell", "--no-startup", "-c", code, timeout=timeout).stdout
+
+    def _manage(self, command: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
         done = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), "shell", "--no-startup", "-c", code],
+            [sys.executable, str(ROOT / "manage.py"), command, *args],
             env=self._env(),
             capture_output=True,
             text=True,
             timeout=timeout,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"`manage.py shell` failed:\n{done.stderr[-4000:]}")
-        return done.stdout
+            raise RuntimeError(f"`manage.py {command}` failed:\n{done.stderr[-4000:]}")
+        return done
 
     def _env(self) -> dict[str, str]:
         env = {
@@ -85,15 +88,7 @@ class EmbeddedServer:
 
     def start(self, timeout: float = 120) -> "EmbeddedServer":
         manage = [sys.executable, str(ROOT / "manage.py"), "demo"]
-        seeded = subprocess.run(
-            [*manage, "--no-serve", "--reset-passwords"],
-            env=self._env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if seeded.returncode != 0:
-            raise RuntimeError(f"`manage.py demo --no-serve` failed:\n{seeded.stderr[-3000:]}")
+        seeded = self._manage("demo", "--no-serve", "--reset-passwords", timeout=timeout)
         self.passwords = dict(re.findall(r"^\s+(operator|admin)\s+(\S+)$", seeded.stdout, re.M))
         keys = json.loads((self.var_dir / "demo_camera_keys.json").read_text())
         self.camera_keys = {int(k): v["key"] for k, v in keys.items()}

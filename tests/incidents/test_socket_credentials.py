@@ -33,6 +33,13 @@ async def open_with_token(user):
     return ws
 
 
+async def open_with_session(user):
+    ws = communicator(await session_cookie(user))
+    assert (await ws.connect())[0]
+    assert (await ws.receive_json_from())["type"] == "ready"
+    return ws
+
+
 async def closed_with(ws) -> int:
     while True:
         output = await ws.receive_output(timeout=3)
@@ -51,9 +58,7 @@ async def test_a_revoked_token_closes_its_socket():
 
 async def test_a_deleted_session_closes_its_socket():
     user = await make_user("operator")
-    ws = communicator(await session_cookie(user))
-    assert (await ws.connect())[0]
-    assert (await ws.receive_json_from())["type"] == "ready"
+    ws = await open_with_session(user)
     await ws.receive_nothing(timeout=0.3)  # still open while the session lives
     await database_sync_to_async(lambda: Session.objects.all().delete())()
     assert await closed_with(ws) == 4401
@@ -76,9 +81,7 @@ async def test_losing_the_operator_role_closes_the_socket():
 
 async def test_a_session_socket_closes_when_the_user_is_deactivated():
     user = await make_user("operator")
-    ws = communicator(await session_cookie(user))
-    assert (await ws.connect())[0]
-    assert (await ws.receive_json_from())["type"] == "ready"
+    ws = await open_with_session(user)
     user.is_active = False
     await database_sync_to_async(user.save)(update_fields=["is_active"])
     assert await closed_with(ws) == 4401
@@ -86,9 +89,7 @@ async def test_a_session_socket_closes_when_the_user_is_deactivated():
 
 async def test_a_password_change_closes_the_sessions_sockets():
     user = await make_user("operator")
-    ws = communicator(await session_cookie(user))
-    assert (await ws.connect())[0]
-    assert (await ws.receive_json_from())["type"] == "ready"
+    ws = await open_with_session(user)
     user.set_password("a-new-password-42")
     await database_sync_to_async(user.save)(update_fields=["password"])
     assert await closed_with(ws) == 4401
