@@ -32,8 +32,10 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"model: {version.label} ({'active' if version.is_active else 'installed'})"
             )
-        if not no_serve:
-            vision_models_active()  # load the weights now, not on the first camera frame
+        if not no_serve and settings.CELERY_TASK_ALWAYS_EAGER:
+            # Inference runs in this process: load the weights now, not on the first frame.
+            # With workers (REDIS_URL) the web process never needs them.
+            vision_models_active()
         seed = demo_seed(reset_passwords=reset_passwords)
         base_url = f"http://{host}:{port}"
         self._print_welcome(base_url, seed.passwords)
