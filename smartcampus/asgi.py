@@ -20,7 +20,14 @@ from .bodylimit import BodySizeLimit  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": BodySizeLimit(django_asgi, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
+        "http": BodySizeLimit(
+            django_asgi,
+            max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            larger={
+                prefix: settings.DATASET_UPLOAD_MAX_BYTES
+                for prefix in ("/api/v1/ml/datasets/", "/ml/datasets/")
+            },
+        ),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),

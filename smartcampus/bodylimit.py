@@ -8,16 +8,25 @@ import json
 
 
 class BodySizeLimit:
-    def __init__(self, app, *, max_bytes: int):
+    def __init__(self, app, *, max_bytes: int, larger: dict[str, int] | None = None):
+        """`larger`: path prefixes allowed bigger bodies (dataset uploads), with their limit."""
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}
+
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.larger.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        max_bytes = self._limit(scope.get("path", ""))
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                return await self._refuse(send)
+            if name == b"content-length" and (not value.isdigit() or int(value) > max_bytes):
+                return await self._refuse(send, max_bytes)
         received = 0
         started = False
 
@@ -32,7 +41,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise BodyTooLarge
             return message
 
@@ -40,11 +49,11 @@ class BodySizeLimit:
             return await self.app(scope, limited_receive, watched_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(send, max_bytes)
 
-    async def _refuse(self, send) -> None:
+    async def _refuse(self, send, max_bytes: int) -> None:
         body = json.dumps(
-            {"detail": f"the request body is over the limit of {self.max_bytes} bytes"}
+            {"detail": f"the request body is over the limit of {max_bytes} bytes"}
         ).encode()
         await send(
             {

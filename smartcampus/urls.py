@@ -11,11 +11,13 @@ api_v1 = [
     path("", include("apps.core.api.urls")),
     path("", include("apps.cameras.api.urls")),
     path("", include("apps.incidents.api.urls")),
+    path("", include("apps.ml.api.urls")),
 ]
 
 urlpatterns = [
     path("", include("apps.incidents.urls")),
     path("", include("apps.cameras.urls")),
+    path("", include("apps.ml.urls")),
     path("", include("apps.notifications.urls")),
     path("", include("apps.reports.urls")),
     path(

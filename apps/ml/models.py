@@ -1,5 +1,7 @@
-"""Registered model versions: where the weights are, their checksum and label map, which is active."""
+"""Registered model versions (where the weights are, their checksum and label map, which is
+active) and the labelled datasets they are trained on."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -49,20 +51,64 @@ class ModelVersion(models.Model):
 
 
 class Dataset(models.Model):
-    """Labelled samples for training one task; a camera's verdicts gather in its own dataset."""
+    """Labelled samples for training one task; a camera's verdicts gather in its own dataset.
+
+    Samples are only ever added. Each import makes a new version, and version N is every
+    sample added up to it, so a training run names exactly the data it saw.
+    """
 
     name = models.CharField(max_length=100, unique=True)
     task = models.CharField(max_length=32, choices=Task.choices)
+    labels = models.JSONField(default=list, blank=True, help_text="The label set, in order.")
+    description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
 
 
+class DatasetVersion(models.Model):
+    """One import (an upload, verdicts, the labelling queue): immutable once written."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    source = models.CharField(max_length=200, help_text='e.g. "upload: campus.zip".')
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    added = models.PositiveIntegerField(default=0, help_text="Samples this version added.")
+
+    class Meta:
+        ordering = ["dataset", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="ml_one_version_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} v{self.number}"
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", "Train"
+    VALIDATION = "validation", "Validation"
+    TEST = "test", "Test"
+
+
 class Sample(models.Model):
-    """An image (a stored frame) with the label a person gave it."""
+    """A labelled image (uploaded, or a stored frame from a verdict) or text.
+
+    Its split comes from its checksum alone, so it never moves as the dataset grows.
+    """
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="samples")
+    version = models.ForeignKey(
+        DatasetVersion, on_delete=models.PROTECT, null=True, related_name="samples"
+    )
+    checksum = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the content.")
+    split = models.CharField(max_length=10, choices=Split.choices, default=Split.TRAIN)
+    image = models.FileField(upload_to="datasets/", max_length=300, blank=True)
+    text = models.TextField(blank=True)
     frame = models.ForeignKey(
         "cameras.Frame", on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -77,8 +123,16 @@ class Sample(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["dataset", "incident"], name="ml_one_sample_per_incident_verdict"
-            )
+            ),
+            # Uploaded content once per dataset. Verdicts are exempt: two incidents on one
+            # frame are two judgements (disagreements go to the labelling queue).
+            models.UniqueConstraint(
+                fields=["dataset", "checksum"],
+                condition=~Q(checksum="") & Q(incident__isnull=True),
+                name="ml_one_sample_per_content",
+            ),
         ]
+        indexes = [models.Index(fields=["dataset", "split", "label"])]
 
     def __str__(self) -> str:
         return f"{self.label} in {self.dataset}"

@@ -1,11 +1,15 @@
-"""Reads for model versions."""
+"""Reads for model versions and datasets."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import Count, QuerySet
+
+from apps.core.roles import is_admin
 
 from .choices import Task
-from .models import ModelVersion
+from .models import Dataset, ModelVersion, Sample
 
 
 def modelversion_active(*, task: Task) -> ModelVersion | None:
@@ -15,3 +19,72 @@ def modelversion_active(*, task: Task) -> ModelVersion | None:
 def modelversion_directory(version: ModelVersion) -> Path:
     path = Path(version.path)
     return path if path.is_absolute() else Path(settings.MODEL_DIR) / path
+
+
+# A label with fewer samples than this, or under this share of the largest label, is flagged.
+IMBALANCE_MIN_SAMPLES = 10
+IMBALANCE_MIN_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class LabelCount:
+    label: str
+    train: int
+    validation: int
+    test: int
+
+    @property
+    def total(self) -> int:
+        return self.train + self.validation + self.test
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    labels: list[LabelCount]
+    warnings: list[str]
+
+    @property
+    def total(self) -> int:
+        return sum(row.total for row in self.labels)
+
+
+def dataset_list(*, viewer) -> QuerySet[Dataset]:
+    """Datasets are the admins' (labelled evidence from every zone)."""
+    if not is_admin(viewer):
+        return Dataset.objects.none()
+    return Dataset.objects.annotate(sample_count=Count("samples")).order_by("name")
+
+
+def dataset_summary(*, dataset: Dataset) -> DatasetSummary:
+    """Samples per label and split, in one grouped query, with class-imbalance warnings."""
+    counts: dict[str, dict[str, int]] = {label: {} for label in dataset.labels}
+    rows = dataset.samples.order_by().values_list("label", "split").annotate(n=Count("id"))
+    for label, split, n in rows:
+        counts.setdefault(label, {})[split] = n
+    labels = [
+        LabelCount(label, per.get("train", 0), per.get("validation", 0), per.get("test", 0))
+        for label, per in counts.items()
+    ]
+    warnings = []
+    largest = max((row.total for row in labels), default=0)
+    for row in labels:
+        if row.total < IMBALANCE_MIN_SAMPLES:
+            warnings.append(
+                f"{row.label!r} has {row.total} sample(s); {IMBALANCE_MIN_SAMPLES}+ are needed to learn it"
+            )
+        elif row.total < IMBALANCE_MIN_SHARE * largest:
+            warnings.append(
+                f"{row.label!r} has {row.total} samples against {largest} for the largest label: "
+                "the model will favour the larger ones"
+            )
+        if row.total and not row.test:
+            warnings.append(f"{row.label!r} has no test samples yet: its scores are not measured")
+    return DatasetSummary(labels=labels, warnings=warnings)
+
+
+def dataset_examples(*, dataset: Dataset, per_label: int = 4) -> dict[str, list[Sample]]:
+    """A few samples of each label, newest first, for the dataset page."""
+    return {
+        label: list(dataset.samples.filter(label=label).order_by("-id")[:per_label])
+        for label in dataset.labels
+    }

@@ -1,14 +1,19 @@
 """Writes for model versions: install the packaged base model, register and activate versions."""
 
 import logging
+import re
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.services import audit_record
+
 from .choices import Task
-from .models import Dataset, ModelVersion, Sample
+from .models import Dataset, DatasetVersion, ModelVersion, Sample
 from .selectors import modelversion_directory
 
 log = logging.getLogger(__name__)
@@ -134,6 +139,144 @@ def modelversion_install_packaged() -> list[ModelVersion]:
     return installed
 
 
+class DatasetImportRefused(ValueError):
+    """An upload that cannot be imported as it is: every problem, and the labels it would add."""
+
+    def __init__(self, message: str, *, problems=(), new_labels=()) -> None:
+        super().__init__(message)
+        self.problems = [p.as_dict() for p in problems]
+        self.new_labels = sorted(new_labels)
+
+
+DATASET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
+IMPORTABLE_TASKS = (Task.IMAGE_CLASSIFICATION, Task.TEXT_CLASSIFICATION)
+
+
+@transaction.atomic
+def dataset_create(*, name: str, task: str, labels: list[str], actor, request=None) -> Dataset:
+    """A new, empty dataset for image or text classification with an optional label set."""
+    from apps.ml.engine.imports import LabelError, normalize_label
+
+    name = name.strip()
+    if not DATASET_NAME_PATTERN.match(name):
+        raise ValueError(
+            "a dataset name is 1-100 letters, digits, spaces, dots, dashes or underscores"
+        )
+    if task not in IMPORTABLE_TASKS:
+        raise ValueError(f"datasets are for {' or '.join(IMPORTABLE_TASKS)}, not {task!r}")
+    if Dataset.objects.filter(name=name).exists():
+        raise ValueError(f"there is already a dataset named {name!r}")
+    cleaned: list[str] = []
+    for raw in labels:
+        try:
+            label = normalize_label(raw)
+        except LabelError as exc:
+            raise ValueError(f"label {raw[:40]!r}: the label {exc.reason}") from None
+        if label not in cleaned:
+            cleaned.append(label)
+    dataset = Dataset.objects.create(name=name, task=task, labels=cleaned)
+    audit_record(
+        action="ml.dataset_create",
+        actor=actor,
+        target=dataset,
+        request=request,
+        detail={"task": task, "labels": cleaned},
+    )
+    return dataset
+
+
+def dataset_import(
+    *, dataset: Dataset, filename: str, data, add_labels: bool = False, actor, request=None
+) -> DatasetVersion:
+    """Check an upload whole, then add all of it as the dataset's next version, or nothing.
+
+    Images: a zip of class folders or with a labels.csv; texts: CSV (text,label) or JSONL.
+    Labels the dataset does not have are refused unless `add_labels` (the page asks first).
+    Raises DatasetImportRefused listing every problem.
+    """
+    from apps.ml.engine.imports import ImportLimits, inspect_image_zip, inspect_text_file
+    from apps.ml.engine.splits import split_of
+
+    limits = ImportLimits(max_file_bytes=settings.DATASET_UPLOAD_MAX_BYTES)
+    known = set(dataset.labels) if dataset.labels and not add_labels else None
+    checksums = set(dataset.samples.exclude(checksum="").values_list("checksum", flat=True))
+    if dataset.task == Task.IMAGE_CLASSIFICATION:
+        report = inspect_image_zip(
+            data, known_labels=known, known_checksums=checksums, limits=limits
+        )
+    elif dataset.task == Task.TEXT_CLASSIFICATION:
+        report = inspect_text_file(
+            data, filename=filename, known_labels=known, known_checksums=checksums, limits=limits
+        )
+    else:
+        raise DatasetImportRefused(f"a {dataset.get_task_display()} dataset takes no uploads")
+    if not report.ok:
+        raise DatasetImportRefused(
+            f"{len(report.problems)} problem(s): nothing was imported",
+            problems=report.problems,
+            new_labels=report.new_labels,
+        )
+    if not report.samples:
+        raise DatasetImportRefused("the upload holds no samples: nothing was imported")
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+            last = dataset.versions.order_by("-number").values_list("number", flat=True).first()
+            version = DatasetVersion.objects.create(
+                dataset=dataset,
+                number=(last or 0) + 1,
+                source=f"upload: {filename[:180]}",
+                created_by=actor,
+                added=len(report.samples),
+            )
+            samples = []
+            for item in report.samples:
+                image_name = ""
+                if item.image is not None:
+                    extension = "png" if item.image_format == "PNG" else "jpg"
+                    image_name = default_storage.save(
+                        f"datasets/{dataset.pk}/{item.checksum}.{extension}",
+                        ContentFile(item.image),
+                    )
+                    written.append(image_name)
+                samples.append(
+                    Sample(
+                        dataset=dataset,
+                        version=version,
+                        checksum=item.checksum,
+                        split=split_of(item.checksum),
+                        image=image_name,
+                        text=item.text or "",
+                        label=item.label,
+                        source="upload",
+                    )
+                )
+            Sample.objects.bulk_create(samples)
+            added = sorted(set(report.counts) - set(dataset.labels))
+            if added:
+                dataset.labels = [*dataset.labels, *added]
+                dataset.save(update_fields=["labels"])
+            audit_record(
+                action="ml.dataset_import",
+                actor=actor,
+                target=dataset,
+                request=request,
+                detail={
+                    "version": version.number,
+                    "file": filename[:180],
+                    "samples": len(samples),
+                    "labels_added": added,
+                },
+            )
+    except Exception:
+        # All or nothing: the rows rolled back, so the files go too.
+        for name in written:
+            default_storage.delete(name)
+        raise
+    return version
+
+
 def sample_from_verdict(*, incident, label: str) -> Sample | None:
     """File an operator's verdict on a camera incident as a labelled sample of its frame.
 
@@ -142,12 +285,22 @@ def sample_from_verdict(*, incident, label: str) -> Sample | None:
     frame_id = incident.frame_id or incident.latest_frame_id
     if incident.camera_id is None or frame_id is None:
         return None
+    from apps.cameras.models import Frame
+    from apps.ml.engine.splits import split_of
+
     dataset, _ = Dataset.objects.get_or_create(
         name=f"camera-{incident.camera_id}", defaults={"task": Task.IMAGE_CLASSIFICATION}
     )
+    checksum = Frame.objects.filter(pk=frame_id).values_list("checksum", flat=True).first()
     sample, _ = Sample.objects.get_or_create(
         dataset=dataset,
         incident=incident,
-        defaults={"frame_id": frame_id, "label": label, "source": "verdict"},
+        defaults={
+            "frame_id": frame_id,
+            "label": label,
+            "source": "verdict",
+            "checksum": checksum or "",
+            "split": split_of(checksum) if checksum else "train",
+        },
     )
     return sample

@@ -260,6 +260,10 @@ FRAME_MAX_BYTES = env_int("SMARTCAMPUS_FRAME_MAX_BYTES", 10 * 1024 * 1024, minim
 FRAME_MAX_PIXELS = env_int("SMARTCAMPUS_FRAME_MAX_PIXELS", 40_000_000, minimum=64)
 # Django must accept a request body as large as the biggest allowed frame plus form overhead.
 DATA_UPLOAD_MAX_MEMORY_SIZE = FRAME_MAX_BYTES + 64 * 1024
+# Dataset uploads (admins): a zip of images or a CSV/JSONL file; the only bigger bodies.
+DATASET_UPLOAD_MAX_BYTES = env_int(
+    "SMARTCAMPUS_DATASET_UPLOAD_MAX_BYTES", 200 * 1024 * 1024, minimum=1024
+)
 FILE_UPLOAD_MAX_MEMORY_SIZE = FRAME_MAX_BYTES + 64 * 1024
 MODEL_DIR = Path(env_str("SMARTCAMPUS_MODEL_DIR", str(VAR_DIR / "models")))
 INFERENCE_DEVICE = env_str("SMARTCAMPUS_INFERENCE_DEVICE")  # None: cuda if present, else cpu

@@ -1,0 +1,66 @@
+"""Serializers for datasets."""
+
+from rest_framework import serializers
+
+from ..choices import Task
+from ..models import Dataset, DatasetVersion
+from ..services import IMPORTABLE_TASKS
+
+
+class DatasetVersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None)
+
+    class Meta:
+        model = DatasetVersion
+        fields = ["number", "source", "added", "created_by", "created_at"]
+        read_only_fields = fields
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    sample_count = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "task", "labels", "description", "created_at", "sample_count"]
+        read_only_fields = ["id", "created_at", "sample_count"]
+
+
+class DatasetCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    task = serializers.ChoiceField(choices=[(t, Task(t).label) for t in IMPORTABLE_TASKS])
+    labels = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, default=list, max_length=1000
+    )
+
+
+class LabelCountSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    train = serializers.IntegerField()
+    validation = serializers.IntegerField()
+    test = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class DatasetDetailSerializer(DatasetSerializer):
+    counts = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
+    versions = DatasetVersionSerializer(many=True, read_only=True)
+
+    class Meta(DatasetSerializer.Meta):
+        fields = [*DatasetSerializer.Meta.fields, "counts", "warnings", "versions"]
+        read_only_fields = fields
+
+    def get_counts(self, dataset) -> list[dict]:
+        return LabelCountSerializer(self.context["summary"].labels, many=True).data
+
+    def get_warnings(self, dataset) -> list[str]:
+        return self.context["summary"].warnings
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A zip of images (class folders or labels.csv), or CSV/JSONL of texts."
+    )
+    add_labels = serializers.BooleanField(
+        default=False, help_text="Add labels the dataset does not have yet (else they are refused)."
+    )

@@ -1,0 +1,74 @@
+"""`/api/v1/ml/datasets/`: labelled datasets (admins), with all-or-nothing uploads."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+
+from apps.core.permissions import IsAdmin
+
+from ..selectors import dataset_list, dataset_summary
+from ..services import DatasetImportRefused, dataset_create, dataset_import
+from .serializers import (
+    DatasetCreateSerializer,
+    DatasetDetailSerializer,
+    DatasetSerializer,
+    DatasetVersionSerializer,
+    UploadSerializer,
+)
+
+
+class DatasetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    permission_classes = [IsAdmin]
+    serializer_class = DatasetSerializer
+
+    def get_queryset(self):
+        datasets = dataset_list(viewer=self.request.user)
+        if self.action == "retrieve":
+            datasets = datasets.prefetch_related("versions__created_by")
+        return datasets
+
+    def retrieve(self, request, *args, **kwargs):
+        dataset = self.get_object()
+        context = {**self.get_serializer_context(), "summary": dataset_summary(dataset=dataset)}
+        return Response(DatasetDetailSerializer(dataset, context=context).data)
+
+    @extend_schema(request=DatasetCreateSerializer, responses={201: DatasetSerializer})
+    def create(self, request, *args, **kwargs):
+        data = DatasetCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            dataset = dataset_create(actor=request.user, request=request, **data.validated_data)
+        except ValueError as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer},
+        responses={201: DatasetVersionSerializer},
+        description="Check the whole file, then import all of it as the next version, or "
+        "nothing: a 400 lists every problem (file or line, reason) and the labels it would add.",
+    )
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
+    def uploads(self, request, pk=None):
+        dataset = self.get_object()
+        data = UploadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        try:
+            version = dataset_import(
+                dataset=dataset,
+                filename=upload.name or "upload",
+                data=upload.file,
+                add_labels=data.validated_data["add_labels"],
+                actor=request.user,
+                request=request,
+            )
+        except DatasetImportRefused as exc:
+            return Response(
+                {"detail": str(exc), "problems": exc.problems, "new_labels": exc.new_labels},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
