@@ -91,6 +91,19 @@ class ImageClassifier:
         with torch.inference_mode():
             return self.forward(pixels).softmax(dim=-1)
 
+    @property
+    def all_categories(self) -> tuple[str, ...]:
+        """Every category `category_probabilities` scores, "other" included, in column order."""
+        return self._all_categories
+
+    def category_probabilities(self, images: list[Image.Image]) -> torch.Tensor:
+        """Summed class probabilities per category, (images, all_categories); rows sum to 1.
+
+        Evaluation takes the best column, "other" included, as the model's answer.
+        """
+        with torch.inference_mode():
+            return self.class_probabilities(images) @ self._membership
+
     def predict(self, images: list[Image.Image]) -> list[list[Detection]]:
         probs = self.class_probabilities(images)
         with torch.inference_mode():

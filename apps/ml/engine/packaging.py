@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -128,15 +128,19 @@ def write_model_dir(
     *,
     preprocessing: Preprocessing,
     label_map: Mapping[str, object],
+    extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Save a classifier directory atomically: it appears complete at `dest` or not at all.
 
     `label_map` without "categories" means the model's own labels are the campus categories.
+    `extra` writes more files (training record, checksum) into the directory before it appears.
     """
 
     def fill(staging: Path) -> None:
         model.save_pretrained(staging, safe_serialization=True)
         preprocessing.save(staging)
         write_json(staging / LABEL_MAP_FILENAME, label_map)
+        if extra is not None:
+            extra(staging)
 
     return publish_model_dir(dest, fill)

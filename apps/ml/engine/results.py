@@ -1,4 +1,4 @@
-"""Plain result types and errors of the vision engine; importing them never imports torch."""
+"""Plain result types and errors of the engine; importing them never imports torch."""
 
 from __future__ import annotations
 
@@ -33,3 +33,12 @@ class Detection:
     score: float
     box: Box | None
     source_label: str
+
+
+@dataclass(frozen=True)
+class TextPrediction:
+    """What a text classifier made of one text: the best label, its probability, and all of them."""
+
+    label: str
+    score: float
+    scores: dict[str, float]
