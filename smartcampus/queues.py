@@ -13,6 +13,7 @@ class Queue(StrEnum):
 _ROUTES: dict[str, Queue] = {
     "apps.cameras.tasks.frame_infer": Queue.INFERENCE,
     "apps.notifications.tasks.notification_send": Queue.NOTIFICATIONS,
+    "apps.ml.tasks.training_run": Queue.TRAINING,
 }
 
 

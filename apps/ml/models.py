@@ -136,3 +136,56 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} in {self.dataset}"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class TrainingRun(models.Model):
+    """One fine-tuning of a base model on one dataset version, on the `training` queue.
+
+    A run that succeeds registers a ModelVersion as a candidate (never activated here); a
+    crashed or killed one is marked failed with the reason and registers nothing.
+    """
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="runs")
+    dataset_version = models.PositiveIntegerField(help_text="Samples up to this version.")
+    base_model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    hyperparameters = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    progress = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    result = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, related_name="+", null=True, blank=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # Two runs on one dataset at once could race to register versions: refused.
+            models.UniqueConstraint(
+                fields=["dataset"],
+                condition=Q(status__in=ACTIVE_RUN_STATUSES),
+                name="ml_one_active_run_per_dataset",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} on {self.dataset} v{self.dataset_version} ({self.status})"

@@ -9,7 +9,7 @@ from django.db.models import Count, QuerySet
 from apps.core.roles import is_admin
 
 from .choices import Task
-from .models import Dataset, ModelVersion, Sample
+from .models import Dataset, ModelVersion, Sample, TrainingRun
 
 
 def modelversion_active(*, task: Task) -> ModelVersion | None:
@@ -88,3 +88,9 @@ def dataset_examples(*, dataset: Dataset, per_label: int = 4) -> dict[str, list[
         label: list(dataset.samples.filter(label=label).order_by("-id")[:per_label])
         for label in dataset.labels
     }
+
+
+def training_run_list(*, viewer) -> QuerySet[TrainingRun]:
+    if not is_admin(viewer):
+        return TrainingRun.objects.none()
+    return TrainingRun.objects.select_related("dataset", "base_model", "result")

@@ -2,18 +2,29 @@
 
 import logging
 import re
+import shutil
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.services import audit_record
 
 from .choices import Task
-from .models import Dataset, DatasetVersion, ModelVersion, Sample
+from .models import (
+    Dataset,
+    DatasetVersion,
+    ModelVersion,
+    RunStatus,
+    Sample,
+    Split,
+    TrainingRun,
+)
 from .selectors import modelversion_directory
 
 log = logging.getLogger(__name__)
@@ -304,3 +315,199 @@ def sample_from_verdict(*, incident, label: str) -> Sample | None:
         },
     )
     return sample
+
+
+class TrainingRefused(ValueError):
+    """A run that cannot start; the message says why."""
+
+
+# Only what an admin may set; everything else keeps the engine's defaults.
+RUN_SETTINGS = {
+    "epochs": (int, 1, 100),
+    "batch_size": (int, 1, 1024),
+    "learning_rate": (float, 1e-7, 1.0),
+    "freeze_backbone": (bool, None, None),
+}
+
+
+def _run_settings(raw: dict) -> dict:
+    unknown = sorted(set(raw) - set(RUN_SETTINGS))
+    if unknown:
+        raise TrainingRefused(f"unknown setting(s): {', '.join(unknown)}")
+    cleaned = {}
+    for name, value in raw.items():
+        kind, low, high = RUN_SETTINGS[name]
+        if value is None:
+            continue
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise TrainingRefused(f"{name} must be true or false")
+        else:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TrainingRefused(f"{name} must be a number")
+            if kind is int and value != int(value):
+                raise TrainingRefused(f"{name} must be a whole number")
+            if not low <= value <= high:
+                raise TrainingRefused(f"{name} must be between {low:g} and {high:g}")
+            value = kind(value)
+        cleaned[name] = value
+    return cleaned
+
+
+def training_run_start(
+    *, dataset: Dataset, base_model: ModelVersion | None, settings_: dict, actor, request=None
+) -> TrainingRun:
+    """Queue a fine-tuning of `base_model` (default: the active model of the task) on the
+    dataset's latest version. One run per dataset at a time."""
+    from django.db import IntegrityError
+
+    if dataset.task != Task.IMAGE_CLASSIFICATION:
+        raise TrainingRefused(
+            "training runs for text datasets are not built yet; image datasets only"
+        )
+    base_model = (
+        base_model or ModelVersion.objects.filter(task=dataset.task, is_active=True).first()
+    )
+    if base_model is None or base_model.task != dataset.task:
+        raise TrainingRefused(
+            f"there is no {dataset.get_task_display().lower()} model to start from"
+        )
+    hyperparameters = _run_settings(settings_)
+    version = dataset.versions.order_by("-number").values_list("number", flat=True).first()
+    trained = dataset.samples.filter(split=Split.TRAIN).values("label").distinct().count()
+    if trained < 2:
+        raise TrainingRefused("the dataset needs training samples of at least two labels")
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                dataset=dataset,
+                dataset_version=version or 0,
+                base_model=base_model,
+                hyperparameters=hyperparameters,
+                created_by=actor,
+            )
+            audit_record(
+                action="ml.training_start",
+                actor=actor,
+                target=run,
+                request=request,
+                detail={"dataset": dataset.name, "base": base_model.label, **hyperparameters},
+            )
+            transaction.on_commit(lambda: _training_enqueue(run.pk))
+    except IntegrityError:
+        raise TrainingRefused(
+            f"dataset {dataset.name!r} has a run queued or running; wait for it or cancel it"
+        ) from None
+    return run
+
+
+def _training_enqueue(run_id: int) -> None:
+    from .tasks import training_run
+
+    training_run.delay(run_id)
+
+
+def training_run_cancel(*, run: TrainingRun, actor, request=None) -> TrainingRun:
+    """Ask a run to stop: a queued one stops at once, a running one at its next step."""
+    now = timezone.now()
+    if TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED, cancel_requested=True, finished_at=now
+    ):
+        pass
+    elif not TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        cancel_requested=True
+    ):
+        raise TrainingRefused(f"run {run.pk} has already ended")
+    audit_record(action="ml.training_cancel", actor=actor, target=run, request=request)
+    run.refresh_from_db()
+    return run
+
+
+def training_run_execute(*, run_id: int) -> TrainingRun | None:
+    """Do the run (called by the `training` task): claim it, train, register a candidate.
+
+    Returns None when there is nothing to do (gone, already claimed, cancelled)."""
+    from apps.ml.engine.datasets import LabelledImage
+    from apps.ml.engine.training import (
+        TrainingCancelled,
+        TrainingConfig,
+        poll_every,
+        train_image_classifier,
+    )
+
+    now = timezone.now()
+    if not TrainingRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
+    ):
+        return None
+    run = TrainingRun.objects.select_related("dataset", "base_model").get(pk=run_id)
+    dataset = run.dataset
+    samples = dataset.samples.filter(
+        Q(version__number__lte=run.dataset_version) | Q(version__isnull=True)
+    ).select_related("frame")
+
+    def labelled(split: str) -> list:
+        chosen = []
+        for sample in samples.filter(split=split):
+            name = sample.image.name or (sample.frame.image.name if sample.frame else "")
+            if name:
+                with default_storage.open(name, "rb") as handle:
+                    chosen.append(
+                        LabelledImage(handle.read(), sample.label, sample.source == "verdict")
+                    )
+        return chosen
+
+    def progress(update) -> None:
+        TrainingRun.objects.filter(pk=run_id).update(
+            progress=update.to_json(), heartbeat_at=timezone.now()
+        )
+
+    def cancelled() -> bool:
+        return TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists()
+
+    dest = Path(settings.MODEL_DIR) / f"{dataset.name}-run{run_id}"
+    try:
+        result = train_image_classifier(
+            base_model=modelversion_directory(run.base_model),
+            base_checksum=run.base_model.checksum,
+            train=labelled("train"),
+            validation=labelled("validation"),
+            test=labelled("test"),
+            dest=dest,
+            config=TrainingConfig(**run.hyperparameters),
+            on_progress=progress,
+            should_stop=poll_every(cancelled, seconds=1.0),
+        )
+        version = modelversion_register(
+            name=dataset.name,
+            task=dataset.task,
+            directory=result.path,
+            description=f"trained by run {run_id} on {dataset.name} v{run.dataset_version}",
+        )
+        version.metrics = result.to_json()
+        version.save(update_fields=["metrics"])
+    except TrainingCancelled:
+        return _run_end(run_id, RunStatus.CANCELLED)
+    except Exception as exc:
+        log.exception("training run %s failed", run_id)
+        if dest.exists():
+            shutil.rmtree(dest, ignore_errors=True)
+        return _run_end(run_id, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
+    return _run_end(run_id, RunStatus.SUCCEEDED, result=version, metrics=version.metrics)
+
+
+def _run_end(run_id: int, status: str, **fields) -> TrainingRun:
+    TrainingRun.objects.filter(pk=run_id).update(
+        status=status, finished_at=timezone.now(), **fields
+    )
+    return TrainingRun.objects.get(pk=run_id)
+
+
+def training_runs_fail_stale(*, older_than_seconds: float) -> int:
+    """Runs whose worker stopped reporting (killed, lost) are failed, so the dataset is free."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).update(
+        status=RunStatus.FAILED,
+        finished_at=timezone.now(),
+        error=f"the worker stopped reporting for over {older_than_seconds:g} s (killed or lost)",
+    )

@@ -251,6 +251,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.notifications.tasks.notifications_requeue_stale",
         "schedule": 60.0,
     },
+    "training-runs-fail-stale": {
+        "task": "apps.ml.tasks.training_runs_fail_stale",
+        "schedule": 60.0,
+    },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -266,6 +270,8 @@ DATASET_UPLOAD_MAX_BYTES = env_int(
 )
 FILE_UPLOAD_MAX_MEMORY_SIZE = FRAME_MAX_BYTES + 64 * 1024
 MODEL_DIR = Path(env_str("SMARTCAMPUS_MODEL_DIR", str(VAR_DIR / "models")))
+# A running training run silent this long (no progress report) is failed: its worker died.
+TRAINING_STALE_AFTER_SECONDS = env_int("SMARTCAMPUS_TRAINING_STALE_AFTER", 600, minimum=30)
 INFERENCE_DEVICE = env_str("SMARTCAMPUS_INFERENCE_DEVICE")  # None: cuda if present, else cpu
 INFERENCE_COMPILE = env_bool("SMARTCAMPUS_INFERENCE_COMPILE", False)
 # Micro-batches: up to this many frames per forward pass; a quiet queue waits this long

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from ..choices import Task
-from ..models import Dataset, DatasetVersion
+from ..models import Dataset, DatasetVersion, TrainingRun
 from ..services import IMPORTABLE_TASKS
 
 
@@ -64,3 +64,40 @@ class UploadSerializer(serializers.Serializer):
     add_labels = serializers.BooleanField(
         default=False, help_text="Add labels the dataset does not have yet (else they are refused)."
     )
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset.name")
+    base_model = serializers.CharField(source="base_model.label")
+    result = serializers.CharField(source="result.label", default=None)
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "dataset",
+            "dataset_version",
+            "base_model",
+            "hyperparameters",
+            "status",
+            "progress",
+            "metrics",
+            "error",
+            "cancel_requested",
+            "result",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class TrainingRunCreateSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    base_model = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, required=False, help_text="Default: the active model."
+    )
+    epochs = serializers.IntegerField(required=False)
+    batch_size = serializers.IntegerField(required=False)
+    learning_rate = serializers.FloatField(required=False)
+    freeze_backbone = serializers.BooleanField(required=False)

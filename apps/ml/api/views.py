@@ -9,13 +9,23 @@ from rest_framework.response import Response
 
 from apps.core.permissions import IsAdmin
 
-from ..selectors import dataset_list, dataset_summary
-from ..services import DatasetImportRefused, dataset_create, dataset_import
+from ..models import ModelVersion
+from ..selectors import dataset_list, dataset_summary, training_run_list
+from ..services import (
+    DatasetImportRefused,
+    TrainingRefused,
+    dataset_create,
+    dataset_import,
+    training_run_cancel,
+    training_run_start,
+)
 from .serializers import (
     DatasetCreateSerializer,
     DatasetDetailSerializer,
     DatasetSerializer,
     DatasetVersionSerializer,
+    TrainingRunCreateSerializer,
+    TrainingRunSerializer,
     UploadSerializer,
 )
 
@@ -72,3 +82,49 @@ class DatasetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Fine-tuning runs on the `training` queue: start, watch (status, progress, metrics),
+    cancel. A success registers a candidate model version; nothing is promoted here."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = TrainingRunSerializer
+
+    def get_queryset(self):
+        return training_run_list(viewer=self.request.user)
+
+    @extend_schema(request=TrainingRunCreateSerializer, responses={201: TrainingRunSerializer})
+    def create(self, request, *args, **kwargs):
+        data = TrainingRunCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        chosen = dict(data.validated_data)
+        dataset = dataset_list(viewer=request.user).filter(pk=chosen.pop("dataset")).first()
+        if dataset is None:
+            raise ValidationError({"dataset": "there is no such dataset"})
+        base = None
+        if "base_model" in chosen:
+            base = ModelVersion.objects.filter(pk=chosen.pop("base_model")).first()
+            if base is None:
+                raise ValidationError({"base_model": "there is no such model version"})
+        try:
+            run = training_run_start(
+                dataset=dataset,
+                base_model=base,
+                settings_=chosen,
+                actor=request.user,
+                request=request,
+            )
+        except TrainingRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        run.refresh_from_db()
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=TrainingRunSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        try:
+            run = training_run_cancel(run=self.get_object(), actor=request.user, request=request)
+        except TrainingRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(TrainingRunSerializer(run).data)
