@@ -184,6 +184,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "IncidentKindEnum": "apps.incidents.choices.Kind",
         "IncidentEventKindEnum": "apps.incidents.choices.EventKind",
+        "TrainingRunStatusEnum": "apps.ml.models.RunStatus",
+        "IncidentStatusEnum": "apps.incidents.choices.Status",
     },
 }
 
