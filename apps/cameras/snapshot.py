@@ -145,13 +145,12 @@ def guarded_post(
 
 def _read_capped(response: HTTPResponse, max_bytes: int) -> bytes:
     body = bytearray()
-    try:
+    # The status is the answer; a body cut short (deadline, reset) changes nothing.
+    with suppress(HTTPError, http.client.HTTPException, OSError):
         while len(body) < max_bytes and (
             chunk := response.read1(min(CHUNK_BYTES, max_bytes - len(body)), decode_content=False)
         ):
             body += chunk
-    except (HTTPError, http.client.HTTPException, OSError):
-        pass  # the status is the answer; a body cut short (deadline, reset) changes nothing
     return bytes(body)
 
 

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
 from .models import ApiKey, AuditLog
-from .services import ZONE_NAME_MAX, apikey_revoke, audit_record, operator_zones_set
+from .services import apikey_revoke, audit_record, operator_zones_set, zones_clean
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -81,13 +81,10 @@ class ZonesField(forms.CharField):
     """Zones as one comma-separated line: "Library, Car park"."""
 
     def to_python(self, value) -> list[str]:
-        zones = [zone.strip() for zone in (value or "").split(",") if zone.strip()]
-        for zone in zones:
-            if len(zone) > ZONE_NAME_MAX:
-                raise forms.ValidationError(
-                    f"zone {zone[:20]!r}… is over {ZONE_NAME_MAX} characters"
-                )
-        return zones
+        try:
+            return zones_clean((value or "").split(","))
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def prepare_value(self, value):
         return ", ".join(value) if isinstance(value, list) else value

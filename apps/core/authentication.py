@@ -67,29 +67,33 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
-def credential_still_valid(*, user_id: int, session_key: str | None, token_id: int | None) -> bool:
-    """A websocket opened with this session or token may stay open: the session still
-    exists for that user, or the token is neither revoked nor expired; the user is active."""
+def credential_user(*, user_id: int, session_key: str | None, token_id: int | None):
+    """The user a websocket was opened for, read afresh, while the session or token it was
+    opened with still holds (session present for that user and password unchanged, or token
+    neither revoked nor expired) and the user is active; else None."""
     if token_id is not None:
-        return UserToken.objects.filter(
-            pk=token_id,
-            user_id=user_id,
-            user__is_active=True,
-            revoked_at__isnull=True,
-            expires_at__gt=timezone.now(),
-        ).exists()
+        token = (
+            UserToken.objects.select_related("user")
+            .filter(
+                pk=token_id,
+                user_id=user_id,
+                user__is_active=True,
+                revoked_at__isnull=True,
+                expires_at__gt=timezone.now(),
+            )
+            .first()
+        )
+        return token.user if token else None
     if session_key is None:
-        return False
+        return None
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     data = store.load()
     if data.get("_auth_user_id") != str(user_id):
-        return False
+        return None
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        return False
+        return None
     # As django.contrib.auth.get_user does: a changed password ends the session.
     session_hash = data.get("_auth_user_hash") or ""
-    return any(
-        constant_time_compare(session_hash, known)
-        for known in (user.get_session_auth_hash(), *user.get_session_auth_fallback_hash())
-    )
+    known = (user.get_session_auth_hash(), *user.get_session_auth_fallback_hash())
+    return user if any(constant_time_compare(session_hash, k) for k in known) else None

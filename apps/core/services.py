@@ -121,14 +121,20 @@ def roles_sync() -> None:
 ZONE_NAME_MAX = 60
 
 
-@transaction.atomic
-def operator_zones_set(*, user, zones: list[str], actor, request=None) -> list[str]:
-    """Limit an operator to these zones (an empty list lifts the limit); audited. The
-    user's open websockets re-read their zones at once."""
+def zones_clean(zones: list[str]) -> list[str]:
+    """Zone names stripped, deduplicated and sorted; ValueError for one too long."""
     cleaned = sorted({zone.strip() for zone in zones if zone.strip()})
     for zone in cleaned:
         if len(zone) > ZONE_NAME_MAX:
             raise ValueError(f"zone name {zone[:20]!r}… is over {ZONE_NAME_MAX} characters")
+    return cleaned
+
+
+@transaction.atomic
+def operator_zones_set(*, user, zones: list[str], actor, request=None) -> list[str]:
+    """Limit an operator to these zones (an empty list lifts the limit); audited. The
+    user's open websockets re-read their zones at once."""
+    cleaned = zones_clean(zones)
     before = sorted(user.operator_zones.values_list("zone", flat=True))
     OperatorZone.objects.filter(user=user).exclude(zone__in=cleaned).delete()
     OperatorZone.objects.bulk_create(

@@ -12,9 +12,8 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
-from django.contrib.auth import get_user_model
 
-from apps.core.authentication import credential_still_valid
+from apps.core.authentication import credential_user
 from apps.core.events import user_group
 from apps.core.roles import is_operator, viewer_zones
 from apps.core.services import user_token_authenticate
@@ -33,10 +32,8 @@ RECHECK_FAILURES_MAX = 5
 
 def _standing(*, user_id: int, session_key: str | None, token_id: int | None):
     """(fresh user, their zones) while the socket's credential holds, else None."""
-    if not credential_still_valid(user_id=user_id, session_key=session_key, token_id=token_id):
-        return None
-    user = get_user_model().objects.get(pk=user_id)
-    return user, viewer_zones(user)
+    user = credential_user(user_id=user_id, session_key=session_key, token_id=token_id)
+    return (user, viewer_zones(user)) if user is not None else None
 
 
 def _token(plaintext: str):

@@ -227,8 +227,6 @@ def dataset_import(
             problems=report.problems,
             new_labels=report.new_labels,
         )
-    if not report.samples:
-        raise DatasetImportRefused("the upload holds no samples: nothing was imported")
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -409,14 +407,13 @@ def _training_enqueue(run_id: int) -> None:
 
 def training_run_cancel(*, run: TrainingRun, actor, request=None) -> TrainingRun:
     """Ask a run to stop: a queued one stops at once, a running one at its next step."""
-    now = timezone.now()
-    if TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=RunStatus.CANCELLED, cancel_requested=True, finished_at=now
-    ):
-        pass
-    elif not TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+    ended_now = TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+    )
+    flagged = ended_now or TrainingRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
         cancel_requested=True
-    ):
+    )
+    if not flagged:
         raise TrainingRefused(f"run {run.pk} has already ended")
     audit_record(action="ml.training_cancel", actor=actor, target=run, request=request)
     run.refresh_from_db()

@@ -35,6 +35,7 @@ import multiprocessing
 import os
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -386,7 +387,7 @@ def _check_base(path: Path, checksum: str | None) -> None:
         raise ModelLoadError(f"{path} does not have checksum {checksum}")
 
 
-class _Adapter:
+class _Adapter(ABC):
     """What differs between image and text runs: loading, batches, and the saved files."""
 
     task: Task
@@ -395,20 +396,20 @@ class _Adapter:
     labels: tuple[str, ...]
     base_name: str
 
-    def dataset(self, samples: Sequence[Any]) -> Dataset:
-        raise NotImplementedError
+    @abstractmethod
+    def dataset(self, samples: Sequence[Any]) -> Dataset: ...
 
-    def collate(self, batch: list[Any]) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def collate(self, batch: list[Any]) -> Any: ...
 
     def default_workers(self, device: str) -> int:
         return 0
 
-    def inputs(self, batch: dict[str, torch.Tensor], device: str) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+    @abstractmethod
+    def inputs(self, batch: dict[str, torch.Tensor], device: str) -> dict[str, torch.Tensor]: ...
 
-    def save(self, dest: Path, label_map: dict, extra: Callable[[Path], None]) -> Path:
-        raise NotImplementedError
+    @abstractmethod
+    def save(self, dest: Path, label_map: dict, extra: Callable[[Path], None]) -> Path: ...
 
 
 def _new_head_if_labels_changed(model: PreTrainedModel, before: tuple[str, ...]) -> None:
