@@ -30,6 +30,19 @@ class ModelVersion(models.Model):
         editable=False,
         help_text="Why a worker refused to load this version (checksum, pickles); empty if fine.",
     )
+    dataset = models.ForeignKey(
+        "Dataset",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="model_versions",
+        help_text="The dataset it was trained on; its frozen test split judges the version.",
+    )
+    gate = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The last promotion-gate decision: both versions' scores, passed or why not.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
 
@@ -50,17 +63,65 @@ class ModelVersion(models.Model):
         return f"{self.name} v{self.version}"
 
 
+class ActivationKind(models.TextChoices):
+    INSTALL = "install", "Installed"
+    PROMOTE = "promote", "Promoted (gate passed)"
+    FORCED = "forced", "Promoted by force"
+    AUTOMATIC = "automatic", "Promoted by scheduled retraining"
+    ROLLBACK = "rollback", "Rolled back"
+
+
+class ModelActivation(models.Model):
+    """One change of the active version of a task: the registry's history.
+
+    Rollback goes to `previous`; the measured-loop page splits live incidents at `at`.
+    """
+
+    task = models.CharField(max_length=32, choices=Task.choices)
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="activations")
+    previous = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=10, choices=ActivationKind.choices)
+    reason = models.TextField(blank=True)
+    gate = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["task", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+
 class Dataset(models.Model):
     """Labelled samples for training one task; a camera's verdicts gather in its own dataset.
 
     Samples are only ever added. Each import makes a new version, and version N is every
-    sample added up to it, so a training run names exactly the data it saw.
+    sample added up to it, so a training run names exactly the data it saw. Verdicts and
+    labelling-queue answers arrive one by one without a version; the next run seals them
+    into one.
     """
 
     name = models.CharField(max_length=100, unique=True)
     task = models.CharField(max_length=32, choices=Task.choices)
     labels = models.JSONField(default=list, blank=True, help_text="The label set, in order.")
     description = models.TextField(blank=True)
+    retrain_every_hours = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Scheduled retraining: at most one run per this many hours; empty: off.",
+    )
+    retrain_min_new_samples = models.PositiveIntegerField(
+        default=50, help_text="A scheduled run starts only when this many samples are new."
+    )
+    retrain_settings = models.JSONField(
+        default=dict, blank=True, help_text="Hyper-parameters of scheduled runs."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -158,7 +219,17 @@ class TrainingRun(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="runs")
     dataset_version = models.PositiveIntegerField(help_text="Samples up to this version.")
-    base_model = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    base_model = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Empty: the packaged base encoder of the task (text runs).",
+    )
+    scheduled = models.BooleanField(
+        default=False, help_text="Started by scheduled retraining: the gate is applied after."
+    )
     hyperparameters = models.JSONField(default=dict)
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
     progress = models.JSONField(default=dict, blank=True)
@@ -189,3 +260,60 @@ class TrainingRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} on {self.dataset} v{self.dataset_version} ({self.status})"
+
+    @property
+    def base_label(self) -> str:
+        return self.base_model.label if self.base_model else "packaged MiniLM-L6 encoder"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_RUN_STATUSES
+
+
+class LabellingReason(models.TextChoices):
+    LOW_CONFIDENCE = "low_confidence", "Low-confidence detection"
+    DISPUTED = "disputed", "Disputed verdicts"
+
+
+class LabellingStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    LABELLED = "labelled", "Labelled"
+    SKIPPED = "skipped", "Skipped"
+
+
+class LabellingItem(models.Model):
+    """A hard example waiting for an admin's label: a frame the model was unsure about, or
+    one operators judged differently. Once labelled it becomes a sample of `dataset`."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="labelling")
+    frame = models.ForeignKey("cameras.Frame", on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=20, choices=LabellingReason.choices)
+    suggested_label = models.CharField(max_length=64, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    detail = models.JSONField(default=dict, blank=True, help_text="e.g. the disputed labels.")
+    status = models.CharField(
+        max_length=10, choices=LabellingStatus.choices, default=LabellingStatus.OPEN
+    )
+    label = models.CharField(max_length=64, blank=True)
+    sample = models.ForeignKey(
+        Sample, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    labelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # A frame waits once per dataset, however many times it is flagged.
+            models.UniqueConstraint(fields=["dataset", "frame"], name="ml_label_frame_once")
+        ]
+        indexes = [models.Index(fields=["status", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} frame {self.frame_id} ({self.status})"

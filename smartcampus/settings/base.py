@@ -257,6 +257,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.ml.tasks.training_runs_fail_stale",
         "schedule": 60.0,
     },
+    "datasets-retrain-due": {"task": "apps.ml.tasks.datasets_retrain_due", "schedule": 300.0},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -274,6 +275,21 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = FRAME_MAX_BYTES + 64 * 1024
 MODEL_DIR = Path(env_str("SMARTCAMPUS_MODEL_DIR", str(VAR_DIR / "models")))
 # A running training run silent this long (no progress report) is failed: its worker died.
 TRAINING_STALE_AFTER_SECONDS = env_int("SMARTCAMPUS_TRAINING_STALE_AFTER", 600, minimum=30)
+# In the embedded mode a training run goes to a background thread instead of blocking the
+# request that started it (there is no training worker); the test settings turn it off.
+TRAINING_IN_THREAD = env_bool("SMARTCAMPUS_TRAINING_IN_THREAD", CELERY_TASK_ALWAYS_EAGER)
+# Promotion gate: a candidate's macro-F1 on the frozen test split must beat the active
+# version's by this much, and its false-alarm rate on verdict samples must not be worse.
+PROMOTION_MARGIN = env_float("SMARTCAMPUS_PROMOTION_MARGIN", 0.01)
+# Labelling queue: classification detections scoring inside this band are hard examples;
+# at most this many frames per camera and hour are queued.
+LABELLING_SCORE_BAND = (
+    env_float("SMARTCAMPUS_LABELLING_SCORE_LOW", 0.35),
+    env_float("SMARTCAMPUS_LABELLING_SCORE_HIGH", 0.6),
+)
+LABELLING_MAX_PER_CAMERA_HOUR = env_int(
+    "SMARTCAMPUS_LABELLING_MAX_PER_CAMERA_HOUR", 6, minimum=0
+)
 INFERENCE_DEVICE = env_str("SMARTCAMPUS_INFERENCE_DEVICE")  # None: cuda if present, else cpu
 INFERENCE_COMPILE = env_bool("SMARTCAMPUS_INFERENCE_COMPILE", False)
 # Micro-batches: up to this many frames per forward pass; a quiet queue waits this long

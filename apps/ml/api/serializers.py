@@ -68,7 +68,9 @@ class UploadSerializer(serializers.Serializer):
 
 class TrainingRunSerializer(serializers.ModelSerializer):
     dataset = serializers.CharField(source="dataset.name")
-    base_model = serializers.CharField(source="base_model.label")
+    base_model = serializers.CharField(source="base_label")
+    base_model_id = serializers.IntegerField(allow_null=True)
+    result_id = serializers.IntegerField(allow_null=True)
     result = serializers.CharField(source="result.label", default=None)
 
     class Meta:
@@ -78,6 +80,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "dataset",
             "dataset_version",
             "base_model",
+            "base_model_id",
             "hyperparameters",
             "status",
             "progress",
@@ -85,6 +88,8 @@ class TrainingRunSerializer(serializers.ModelSerializer):
             "error",
             "cancel_requested",
             "result",
+            "result_id",
+            "scheduled",
             "created_at",
             "started_at",
             "finished_at",

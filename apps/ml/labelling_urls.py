@@ -1,0 +1,3 @@
+"""URLs of the labelling pages."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URLs of the loop pages."""
+
+urlpatterns: list = []

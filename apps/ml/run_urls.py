@@ -1,0 +1,3 @@
+"""URLs of the run pages."""
+
+urlpatterns: list = []
