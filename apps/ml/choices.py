@@ -11,3 +11,7 @@ class Task(models.TextChoices):
 
 # Every active model of these tasks runs on each frame batch; their detections add up.
 VISION_TASKS = (Task.IMAGE_CLASSIFICATION, Task.OBJECT_DETECTION)
+
+# Tasks a dataset can hold (uploads, training runs); object detection has no datasets yet.
+IMPORTABLE_TASKS = (Task.IMAGE_CLASSIFICATION, Task.TEXT_CLASSIFICATION)
+IMPORTABLE_TASK_CHOICES = [(task.value, task.label) for task in IMPORTABLE_TASKS]

@@ -9,7 +9,7 @@ from django.db.models import Count, QuerySet
 from apps.core.roles import is_admin
 
 from .choices import Task
-from .models import Dataset, ModelVersion, Sample, TrainingRun
+from .models import Dataset, ModelActivation, ModelVersion, Sample, TrainingRun
 
 
 def modelversion_active(*, task: Task) -> ModelVersion | None:
@@ -94,3 +94,17 @@ def training_run_list(*, viewer) -> QuerySet[TrainingRun]:
     if not is_admin(viewer):
         return TrainingRun.objects.none()
     return TrainingRun.objects.select_related("dataset", "base_model", "result")
+
+
+def modelversion_list(*, viewer) -> QuerySet[ModelVersion]:
+    """The registry is the admins'."""
+    if not is_admin(viewer):
+        return ModelVersion.objects.none()
+    return ModelVersion.objects.select_related("dataset").order_by("task", "name", "-version")
+
+
+def modelversion_activations(*, viewer, task: str | None = None) -> QuerySet[ModelActivation]:
+    if not is_admin(viewer):
+        return ModelActivation.objects.none()
+    entries = ModelActivation.objects.select_related("version", "previous", "actor")
+    return entries.filter(task=task) if task else entries

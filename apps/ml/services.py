@@ -1,8 +1,10 @@
-"""Writes for model versions: install the packaged base model, register and activate versions."""
+"""Writes for ML ops: datasets and their imports, training runs, and the model registry
+(register, the promotion gate, promote, roll back, the packaged installs)."""
 
 import logging
 import re
 import shutil
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,10 +17,14 @@ from django.utils import timezone
 
 from apps.core.services import audit_record
 
-from .choices import Task
+from .choices import IMPORTABLE_TASKS, Task
+from .events import training_run_publish
 from .models import (
+    ACTIVE_RUN_STATUSES,
+    ActivationKind,
     Dataset,
     DatasetVersion,
+    ModelActivation,
     ModelVersion,
     RunStatus,
     Sample,
@@ -38,28 +44,42 @@ class ModelVersionRefused(ValueError):
     """The model directory cannot serve: it is changed, holds pickles or does not load."""
 
 
-def _vision_model_check(directory: Path, *, checksum: str, task: str):
-    """Load the directory once on the CPU: proves it works and tells its categories."""
+def _model_check(directory: Path, *, checksum: str, task: str) -> tuple[str, ...]:
+    """Load the directory once on the CPU: proves it works (checksum, safetensors only, the
+    right kind for the task) and tells its categories."""
     from apps.ml.engine.results import ModelLoadError
+    from apps.ml.engine.text import TextClassifier, is_text_model_dir
     from apps.ml.engine.vision import VisionModel
 
     try:
+        if task == Task.TEXT_CLASSIFICATION:
+            if not is_text_model_dir(directory):
+                raise ModelVersionRefused(f"{directory} is not a text classifier directory")
+            return tuple(TextClassifier.load(directory, expected_checksum=checksum).labels)
         model = VisionModel.load(directory, expected_checksum=checksum, device="cpu")
     except ModelLoadError as exc:
         raise ModelVersionRefused(str(exc)) from None
     if _KIND_TASK[model.kind] != task:
         raise ModelVersionRefused(f"{directory} holds a {model.kind} model, not {task}")
-    return model
+    return tuple(model.categories)
 
 
 def modelversion_register(
-    *, name: str, task: Task, directory: Path, description: str = "", activate: bool = False
+    *,
+    name: str,
+    task: Task,
+    directory: Path,
+    description: str = "",
+    activate: bool = False,
+    dataset: Dataset | None = None,
+    metrics: dict | None = None,
 ) -> ModelVersion:
-    """Register a finished model directory as the next version of `name`."""
+    """Register a finished model directory as the next version of `name` (a candidate,
+    unless `activate`: the packaged installs)."""
     from apps.ml.engine.checksum import directory_checksum
 
     checksum = directory_checksum(directory)
-    categories = _vision_model_check(directory, checksum=checksum, task=task).categories
+    categories = _model_check(directory, checksum=checksum, task=task)
     model_dir = Path(settings.MODEL_DIR)
     stored = directory.relative_to(model_dir) if directory.is_relative_to(model_dir) else directory
     with transaction.atomic():
@@ -72,23 +92,37 @@ def modelversion_register(
             checksum=checksum,
             labels=list(categories),
             description=description,
+            dataset=dataset,
+            metrics=metrics or {},
         )
         if activate:
-            modelversion_activate(version=version)
+            modelversion_activate(version=version, kind=ActivationKind.INSTALL)
     return version
 
 
 @transaction.atomic
-def modelversion_activate(*, version: ModelVersion) -> ModelVersion:
-    """Make `version` the one workers serve for its task, from their next batch on.
+def modelversion_activate(
+    *,
+    version: ModelVersion,
+    kind: str = ActivationKind.PROMOTE,
+    actor=None,
+    reason: str = "",
+    gate: dict | None = None,
+) -> ModelVersion:
+    """Make `version` the one workers serve for its task, from their next batch on, and
+    record the change in the registry's history.
 
     The directory is checked first (checksum, no pickles, loads): a refused version raises
     ModelVersionRefused and the version active before stays active.
     """
-    if version.task in _KIND_TASK.values():
-        _vision_model_check(
-            modelversion_directory(version), checksum=version.checksum, task=version.task
-        )
+    _model_check(modelversion_directory(version), checksum=version.checksum, task=version.task)
+    # Row locks in id order: two promotions of one task at once serialise here.
+    held = list(
+        ModelVersion.objects.select_for_update()
+        .filter(Q(task=version.task, is_active=True) | Q(pk=version.pk))
+        .order_by("pk")
+    )
+    previous = next((v for v in held if v.is_active and v.pk != version.pk), None)
     ModelVersion.objects.filter(task=version.task, is_active=True).exclude(pk=version.pk).update(
         is_active=False
     )
@@ -96,6 +130,15 @@ def modelversion_activate(*, version: ModelVersion) -> ModelVersion:
     version.activated_at = timezone.now()
     version.load_error = ""  # it was just checked: it loads
     version.save(update_fields=["is_active", "activated_at", "load_error"])
+    ModelActivation.objects.create(
+        task=version.task,
+        version=version,
+        previous=previous,
+        kind=kind,
+        reason=reason,
+        gate=gate or {},
+        actor=actor,
+    )
     return version
 
 
@@ -110,7 +153,7 @@ def _packaged_install(*, name: str, task: Task, build, description: str) -> Mode
             name=name, task=task, directory=directory, description=description
         )
     if not ModelVersion.objects.filter(task=task, is_active=True).exists():
-        modelversion_activate(version=existing)
+        modelversion_activate(version=existing, kind=ActivationKind.INSTALL)
     return existing
 
 
@@ -160,7 +203,6 @@ class DatasetImportRefused(ValueError):
 
 
 DATASET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
-IMPORTABLE_TASKS = (Task.IMAGE_CLASSIFICATION, Task.TEXT_CLASSIFICATION)
 
 
 @transaction.atomic
@@ -312,6 +354,9 @@ def sample_from_verdict(*, incident, label: str) -> Sample | None:
             "split": split_of(checksum) if checksum else "train",
         },
     )
+    from .labelling import labelling_verdict_check
+
+    labelling_verdict_check(sample=sample)  # operators who disagree go to the queue
     return sample
 
 
@@ -352,57 +397,119 @@ def _run_settings(raw: dict) -> dict:
     return cleaned
 
 
+def _dataset_seal(dataset: Dataset, *, actor) -> int:
+    """Gather samples that arrived one by one (verdicts, the labelling queue) into the next
+    version, so a run names exactly the data it saw. Returns the latest version number.
+
+    Call inside a transaction holding the dataset's row lock.
+    """
+    last = dataset.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    loose = dataset.samples.filter(version__isnull=True)
+    count = loose.count()
+    if not count:
+        return last
+    version = DatasetVersion.objects.create(
+        dataset=dataset,
+        number=last + 1,
+        source=f"verdicts and labelling since v{last}" if last else "verdicts and labelling",
+        created_by=actor,
+        added=count,
+    )
+    loose.update(version=version)
+    return version.number
+
+
+def _base_default(dataset: Dataset) -> ModelVersion | None:
+    """The active model of the task; for text with none active, None = the packaged encoder."""
+    return ModelVersion.objects.filter(task=dataset.task, is_active=True).first()
+
+
 def training_run_start(
-    *, dataset: Dataset, base_model: ModelVersion | None, settings_: dict, actor, request=None
+    *,
+    dataset: Dataset,
+    base_model: ModelVersion | None,
+    settings_: dict,
+    actor,
+    request=None,
+    scheduled: bool = False,
 ) -> TrainingRun:
-    """Queue a fine-tuning of `base_model` (default: the active model of the task) on the
-    dataset's latest version. One run per dataset at a time."""
+    """Queue a fine-tuning of `base_model` (default: the active model of the task; for text
+    with none active, the packaged MiniLM encoder) on the dataset's samples. One run per
+    dataset at a time; verdicts and labels that came since the last version are sealed into
+    a new version first."""
     from django.db import IntegrityError
 
-    if dataset.task != Task.IMAGE_CLASSIFICATION:
-        raise TrainingRefused(
-            "training runs for text datasets are not built yet; image datasets only"
-        )
-    base_model = (
-        base_model or ModelVersion.objects.filter(task=dataset.task, is_active=True).first()
-    )
-    if base_model is None or base_model.task != dataset.task:
+    if dataset.task not in IMPORTABLE_TASKS:
+        raise TrainingRefused(f"{dataset.get_task_display()} datasets cannot be trained")
+    base_model = base_model or _base_default(dataset)
+    if base_model is None and dataset.task != Task.TEXT_CLASSIFICATION:
         raise TrainingRefused(
             f"there is no {dataset.get_task_display().lower()} model to start from"
         )
+    if base_model is not None and base_model.task != dataset.task:
+        raise TrainingRefused(
+            f"{base_model.label} is a {base_model.get_task_display().lower()} model; "
+            f"this dataset needs a {dataset.get_task_display().lower()} one"
+        )
     hyperparameters = _run_settings(settings_)
-    version = dataset.versions.order_by("-number").values_list("number", flat=True).first()
     trained = dataset.samples.filter(split=Split.TRAIN).values("label").distinct().count()
     if trained < 2:
         raise TrainingRefused("the dataset needs training samples of at least two labels")
     try:
         with transaction.atomic():
+            dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+            if TrainingRun.objects.filter(dataset=dataset, status__in=ACTIVE_RUN_STATUSES).exists():
+                raise TrainingRefused(_busy(dataset))
             run = TrainingRun.objects.create(
                 dataset=dataset,
-                dataset_version=version or 0,
+                dataset_version=_dataset_seal(dataset, actor=actor),
                 base_model=base_model,
                 hyperparameters=hyperparameters,
                 created_by=actor,
+                scheduled=scheduled,
             )
             audit_record(
                 action="ml.training_start",
                 actor=actor,
                 target=run,
                 request=request,
-                detail={"dataset": dataset.name, "base": base_model.label, **hyperparameters},
+                detail={
+                    "dataset": dataset.name,
+                    "version": run.dataset_version,
+                    "base": run.base_label,
+                    "scheduled": scheduled,
+                    **hyperparameters,
+                },
             )
             transaction.on_commit(lambda: _training_enqueue(run.pk))
-    except IntegrityError:
-        raise TrainingRefused(
-            f"dataset {dataset.name!r} has a run queued or running; wait for it or cancel it"
-        ) from None
+    except IntegrityError:  # a start that raced past the check: the constraint holds
+        raise TrainingRefused(_busy(dataset)) from None
     return run
 
 
+def _busy(dataset: Dataset) -> str:
+    return f"dataset {dataset.name!r} has a run queued or running; wait for it or cancel it"
+
+
 def _training_enqueue(run_id: int) -> None:
+    if settings.CELERY_TASK_ALWAYS_EAGER and settings.TRAINING_IN_THREAD:
+        # The embedded mode has no training worker: a thread keeps the request short.
+        threading.Thread(
+            target=_training_in_thread, args=(run_id,), name=f"training-{run_id}", daemon=True
+        ).start()
+        return
     from .tasks import training_run
 
     training_run.delay(run_id)
+
+
+def _training_in_thread(run_id: int) -> None:
+    from django.db import close_old_connections
+
+    try:
+        training_run_execute(run_id=run_id)
+    finally:
+        close_old_connections()
 
 
 def training_run_cancel(*, run: TrainingRun, actor, request=None) -> TrainingRun:
@@ -416,20 +523,79 @@ def training_run_cancel(*, run: TrainingRun, actor, request=None) -> TrainingRun
     if not flagged:
         raise TrainingRefused(f"run {run.pk} has already ended")
     audit_record(action="ml.training_cancel", actor=actor, target=run, request=request)
+    training_run_publish(run.pk)
     run.refresh_from_db()
     return run
 
 
+# A frame judged more than once keeps one answer: an admin's label from the labelling
+# queue over operators' verdicts, then the newest.
+_SOURCE_RANK = {"labelling": 2, "upload": 1}
+
+
+def _run_samples(dataset: Dataset, upto: int) -> dict[str, list]:
+    """The dataset's samples up to version `upto`, per split, as engine samples."""
+    from apps.ml.engine.datasets import LabelledImage, LabelledText
+
+    chosen: dict[tuple, Sample] = {}
+    rows = dataset.samples.filter(version__number__lte=upto).select_related("frame").order_by("id")
+    for sample in rows:
+        key = (sample.checksum,) if sample.checksum else ("id", sample.pk)
+        held = chosen.get(key)
+        if held is None or _SOURCE_RANK.get(sample.source, 0) >= _SOURCE_RANK.get(held.source, 0):
+            chosen[key] = sample
+    splits: dict[str, list] = {split: [] for split in Split.values}
+    for sample in chosen.values():
+        from_verdict = sample.source in ("verdict", "labelling")
+        if dataset.task == Task.TEXT_CLASSIFICATION:
+            splits[sample.split].append(LabelledText(sample.text, sample.label, from_verdict))
+            continue
+        name = sample.image.name or (sample.frame.image.name if sample.frame else "")
+        if not name:
+            continue  # the frame's image was deleted by retention
+        try:
+            with default_storage.open(name, "rb") as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            continue
+        splits[sample.split].append(LabelledImage(data, sample.label, from_verdict))
+    return splits
+
+
+def _text_base_path() -> Path:
+    from apps.ml.engine.text import packaged_minilm_path
+
+    return Path(settings.TEXT_BASE_MODEL) if settings.TEXT_BASE_MODEL else packaged_minilm_path()
+
+
+def _baseline(task: str, test: list) -> dict | None:
+    """The active version of the task scored on the same test split, for comparison."""
+    from apps.ml.engine.training import evaluate_model_dir
+
+    active = ModelVersion.objects.filter(task=task, is_active=True).first()
+    if active is None or not test:
+        return None
+    try:
+        evaluation = evaluate_model_dir(
+            modelversion_directory(active), test, expected_checksum=active.checksum
+        )
+    except Exception as exc:  # a baseline that cannot be scored must not fail the run
+        log.warning("could not score %s on the test split: %s", active.label, exc)
+        return {"version_id": active.pk, "label": active.label, "test": None, "error": str(exc)}
+    return {"version_id": active.pk, "label": active.label, "test": evaluation.to_json()}
+
+
 def training_run_execute(*, run_id: int) -> TrainingRun | None:
-    """Do the run (called by the `training` task): claim it, train, register a candidate.
+    """Do the run (called by the `training` task): claim it, train, register a candidate,
+    score the active version on the same test split; a scheduled run then meets the gate.
 
     Returns None when there is nothing to do (gone, already claimed, cancelled)."""
-    from apps.ml.engine.datasets import LabelledImage
     from apps.ml.engine.training import (
         TrainingCancelled,
         TrainingConfig,
         poll_every,
         train_image_classifier,
+        train_text_classifier,
     )
 
     now = timezone.now()
@@ -437,52 +603,53 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
         status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
     ):
         return None
+    training_run_publish(run_id)
     run = TrainingRun.objects.select_related("dataset", "base_model").get(pk=run_id)
     dataset = run.dataset
-    samples = dataset.samples.filter(
-        Q(version__number__lte=run.dataset_version) | Q(version__isnull=True)
-    ).select_related("frame")
-
-    def labelled(split: str) -> list:
-        chosen = []
-        for sample in samples.filter(split=split):
-            name = sample.image.name or (sample.frame.image.name if sample.frame else "")
-            if name:
-                with default_storage.open(name, "rb") as handle:
-                    chosen.append(
-                        LabelledImage(handle.read(), sample.label, sample.source == "verdict")
-                    )
-        return chosen
 
     def progress(update) -> None:
         TrainingRun.objects.filter(pk=run_id).update(
             progress=update.to_json(), heartbeat_at=timezone.now()
         )
+        training_run_publish(run_id)
 
     def cancelled() -> bool:
         return TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists()
 
     dest = Path(settings.MODEL_DIR) / f"{dataset.name}-run{run_id}"
     try:
-        result = train_image_classifier(
-            base_model=modelversion_directory(run.base_model),
-            base_checksum=run.base_model.checksum,
-            train=labelled("train"),
-            validation=labelled("validation"),
-            test=labelled("test"),
+        splits = _run_samples(dataset, run.dataset_version)
+        if run.base_model is not None:
+            base, base_checksum = modelversion_directory(run.base_model), run.base_model.checksum
+        else:
+            base, base_checksum = _text_base_path(), None
+        train = (
+            train_text_classifier
+            if dataset.task == Task.TEXT_CLASSIFICATION
+            else train_image_classifier
+        )
+        result = train(
+            base_model=base,
+            base_checksum=base_checksum,
+            train=splits[Split.TRAIN],
+            validation=splits[Split.VALIDATION],
+            test=splits[Split.TEST],
             dest=dest,
             config=TrainingConfig(**run.hyperparameters),
             on_progress=progress,
             should_stop=poll_every(cancelled, seconds=1.0),
         )
+        metrics = result.to_json()
+        metrics["dataset_version"] = run.dataset_version
+        metrics["baseline"] = _baseline(dataset.task, splits[Split.TEST])
         version = modelversion_register(
             name=dataset.name,
             task=dataset.task,
             directory=result.path,
             description=f"trained by run {run_id} on {dataset.name} v{run.dataset_version}",
+            dataset=dataset,
+            metrics=metrics,
         )
-        version.metrics = result.to_json()
-        version.save(update_fields=["metrics"])
     except TrainingCancelled:
         return _run_end(run_id, RunStatus.CANCELLED)
     except Exception as exc:
@@ -490,21 +657,284 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
         if dest.exists():
             shutil.rmtree(dest, ignore_errors=True)
         return _run_end(run_id, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
-    return _run_end(run_id, RunStatus.SUCCEEDED, result=version, metrics=version.metrics)
+    ended = _run_end(run_id, RunStatus.SUCCEEDED, result=version, metrics=metrics)
+    if run.scheduled:
+        try:
+            modelversion_promote(version=version, actor=None, kind=ActivationKind.AUTOMATIC)
+        except PromotionRefused as exc:
+            log.info("scheduled run %s: %s stays a candidate: %s", run_id, version.label, exc)
+        except ModelVersionRefused as exc:
+            log.error("scheduled run %s: %s cannot be activated: %s", run_id, version.label, exc)
+    return ended
 
 
 def _run_end(run_id: int, status: str, **fields) -> TrainingRun:
     TrainingRun.objects.filter(pk=run_id).update(
         status=status, finished_at=timezone.now(), **fields
     )
+    training_run_publish(run_id)
     return TrainingRun.objects.get(pk=run_id)
 
 
 def training_runs_fail_stale(*, older_than_seconds: float) -> int:
     """Runs whose worker stopped reporting (killed, lost) are failed, so the dataset is free."""
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    return TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).update(
+    stale = list(
+        TrainingRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    failed = TrainingRun.objects.filter(pk__in=stale, status=RunStatus.RUNNING).update(
         status=RunStatus.FAILED,
         finished_at=timezone.now(),
         error=f"the worker stopped reporting for over {older_than_seconds:g} s (killed or lost)",
     )
+    for run_id in stale:
+        training_run_publish(run_id)
+    return failed
+
+
+def datasets_retrain_due(*, now=None) -> list[TrainingRun]:
+    """Scheduled retraining (beat): start a run on each dataset whose interval has passed
+    since its last run and that has gained enough samples since the version that run saw.
+    The run applies the promotion gate when it succeeds."""
+    now = now or timezone.now()
+    started = []
+    for dataset in Dataset.objects.filter(retrain_every_hours__isnull=False):
+        last = dataset.runs.order_by("-created_at").first()
+        if last is not None and (
+            last.is_active or last.created_at > now - timedelta(hours=dataset.retrain_every_hours)
+        ):
+            continue
+        # Runs that failed or were cancelled did not learn their data: count from the last
+        # run that succeeded.
+        learned = (
+            dataset.runs.filter(status=RunStatus.SUCCEEDED)
+            .order_by("-dataset_version")
+            .values_list("dataset_version", flat=True)
+            .first()
+            or 0
+        )
+        new = dataset.samples.filter(
+            Q(version__isnull=True) | Q(version__number__gt=learned)
+        ).count()
+        if new < dataset.retrain_min_new_samples:
+            continue
+        try:
+            run = training_run_start(
+                dataset=dataset,
+                base_model=None,
+                settings_=dataset.retrain_settings,
+                actor=None,
+                scheduled=True,
+            )
+        except TrainingRefused as exc:
+            log.warning("scheduled retraining of %s refused: %s", dataset.name, exc)
+            continue
+        started.append(run)
+    return started
+
+
+def dataset_schedule_set(
+    *,
+    dataset: Dataset,
+    every_hours: int | None,
+    min_new_samples: int,
+    settings_: dict,
+    actor,
+    request=None,
+) -> Dataset:
+    """Turn scheduled retraining on (every N hours, when M samples are new) or off (None)."""
+    if every_hours is not None and not 1 <= every_hours <= 24 * 365:
+        raise TrainingRefused("retrain every 1 to 8760 hours, or leave it empty to turn it off")
+    if not 1 <= min_new_samples <= 1_000_000:
+        raise TrainingRefused("the minimum of new samples must be between 1 and 1000000")
+    dataset.retrain_every_hours = every_hours
+    dataset.retrain_min_new_samples = min_new_samples
+    dataset.retrain_settings = _run_settings(settings_)
+    dataset.save(
+        update_fields=["retrain_every_hours", "retrain_min_new_samples", "retrain_settings"]
+    )
+    audit_record(
+        action="ml.dataset_schedule",
+        actor=actor,
+        target=dataset,
+        request=request,
+        detail={
+            "every_hours": every_hours,
+            "min_new_samples": min_new_samples,
+            **dataset.retrain_settings,
+        },
+    )
+    return dataset
+
+
+# --- the registry: promotion gate, promote, roll back -----------------------------------
+
+
+class PromotionRefused(ValueError):
+    """The gate said no; `gate` holds both versions' scores and the reasons."""
+
+    def __init__(self, message: str, *, gate: dict) -> None:
+        super().__init__(message)
+        self.gate = gate
+
+
+def _scores(version: ModelVersion | None, test: dict | None) -> dict | None:
+    if version is None:
+        return None
+    false_alarms = (test or {}).get("false_alarms") or {}
+    return {
+        "version_id": version.pk,
+        "label": version.label,
+        "macro_f1": (test or {}).get("macro_f1"),
+        "accuracy": (test or {}).get("accuracy"),
+        "test_samples": (test or {}).get("samples", 0),
+        "false_alarm_rate": false_alarms.get("rate"),
+        "verdict_samples": false_alarms.get("samples", 0),
+    }
+
+
+def _active_on_split(candidate: ModelVersion, active: ModelVersion) -> dict | None:
+    """The active version's test scores on the candidate's frozen test split: from the
+    training record when that version was the baseline, else scored now."""
+    baseline = candidate.metrics.get("baseline") or {}
+    if baseline.get("version_id") == active.pk and baseline.get("test"):
+        return baseline["test"]
+    if candidate.dataset is None:
+        return None
+    from apps.ml.engine.training import evaluate_model_dir
+
+    upto = candidate.metrics.get("dataset_version", 0)
+    test = _run_samples(candidate.dataset, upto)[Split.TEST]
+    if not test:
+        return None
+    return evaluate_model_dir(
+        modelversion_directory(active), test, expected_checksum=active.checksum
+    ).to_json()
+
+
+def modelversion_gate(*, candidate: ModelVersion) -> dict:
+    """Would `candidate` be promoted? Its macro-F1 on its dataset's frozen test split must be
+    at least the active version's plus `PROMOTION_MARGIN`, and its false-alarm rate on the
+    operator-verdict samples of that split must not be worse."""
+    margin = settings.PROMOTION_MARGIN
+    active = (
+        ModelVersion.objects.filter(task=candidate.task, is_active=True)
+        .exclude(pk=candidate.pk)
+        .first()
+    )
+    ours = _scores(candidate, candidate.metrics.get("test"))
+    theirs = _scores(active, _active_on_split(candidate, active)) if active else None
+    reasons: list[str] = []
+    notes: list[str] = []
+    if ours["macro_f1"] is None:
+        reasons.append("it has no scores on a test split, so it cannot be compared")
+    elif active is None:
+        notes.append("no version of this task is active: nothing to beat")
+    elif theirs["macro_f1"] is None:
+        reasons.append(f"{active.label} could not be scored on this test split")
+    else:
+        needed = theirs["macro_f1"] + margin
+        if ours["macro_f1"] < needed:
+            reasons.append(
+                f"macro-F1 {ours['macro_f1']:.3f} is below {active.label}'s "
+                f"{theirs['macro_f1']:.3f} + margin {margin:g}"
+            )
+        mine, other = ours["false_alarm_rate"], theirs["false_alarm_rate"]
+        if mine is not None and other is not None and mine > other:
+            reasons.append(
+                f"false-alarm rate {mine:.1%} on verdict samples is worse than "
+                f"{active.label}'s {other:.1%}"
+            )
+        elif mine is None or other is None:
+            notes.append("false-alarm rate not compared: too few verdict samples raised alarms")
+    gate = {
+        "passed": not reasons,
+        "reasons": reasons,
+        "notes": notes,
+        "margin": margin,
+        "candidate": ours,
+        "active": theirs,
+        "checked_at": timezone.now().isoformat(),
+    }
+    ModelVersion.objects.filter(pk=candidate.pk).update(gate=gate)
+    candidate.gate = gate
+    return gate
+
+
+def modelversion_promote(
+    *,
+    version: ModelVersion,
+    actor,
+    request=None,
+    force_reason: str = "",
+    kind: str = ActivationKind.PROMOTE,
+) -> ModelVersion:
+    """Promote a candidate if it passes the gate; an admin may force one that does not,
+    with a written reason (audited). Raises PromotionRefused with the gate's figures."""
+    if version.is_active:
+        raise PromotionRefused(f"{version.label} is already active", gate=version.gate)
+    force_reason = force_reason.strip()
+    gate = modelversion_gate(candidate=version)
+    if not gate["passed"]:
+        if not force_reason:
+            raise PromotionRefused(
+                f"{version.label} stays a candidate: {'; '.join(gate['reasons'])}", gate=gate
+            )
+        if len(force_reason) < 10:
+            raise PromotionRefused(
+                "say why it should be promoted anyway (at least 10 characters)", gate=gate
+            )
+        kind = ActivationKind.FORCED
+    with transaction.atomic():
+        modelversion_activate(
+            version=version,
+            kind=kind,
+            actor=actor,
+            reason=force_reason if kind == ActivationKind.FORCED else "",
+            gate=gate,
+        )
+        audit_record(
+            action=f"ml.model_{kind}",
+            actor=actor,
+            target=version,
+            request=request,
+            detail={
+                "version": version.label,
+                "passed": gate["passed"],
+                "reasons": gate["reasons"],
+                "reason": force_reason if kind == ActivationKind.FORCED else "",
+            },
+        )
+    return version
+
+
+def modelversion_rollback(*, version: ModelVersion, actor, request=None) -> ModelVersion:
+    """Make the version that was active before `version` (which must be active) active again."""
+    if not version.is_active:
+        raise PromotionRefused(
+            f"{version.label} is not active: only the active one rolls back", gate={}
+        )
+    entry = (
+        ModelActivation.objects.filter(task=version.task, version=version)
+        .order_by("-at", "-id")
+        .first()
+    )
+    previous = entry.previous if entry else None
+    if previous is None:
+        raise PromotionRefused(
+            f"there is no earlier version of this task to roll back to from {version.label}",
+            gate={},
+        )
+    with transaction.atomic():
+        modelversion_activate(version=previous, kind=ActivationKind.ROLLBACK, actor=actor)
+        audit_record(
+            action="ml.model_rollback",
+            actor=actor,
+            target=previous,
+            request=request,
+            detail={"from": version.label, "to": previous.label},
+        )
+    previous.refresh_from_db()
+    return previous

@@ -24,3 +24,8 @@ def training_runs_fail_stale() -> int:
     return services.training_runs_fail_stale(
         older_than_seconds=settings.TRAINING_STALE_AFTER_SECONDS
     )
+
+
+@shared_task(name="apps.ml.tasks.datasets_retrain_due", soft_time_limit=120, time_limit=180)
+def datasets_retrain_due() -> list[int]:
+    return [run.pk for run in services.datasets_retrain_due()]

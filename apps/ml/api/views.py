@@ -1,4 +1,5 @@
-"""`/api/v1/ml/datasets/`: labelled datasets (admins), with all-or-nothing uploads."""
+"""`/api/v1/ml/…` (admins): labelled datasets with all-or-nothing uploads, training runs,
+and the model registry (promote through the gate, force with a reason, roll back)."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -10,20 +11,33 @@ from rest_framework.response import Response
 from apps.core.permissions import IsAdmin
 
 from ..models import ModelVersion
-from ..selectors import dataset_list, dataset_summary, training_run_list
+from ..selectors import (
+    dataset_list,
+    dataset_summary,
+    modelversion_activations,
+    modelversion_list,
+    training_run_list,
+)
 from ..services import (
     DatasetImportRefused,
+    ModelVersionRefused,
+    PromotionRefused,
     TrainingRefused,
     dataset_create,
     dataset_import,
+    modelversion_promote,
+    modelversion_rollback,
     training_run_cancel,
     training_run_start,
 )
 from .serializers import (
+    ActivationSerializer,
     DatasetCreateSerializer,
     DatasetDetailSerializer,
     DatasetSerializer,
     DatasetVersionSerializer,
+    ModelVersionSerializer,
+    PromoteSerializer,
     TrainingRunCreateSerializer,
     TrainingRunSerializer,
     UploadSerializer,
@@ -128,3 +142,69 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         except TrainingRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(TrainingRunSerializer(run).data)
+
+
+class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Registered model versions, newest first (`?task=`, `?name=`). Promote a candidate
+    through the gate, or force it with a reason; roll the active one back to its predecessor.
+    Workers switch at their next batch."""
+
+    permission_classes = [IsAdmin]
+    serializer_class = ModelVersionSerializer
+
+    def get_queryset(self):
+        versions = modelversion_list(viewer=self.request.user)
+        for field in ("task", "name"):
+            if value := self.request.query_params.get(field):
+                versions = versions.filter(**{field: value})
+        return versions
+
+    @extend_schema(
+        request=PromoteSerializer,
+        responses={200: ModelVersionSerializer},
+        description="409 with the gate's figures (`gate`) when it says no and `force` is not "
+        "set, or `force` comes without a reason of 10+ characters.",
+    )
+    @action(detail=True, methods=["post"])
+    def promote(self, request, pk=None):
+        version = self.get_object()
+        data = PromoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        force = data.validated_data["force"]
+        reason = data.validated_data["reason"]
+        if force and not reason:
+            raise ValidationError({"reason": "a forced promotion needs a written reason"})
+        try:
+            version = modelversion_promote(
+                version=version,
+                actor=request.user,
+                request=request,
+                force_reason=reason if force else "",
+            )
+        except PromotionRefused as exc:
+            return Response({"detail": str(exc), "gate": exc.gate}, status=status.HTTP_409_CONFLICT)
+        except ModelVersionRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        version.refresh_from_db()
+        return Response(ModelVersionSerializer(version).data)
+
+    @extend_schema(request=None, responses={200: ModelVersionSerializer})
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, pk=None):
+        """Answers the version that is active now (the one before `pk`)."""
+        try:
+            version = modelversion_rollback(
+                version=self.get_object(), actor=request.user, request=request
+            )
+        except (PromotionRefused, ModelVersionRefused) as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(ModelVersionSerializer(version).data)
+
+    @extend_schema(responses={200: ActivationSerializer(many=True)})
+    @action(detail=False, methods=["get"])
+    def history(self, request):
+        """Every change of an active version, newest first (`?task=`)."""
+        entries = modelversion_activations(
+            viewer=request.user, task=request.query_params.get("task")
+        )[:500]
+        return Response(ActivationSerializer(entries, many=True).data)
