@@ -538,15 +538,19 @@ def _run_samples(dataset: Dataset, upto: int) -> dict[str, list]:
     from apps.ml.engine.datasets import LabelledImage, LabelledText
 
     chosen: dict[tuple, Sample] = {}
+    judged: set[tuple] = set()  # frames operators gave a verdict on
     rows = dataset.samples.filter(version__number__lte=upto).select_related("frame").order_by("id")
     for sample in rows:
         key = (sample.checksum,) if sample.checksum else ("id", sample.pk)
+        if sample.source == "verdict":
+            judged.add(key)
         held = chosen.get(key)
         if held is None or _SOURCE_RANK.get(sample.source, 0) >= _SOURCE_RANK.get(held.source, 0):
             chosen[key] = sample
     splits: dict[str, list] = {split: [] for split in Split.values}
-    for sample in chosen.values():
-        from_verdict = sample.source in ("verdict", "labelling")
+    for key, sample in chosen.items():
+        # An admin's answer to a disputed verdict still judges an alarm that was raised.
+        from_verdict = key in judged
         if dataset.task == Task.TEXT_CLASSIFICATION:
             splits[sample.split].append(LabelledText(sample.text, sample.label, from_verdict))
             continue

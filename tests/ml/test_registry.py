@@ -252,3 +252,24 @@ def test_the_compare_page_puts_two_versions_side_by_side(
     assert "gate v2" in page and "gate v3" in page
     assert "0.700" in page and "0.900" in page and "0.200" in page  # per-label delta
     assert "not scored on the same test split" not in page
+
+
+def test_a_model_directory_with_pickle_weights_is_refused_at_registration(
+    tiny_model_dir, tmp_path
+):
+    import shutil
+
+    from django.core.management import CommandError, call_command
+
+    offered = tmp_path / "offered"
+    shutil.copytree(tiny_model_dir, offered)
+    (offered / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    with pytest.raises(CommandError, match="pickle"):
+        call_command(
+            "models_register", str(offered), name="brought", task="image_classification"
+        )
+    assert not ModelVersion.objects.filter(name="brought").exists()
+    (offered / "pytorch_model.bin").unlink()
+    call_command("models_register", str(offered), name="brought", task="image_classification")
+    registered = ModelVersion.objects.get(name="brought")
+    assert not registered.is_active and registered.version == 1

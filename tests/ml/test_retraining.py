@@ -170,3 +170,28 @@ def test_a_scheduled_run_is_promoted_only_when_it_passes_the_gate(
     else:
         active_model.refresh_from_db()
         assert active_model.is_active and not ModelActivation.objects.exists()
+
+
+def test_an_admins_label_overrides_operators_verdicts_on_the_same_frame(colour_dataset):
+    from apps.ml.services import _run_samples
+
+    from tests.factories import IncidentFactory
+
+    [verdict] = loose_verdict_samples(colour_dataset, 1)
+    verdict.incident = IncidentFactory()  # verdicts belong to incidents
+    verdict.save(update_fields=["incident"])
+    Sample.objects.create(
+        dataset=colour_dataset,
+        image=verdict.image.name,
+        label="animal",
+        source="labelling",
+        checksum=verdict.checksum,
+        split=verdict.split,
+    )
+    colour_dataset.samples.filter(version__isnull=True).update(
+        version=colour_dataset.versions.get()
+    )
+    split = _run_samples(colour_dataset, 1)[verdict.split]
+    judged = [s for s in split if s.from_verdict]
+    assert len(judged) == 1 and judged[0].label == "animal"
+    assert sum(len(samples) for samples in _run_samples(colour_dataset, 1).values()) == 61
