@@ -354,6 +354,12 @@ def sample_from_verdict(*, incident, label: str) -> Sample | None:
             "split": split_of(checksum) if checksum else "train",
         },
     )
+    if label not in dataset.labels:
+        with transaction.atomic():
+            dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+            if label not in dataset.labels:
+                dataset.labels = [*dataset.labels, label]
+                dataset.save(update_fields=["labels"])
     from .labelling import labelling_verdict_check
 
     labelling_verdict_check(sample=sample)  # operators who disagree go to the queue

@@ -87,9 +87,7 @@ def test_a_text_dataset_trains_from_the_base_encoder_into_a_text_candidate(
     settings.MODEL_DIR = tmp_path / "models"
     api_client.force_authenticate(admin_user)
     dataset = Dataset.objects.create(name="intents", task="text_classification")
-    lines = "text,label\n" + "".join(
-        f"{s.text},{s.label}\n" for s in sentences(30, seed=1)
-    )
+    lines = "text,label\n" + "".join(f"{s.text},{s.label}\n" for s in sentences(30, seed=1))
     dataset_import(
         dataset=dataset,
         filename="intents.csv",
@@ -174,7 +172,6 @@ def test_a_scheduled_run_is_promoted_only_when_it_passes_the_gate(
 
 def test_an_admins_label_overrides_operators_verdicts_on_the_same_frame(colour_dataset):
     from apps.ml.services import _run_samples
-
     from tests.factories import IncidentFactory
 
     [verdict] = loose_verdict_samples(colour_dataset, 1)
@@ -195,3 +192,55 @@ def test_an_admins_label_overrides_operators_verdicts_on_the_same_frame(colour_d
     judged = [s for s in split if s.from_verdict]
     assert len(judged) == 1 and judged[0].label == "animal"
     assert sum(len(samples) for samples in _run_samples(colour_dataset, 1).values()) == 61
+
+
+def test_operator_verdicts_flow_into_a_scheduled_run(
+    operator_client,
+    camera_with_key,
+    active_model,
+    settings,
+    tmp_path,
+    django_capture_on_commit_callbacks,
+):
+    """The loop: verdicts on the incident page's API become samples of the camera's dataset,
+    and the beat task's next run is trained on exactly them, sealed as a version."""
+    import hashlib
+
+    from tests.factories import FrameFactory, IncidentFactory
+
+    settings.MODEL_DIR = tmp_path / "models"
+    camera, _ = camera_with_key
+    for i in range(24):
+        label_is_real = i % 2 == 0
+        image = png((200, 20 + i * 8, 10) if label_is_real else (10, 20 + i * 8, 200))
+        frame = FrameFactory(
+            camera=camera,
+            image=ContentFile(image, name="f.png"),
+            checksum=hashlib.sha256(image).hexdigest(),
+        )
+        incident = IncidentFactory(camera=camera, frame=frame, latest_frame=frame)
+        verdict = "true_alarm" if label_is_real else "false_alarm"
+        response = operator_client.post(
+            f"/api/v1/incidents/{incident.pk}/resolve/", {"verdict": verdict}, format="json"
+        )
+        assert response.status_code == 200, response.content
+    dataset = Dataset.objects.get(name=f"camera-{camera.pk}")
+    assert set(dataset.labels) == {"vehicle", "other"}
+    assert dataset.samples.filter(version__isnull=True, source="verdict").count() == 24
+
+    dataset.retrain_every_hours = 24
+    dataset.retrain_min_new_samples = 20
+    dataset.retrain_settings = {"epochs": 1, "batch_size": 8, "freeze_backbone": True}
+    dataset.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        [run] = datasets_retrain_due()
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.dataset_version == 1 and dataset.versions.get().added == 24
+    assert (
+        run.metrics["samples"]["train"]
+        + run.metrics["samples"].get("test", 0)
+        + run.metrics["samples"].get("validation", 0)
+        == 24
+    )
+    assert datasets_retrain_due() == []  # nothing new since, and the interval holds
