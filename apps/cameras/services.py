@@ -273,6 +273,11 @@ def frames_process(*, frames: Sequence[Frame], models: Sequence["ActiveModel"]) 
                 )
     elapsed_ms = (time.perf_counter() - started) * 1000
     Detection.objects.bulk_create([d for frame_seen in seen for d in frame_seen])
+    # Hard examples for the labelling queue (frames the classifier was unsure of). No query
+    # unless a score is inside the band; it never raises into this path.
+    from apps.ml.labelling import labelling_flag_frames
+
+    labelling_flag_frames(seen=zip(good, seen, strict=True))
     rules: dict[int, list[Rule]] = {}
     for frame, detections in zip(good, seen, strict=True):
         Frame.objects.filter(pk=frame.pk).update(

@@ -616,58 +616,65 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
     training_run_publish(run_id)
     run = TrainingRun.objects.select_related("dataset", "base_model").get(pk=run_id)
     dataset = run.dataset
+    owned = TrainingRun.objects.filter(pk=run_id, status=RunStatus.RUNNING)
 
     def progress(update) -> None:
-        TrainingRun.objects.filter(pk=run_id).update(
-            progress=update.to_json(), heartbeat_at=timezone.now()
-        )
+        owned.update(progress=update.to_json(), heartbeat_at=timezone.now())
         training_run_publish(run_id)
 
-    def cancelled() -> bool:
-        return TrainingRun.objects.filter(pk=run_id, cancel_requested=True).exists()
+    def should_stop() -> bool:
+        # Cancelled, or failed by the reaper (it thought this worker dead): stop, write nothing.
+        return not owned.filter(cancel_requested=False).exists()
 
     dest = Path(settings.MODEL_DIR) / f"{dataset.name}-run{run_id}"
-    try:
-        splits = _run_samples(dataset, run.dataset_version)
-        if run.base_model is not None:
-            base, base_checksum = modelversion_directory(run.base_model), run.base_model.checksum
-        else:
-            base, base_checksum = _text_base_path(), None
-        train = (
-            train_text_classifier
-            if dataset.task == Task.TEXT_CLASSIFICATION
-            else train_image_classifier
-        )
-        result = train(
-            base_model=base,
-            base_checksum=base_checksum,
-            train=splits[Split.TRAIN],
-            validation=splits[Split.VALIDATION],
-            test=splits[Split.TEST],
-            dest=dest,
-            config=TrainingConfig(**run.hyperparameters),
-            on_progress=progress,
-            should_stop=poll_every(cancelled, seconds=1.0),
-        )
-        metrics = result.to_json()
-        metrics["dataset_version"] = run.dataset_version
-        metrics["baseline"] = _baseline(dataset.task, splits[Split.TEST])
-        version = modelversion_register(
-            name=dataset.name,
-            task=dataset.task,
-            directory=result.path,
-            description=f"trained by run {run_id} on {dataset.name} v{run.dataset_version}",
-            dataset=dataset,
-            metrics=metrics,
-        )
-    except TrainingCancelled:
-        return _run_end(run_id, RunStatus.CANCELLED)
-    except Exception as exc:
-        log.exception("training run %s failed", run_id)
-        if dest.exists():
+    with _Heartbeat(run_id):
+        try:
+            splits = _run_samples(dataset, run.dataset_version)
+            if run.base_model is not None:
+                base = modelversion_directory(run.base_model)
+                base_checksum = run.base_model.checksum
+            else:
+                base, base_checksum = _text_base_path(), None
+            train = (
+                train_text_classifier
+                if dataset.task == Task.TEXT_CLASSIFICATION
+                else train_image_classifier
+            )
+            result = train(
+                base_model=base,
+                base_checksum=base_checksum,
+                train=splits[Split.TRAIN],
+                validation=splits[Split.VALIDATION],
+                test=splits[Split.TEST],
+                dest=dest,
+                config=TrainingConfig(**run.hyperparameters),
+                on_progress=progress,
+                should_stop=poll_every(should_stop, seconds=1.0),
+            )
+            metrics = result.to_json()
+            metrics["dataset_version"] = run.dataset_version
+            metrics["baseline"] = _baseline(dataset.task, splits[Split.TEST])
+            with transaction.atomic():
+                # Registered only while this worker still owns the run: a run the reaper
+                # failed (or an admin cancelled) meanwhile registers nothing.
+                if not owned.select_for_update().filter(cancel_requested=False).exists():
+                    raise TrainingCancelled("the run ended while its model was being saved")
+                version = modelversion_register(
+                    name=dataset.name,
+                    task=dataset.task,
+                    directory=result.path,
+                    description=f"trained by run {run_id} on {dataset.name} v{run.dataset_version}",
+                    dataset=dataset,
+                    metrics=metrics,
+                )
+                ended = _run_end(run_id, RunStatus.SUCCEEDED, result=version, metrics=metrics)
+        except TrainingCancelled:
             shutil.rmtree(dest, ignore_errors=True)
-        return _run_end(run_id, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
-    ended = _run_end(run_id, RunStatus.SUCCEEDED, result=version, metrics=metrics)
+            return _run_end(run_id, RunStatus.CANCELLED)
+        except Exception as exc:
+            log.exception("training run %s failed", run_id)
+            shutil.rmtree(dest, ignore_errors=True)
+            return _run_end(run_id, RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
     if run.scheduled:
         try:
             modelversion_promote(version=version, actor=None, kind=ActivationKind.AUTOMATIC)
@@ -678,10 +685,48 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
     return ended
 
 
+class _Heartbeat:
+    """Marks the run alive every few seconds while its worker lives, whatever the training
+    is doing (loading samples, a long step, evaluating, saving): the reaper then fails only
+    runs whose worker is really gone."""
+
+    def __init__(self, run_id: int) -> None:
+        self.run_id = run_id
+        self.every = min(settings.TRAINING_STALE_AFTER_SECONDS / 3, 10.0)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+
+    def __enter__(self) -> "_Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _beat(self) -> None:
+        from django.db import close_old_connections
+
+        try:
+            while not self.stopped.wait(self.every):
+                TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        except Exception:
+            log.exception("heartbeat of training run %s stopped", self.run_id)
+        finally:
+            close_old_connections()
+
+
 def _run_end(run_id: int, status: str, **fields) -> TrainingRun:
-    TrainingRun.objects.filter(pk=run_id).update(
-        status=status, finished_at=timezone.now(), **fields
-    )
+    """End a run this worker still owns; a run already ended (reaped, cancelled) keeps its
+    record."""
+    ending = TrainingRun.objects.filter(pk=run_id)
+    if status != RunStatus.CANCELLED:
+        ending = ending.filter(status=RunStatus.RUNNING)
+    else:
+        ending = ending.filter(status__in=ACTIVE_RUN_STATUSES)
+    ending.update(status=status, finished_at=timezone.now(), **fields)
     training_run_publish(run_id)
     return TrainingRun.objects.get(pk=run_id)
 
@@ -702,6 +747,37 @@ def training_runs_fail_stale(*, older_than_seconds: float) -> int:
     for run_id in stale:
         training_run_publish(run_id)
     return failed
+
+
+_RUN_DIR = re.compile(r"^(?P<dataset>.+)-run(?P<run>\d+)$")
+
+
+def model_dirs_sweep(*, older_than_seconds: float) -> list[str]:
+    """Delete what killed runs left in MODEL_DIR: staging directories (`.*.partial`) and
+    complete run directories no version was registered from, once their run has ended.
+    Returns the names removed."""
+    root = Path(settings.MODEL_DIR)
+    if not root.is_dir():
+        return []
+    cutoff = timezone.now().timestamp() - older_than_seconds
+    registered = set(ModelVersion.objects.values_list("path", flat=True))
+    live = set(
+        TrainingRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).values_list("pk", flat=True)
+    )
+    removed = []
+    for entry in root.iterdir():
+        if not entry.is_dir() or entry.is_symlink() or entry.stat().st_mtime > cutoff:
+            continue
+        run = _RUN_DIR.match(entry.name)
+        orphan = entry.name.startswith(".") and entry.name.endswith(".partial")
+        if run and int(run["run"]) not in live:
+            orphan = entry.name not in registered and str(entry) not in registered
+        if orphan:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    if removed:
+        log.warning("removed model directories left by ended runs: %s", ", ".join(removed))
+    return removed
 
 
 def datasets_retrain_due(*, now=None) -> list[TrainingRun]:

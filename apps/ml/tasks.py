@@ -21,9 +21,11 @@ def training_run(run_id: int) -> str | None:
 
 @shared_task(name="apps.ml.tasks.training_runs_fail_stale", soft_time_limit=60, time_limit=90)
 def training_runs_fail_stale() -> int:
-    return services.training_runs_fail_stale(
+    failed = services.training_runs_fail_stale(
         older_than_seconds=settings.TRAINING_STALE_AFTER_SECONDS
     )
+    services.model_dirs_sweep(older_than_seconds=settings.TRAINING_STALE_AFTER_SECONDS)
+    return failed
 
 
 @shared_task(name="apps.ml.tasks.datasets_retrain_due", soft_time_limit=120, time_limit=180)

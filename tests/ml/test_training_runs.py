@@ -122,3 +122,51 @@ def test_a_dataset_with_one_label_cannot_be_trained(admin_client, active_model):
     dataset = Dataset.objects.create(name="faq", task="text_classification", labels=["a", "b"])
     response = start(admin_client, dataset)
     assert response.status_code == 409 and "at least two labels" in response.json()["detail"]
+
+
+def test_a_run_failed_by_the_reaper_while_its_worker_lives_registers_nothing(
+    admin_client, image_dataset, active_model, monkeypatch, settings
+):
+    """A worker that looked dead (a step longer than the stale limit) but was not: once the
+    reaper failed its run and freed the dataset, it must stop and write nothing."""
+    from apps.ml import services
+    from apps.ml.tasks import training_run
+
+    run_id = start(admin_client, image_dataset, epochs=3, batch_size=4).json()["id"]
+
+    def reaped_on_first_report(run_id_: int) -> None:
+        TrainingRun.objects.filter(pk=run_id_, status=RunStatus.RUNNING).update(
+            heartbeat_at=timezone.now() - timedelta(hours=1)
+        )
+        training_runs_fail_stale(older_than_seconds=60)
+
+    monkeypatch.setattr(services, "training_run_publish", reaped_on_first_report)
+    training_run(run_id)
+    run = TrainingRun.objects.get(pk=run_id)
+    assert run.status == RunStatus.FAILED and "stopped reporting" in run.error
+    assert run.result is None
+    assert not ModelVersion.objects.exclude(pk=active_model.pk).exists()
+    assert not list(Path(settings.MODEL_DIR).glob(f"*run{run_id}*"))
+
+
+def test_the_sweep_removes_what_killed_runs_left_and_keeps_registered_models(
+    image_dataset, active_model, settings
+):
+    import os
+
+    from apps.ml.services import model_dirs_sweep
+
+    root = Path(settings.MODEL_DIR)
+    ended = TrainingRun.objects.create(
+        dataset=image_dataset, dataset_version=1, base_model=active_model, status="failed"
+    )
+    leftovers = [root / f"gate-run{ended.pk}", root / ".gate-run77.abc.partial"]
+    kept = root / "gate-run999"  # a registered version's directory
+    ModelVersion.objects.create(
+        name="gate", task=active_model.task, version=1, path=kept.name, checksum="x"
+    )
+    for directory in [*leftovers, kept]:
+        directory.mkdir(parents=True)
+        os.utime(directory, (0, 0))  # long ago
+    assert sorted(model_dirs_sweep(older_than_seconds=60)) == sorted(p.name for p in leftovers)
+    assert kept.exists() and not any(p.exists() for p in leftovers)
