@@ -15,6 +15,7 @@ from django.conf import settings  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
 from apps.incidents.routing import websocket_urlpatterns  # noqa: E402
+from apps.ml.routing import websocket_urlpatterns as training_websocket_urlpatterns  # noqa: E402
 
 from .bodylimit import BodySizeLimit  # noqa: E402
 
@@ -29,7 +30,9 @@ application = ProtocolTypeRouter(
             },
         ),
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(
+                URLRouter([*websocket_urlpatterns, *training_websocket_urlpatterns])
+            )
         ),
     }
 )
