@@ -115,6 +115,31 @@ def test_an_admin_trains_a_model_and_reads_its_scores(server, browser, tiny_base
     screenshot(page, "training-run.png")
     page.screenshot(path="/tmp/training-run.png", full_page=True)
 
+    # promote the candidate (through the gate, or forced with a reason), then roll back
+    page.click("#result-link")
+    assert "candidate" in page.inner_text("h1 + p").lower()
+    page.click("#promote")
+    if page.locator("#promotion-refused").count():
+        assert "stays a candidate" in page.inner_text("#promotion-refused")
+        page.fill("#force-form input[name=reason]", "the browser test needs it live")
+        page.click("#force-form button")
+    assert "active" in page.inner_text("h1 + p").lower()
+    assert page.locator("#gate-table tbody tr").count() == 2  # this one and the one it beat
+    promoted_url = page.url
+    page.click("#rollback")
+    assert page.url != promoted_url and "active" in page.inner_text("h1 + p").lower()
+    page.goto(promoted_url)
+    assert "retired" in page.inner_text("h1 + p").lower()
+    page.goto(f"{server.url}/ml/models/")
+    assert "Rolled back" in page.inner_text("#activations")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(promoted_url)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    page.screenshot(path="/tmp/model-version-phone.png", full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.go_back()
+    page.go_back()
+
     # phone width: nothing wider than the screen but the tables' own scroll boxes
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
