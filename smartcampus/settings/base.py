@@ -292,9 +292,7 @@ LABELLING_SCORE_BAND = (
     env_float("SMARTCAMPUS_LABELLING_SCORE_LOW", 0.35),
     env_float("SMARTCAMPUS_LABELLING_SCORE_HIGH", 0.6),
 )
-LABELLING_MAX_PER_CAMERA_HOUR = env_int(
-    "SMARTCAMPUS_LABELLING_MAX_PER_CAMERA_HOUR", 6, minimum=0
-)
+LABELLING_MAX_PER_CAMERA_HOUR = env_int("SMARTCAMPUS_LABELLING_MAX_PER_CAMERA_HOUR", 6, minimum=0)
 INFERENCE_DEVICE = env_str("SMARTCAMPUS_INFERENCE_DEVICE")  # None: cuda if present, else cpu
 INFERENCE_COMPILE = env_bool("SMARTCAMPUS_INFERENCE_COMPILE", False)
 # Micro-batches: up to this many frames per forward pass; a quiet queue waits this long

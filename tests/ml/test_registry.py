@@ -92,7 +92,7 @@ def test_a_candidate_inside_the_margin_stays_a_candidate_with_the_reason(
     barely = candidate(
         active_model, dataset, ours=evaluation(0.81), theirs=evaluation(0.80, samples=40)
     )
-    with pytest.raises(PromotionRefused, match="below .* \\+ margin 0.02") as refused:
+    with pytest.raises(PromotionRefused, match=r"below .* \+ margin 0.02") as refused:
         modelversion_promote(version=barely, actor=admin_user)
     assert refused.value.gate["passed"] is False
     barely.refresh_from_db()
@@ -240,23 +240,17 @@ def test_the_version_page_shows_the_gate_and_forces_with_a_reason(
     assert "Promoted by force" in listing and "operators asked for it" in listing
 
 
-def test_the_compare_page_puts_two_versions_side_by_side(
-    client, admin_user, active_model, dataset
-):
+def test_the_compare_page_puts_two_versions_side_by_side(client, admin_user, active_model, dataset):
     client.force_login(admin_user)
     one = candidate(active_model, dataset, ours=evaluation(0.7), theirs=evaluation(0.8))
-    two = candidate(
-        active_model, dataset, ours=evaluation(0.9), theirs=evaluation(0.8), number=3
-    )
+    two = candidate(active_model, dataset, ours=evaluation(0.9), theirs=evaluation(0.8), number=3)
     page = client.get(f"/ml/models/compare/?a={one.pk}&b={two.pk}").content.decode()
     assert "gate v2" in page and "gate v3" in page
     assert "0.700" in page and "0.900" in page and "0.200" in page  # per-label delta
     assert "not scored on the same test split" not in page
 
 
-def test_a_model_directory_with_pickle_weights_is_refused_at_registration(
-    tiny_model_dir, tmp_path
-):
+def test_a_model_directory_with_pickle_weights_is_refused_at_registration(tiny_model_dir, tmp_path):
     import shutil
 
     from django.core.management import CommandError, call_command
@@ -265,9 +259,7 @@ def test_a_model_directory_with_pickle_weights_is_refused_at_registration(
     shutil.copytree(tiny_model_dir, offered)
     (offered / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
     with pytest.raises(CommandError, match="pickle"):
-        call_command(
-            "models_register", str(offered), name="brought", task="image_classification"
-        )
+        call_command("models_register", str(offered), name="brought", task="image_classification")
     assert not ModelVersion.objects.filter(name="brought").exists()
     (offered / "pytorch_model.bin").unlink()
     call_command("models_register", str(offered), name="brought", task="image_classification")
