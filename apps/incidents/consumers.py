@@ -7,7 +7,6 @@ the database, so the client sees each alert once, in order.
 """
 
 import asyncio
-import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -17,17 +16,15 @@ from apps.core.authentication import credential_user
 from apps.core.events import user_group
 from apps.core.roles import is_operator, viewer_zones
 from apps.core.services import user_token_authenticate
+from apps.core.sockets import (
+    CLOSE_BAD_MESSAGE,
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHENTICATED,
+    credential_watch,
+)
 
 from .events import OPERATORS_GROUP, alert_message
 from .selectors import alert_last_id, alerts_after, zone_visible
-
-log = logging.getLogger(__name__)
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_BAD_MESSAGE = 4400
-CLOSE_TRY_AGAIN = 1013
-RECHECK_FAILURES_MAX = 5
 
 
 def _standing(*, user_id: int, session_key: str | None, token_id: int | None):
@@ -81,32 +78,21 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):
         every round, so a demoted admin stops seeing other zones too."""
         session = self.scope.get("session")
         session_key = getattr(session, "session_key", None) if self.token_id is None else None
-        failures = 0
-        while True:
-            await asyncio.sleep(settings.WS_RECHECK_SECONDS)
-            try:
-                standing = await database_sync_to_async(_standing)(
-                    user_id=self.user.pk, session_key=session_key, token_id=self.token_id
-                )
-            except Exception:
-                # The database is away (a restart): keep the socket, try again, give up
-                # after a few rounds rather than serve on a credential no one can check.
-                failures += 1
-                log.warning("websocket credential check failed (%s in a row)", failures)
-                if failures >= RECHECK_FAILURES_MAX:
-                    await self.close(code=CLOSE_TRY_AGAIN)
-                    return
-                continue
-            failures = 0
-            if standing is None:
-                await self.send_json({"type": "error", "error": "signed out"})
-                await self.close(code=CLOSE_UNAUTHENTICATED)
-                return
+
+        async def admit(standing) -> bool:
             user, zones = standing
             if zones == frozenset():  # what viewer_zones gives a user without the role
-                await self.close(code=CLOSE_FORBIDDEN)
-                return
+                return False
             self.user, self.zones = user, zones
+            return True
+
+        await credential_watch(
+            self,
+            check=lambda: _standing(
+                user_id=self.user.pk, session_key=session_key, token_id=self.token_id
+            ),
+            admit=admit,
+        )
 
     async def _admit(self, user) -> None:
         self.user = user

@@ -7,27 +7,23 @@ sent on connect is the state.
 """
 
 import asyncio
-import logging
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 
 from apps.core.authentication import credential_user
 from apps.core.events import user_group
 from apps.core.roles import is_admin
+from apps.core.sockets import (
+    CLOSE_BAD_MESSAGE,
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_FOUND,
+    CLOSE_UNAUTHENTICATED,
+    credential_watch,
+)
 
 from .events import RunMessage, training_group, training_run_message
 from .models import TrainingRun
-
-log = logging.getLogger(__name__)
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_BAD_MESSAGE = 4400
-CLOSE_TRY_AGAIN = 1013
-RECHECK_FAILURES_MAX = 5
 
 
 def _snapshot(run_id: int) -> RunMessage | None:
@@ -37,11 +33,9 @@ def _snapshot(run_id: int) -> RunMessage | None:
 
 
 def _still_admin(*, user_id: int, session_key: str | None):
-    """ "signed out", "forbidden", or the fresh user while the session holds an admin."""
+    """(fresh user, whether an admin) while the session holds, else None."""
     user = credential_user(user_id=user_id, session_key=session_key, token_id=None)
-    if user is None:
-        return "signed out"
-    return user if is_admin(user) else "forbidden"
+    return (user, is_admin(user)) if user is not None else None
 
 
 class TrainingConsumer(AsyncJsonWebsocketConsumer):
@@ -83,33 +77,18 @@ class TrainingConsumer(AsyncJsonWebsocketConsumer):
     async def _close_when_credential_ends(self) -> None:
         """Logging out closes the socket at once (session.end); this catches a session
         deleted or expired, a password changed, a user deactivated or no longer admin."""
-        session = self.scope.get("session")
-        session_key = getattr(session, "session_key", None)
-        failures = 0
-        while True:
-            await asyncio.sleep(settings.WS_RECHECK_SECONDS)
-            try:
-                standing = await database_sync_to_async(_still_admin)(
-                    user_id=self.user.pk, session_key=session_key
-                )
-            except Exception:
-                # The database is away (a restart): try again a few times, then give up
-                # rather than serve on a credential no one can check.
-                failures += 1
-                log.warning("training socket credential check failed (%s in a row)", failures)
-                if failures >= RECHECK_FAILURES_MAX:
-                    await self.close(code=CLOSE_TRY_AGAIN)
-                    return
-                continue
-            failures = 0
-            if standing == "signed out":
-                await self.send_json({"type": "error", "error": "signed out"})
-                await self.close(code=CLOSE_UNAUTHENTICATED)
-                return
-            if standing == "forbidden":
-                await self.close(code=CLOSE_FORBIDDEN)
-                return
-            self.user = standing
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+
+        async def admit(standing) -> bool:
+            user, admin = standing
+            self.user = user
+            return admin
+
+        await credential_watch(
+            self,
+            check=lambda: _still_admin(user_id=self.user.pk, session_key=session_key),
+            admit=admit,
+        )
 
     # --- messages from the browser -------------------------------------------------
 

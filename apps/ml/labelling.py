@@ -30,6 +30,7 @@ from .models import (
     LabellingStatus,
     Sample,
 )
+from .services import dataset_labels_add
 
 if TYPE_CHECKING:
     from apps.cameras.models import Detection, Frame
@@ -270,11 +271,8 @@ def labelling_item_label(
                 f"this image was just added to {item.dataset.name}; skip it"
             ) from None
         LabellingItem.objects.filter(pk=item.pk).update(sample=sample)
-        dataset = Dataset.objects.select_for_update().get(pk=item.dataset_id)
-        added = cleaned not in dataset.labels
-        if added:
-            dataset.labels = [*dataset.labels, cleaned]
-            dataset.save(update_fields=["labels"])
+        dataset = item.dataset
+        added = bool(dataset_labels_add(dataset=dataset, labels=[cleaned]))
         audit_record(
             action="ml.labelling_label",
             actor=actor,

@@ -238,6 +238,19 @@ def dataset_create(*, name: str, task: str, labels: list[str], actor, request=No
     return dataset
 
 
+@transaction.atomic
+def dataset_labels_add(*, dataset: Dataset, labels: list[str]) -> list[str]:
+    """Append the labels the dataset's label set lacks (under its row lock, so two writers
+    both keep theirs); returns those added. `dataset.labels` is refreshed."""
+    locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    added = [label for label in dict.fromkeys(labels) if label not in locked.labels]
+    if added:
+        locked.labels = [*locked.labels, *added]
+        locked.save(update_fields=["labels"])
+    dataset.labels = locked.labels
+    return added
+
+
 def dataset_import(
     *, dataset: Dataset, filename: str, data, add_labels: bool = False, actor, request=None
 ) -> DatasetVersion:
@@ -304,10 +317,7 @@ def dataset_import(
                     )
                 )
             Sample.objects.bulk_create(samples)
-            added = sorted(set(report.counts) - set(dataset.labels))
-            if added:
-                dataset.labels = [*dataset.labels, *added]
-                dataset.save(update_fields=["labels"])
+            added = dataset_labels_add(dataset=dataset, labels=sorted(report.counts))
             audit_record(
                 action="ml.dataset_import",
                 actor=actor,
@@ -355,11 +365,7 @@ def sample_from_verdict(*, incident, label: str) -> Sample | None:
         },
     )
     if label not in dataset.labels:
-        with transaction.atomic():
-            dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
-            if label not in dataset.labels:
-                dataset.labels = [*dataset.labels, label]
-                dataset.save(update_fields=["labels"])
+        dataset_labels_add(dataset=dataset, labels=[label])
     from .labelling import labelling_verdict_check
 
     labelling_verdict_check(sample=sample)  # operators who disagree go to the queue
