@@ -841,9 +841,10 @@ def dataset_schedule_set(
         raise TrainingRefused("retrain every 1 to 8760 hours, or leave it empty to turn it off")
     if not 1 <= min_new_samples <= 1_000_000:
         raise TrainingRefused("the minimum of new samples must be between 1 and 1000000")
+    cleaned = _run_settings(settings_)
     dataset.retrain_every_hours = every_hours
     dataset.retrain_min_new_samples = min_new_samples
-    dataset.retrain_settings = _run_settings(settings_)
+    dataset.retrain_settings = cleaned
     dataset.save(
         update_fields=["retrain_every_hours", "retrain_min_new_samples", "retrain_settings"]
     )

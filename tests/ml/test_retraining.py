@@ -244,3 +244,27 @@ def test_operator_verdicts_flow_into_a_scheduled_run(
         == 24
     )
     assert datasets_retrain_due() == []  # nothing new since, and the interval holds
+
+
+def test_the_schedule_is_set_through_the_api_and_bad_values_are_refused(
+    api_client, admin_user, colour_dataset
+):
+    api_client.force_authenticate(admin_user)
+    url = f"/api/v1/ml/datasets/{colour_dataset.pk}/schedule/"
+    ok = api_client.post(
+        url,
+        {"every_hours": 12, "min_new_samples": 30, "settings": {"epochs": 2}},
+        format="json",
+    )
+    assert ok.status_code == 200, ok.json()
+    assert (ok.json()["retrain_every_hours"], ok.json()["retrain_settings"]) == (12, {"epochs": 2})
+    bad = api_client.post(
+        url, {"every_hours": 12, "settings": {"epochs": 2, "gpu_count": 8}}, format="json"
+    )
+    assert bad.status_code == 400 and "unknown setting(s): gpu_count" in str(bad.json())
+    never = api_client.post(url, {"every_hours": 0}, format="json")
+    assert never.status_code == 400 and "1 to 8760 hours" in str(never.json())
+    colour_dataset.refresh_from_db()
+    assert colour_dataset.retrain_every_hours == 12  # the refusals changed nothing
+    off = api_client.post(url, {"every_hours": None}, format="json")
+    assert off.status_code == 200 and off.json()["retrain_every_hours"] is None

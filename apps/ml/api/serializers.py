@@ -20,8 +20,26 @@ class DatasetSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Dataset
-        fields = ["id", "name", "task", "labels", "description", "created_at", "sample_count"]
-        read_only_fields = ["id", "created_at", "sample_count"]
+        fields = [
+            "id",
+            "name",
+            "task",
+            "labels",
+            "description",
+            "created_at",
+            "sample_count",
+            "retrain_every_hours",
+            "retrain_min_new_samples",
+            "retrain_settings",
+        ]
+        read_only_fields = [
+            "id",
+            "created_at",
+            "sample_count",
+            "retrain_every_hours",
+            "retrain_min_new_samples",
+            "retrain_settings",
+        ]
 
 
 class DatasetCreateSerializer(serializers.Serializer):
@@ -62,6 +80,16 @@ class UploadSerializer(serializers.Serializer):
     )
     add_labels = serializers.BooleanField(
         default=False, help_text="Add labels the dataset does not have yet (else they are refused)."
+    )
+
+
+class ScheduleSerializer(serializers.Serializer):
+    every_hours = serializers.IntegerField(
+        allow_null=True, help_text="Retrain at most every this many hours; null turns it off."
+    )
+    min_new_samples = serializers.IntegerField(default=50)
+    settings = serializers.DictField(
+        required=False, default=dict, help_text="epochs, batch_size, learning_rate, freeze_backbone"
     )
 
 

@@ -25,6 +25,7 @@ from ..services import (
     TrainingRefused,
     dataset_create,
     dataset_import,
+    dataset_schedule_set,
     modelversion_promote,
     modelversion_rollback,
     training_run_cancel,
@@ -38,6 +39,7 @@ from .serializers import (
     DatasetVersionSerializer,
     ModelVersionSerializer,
     PromoteSerializer,
+    ScheduleSerializer,
     TrainingRunCreateSerializer,
     TrainingRunSerializer,
     UploadSerializer,
@@ -96,6 +98,30 @@ class DatasetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=ScheduleSerializer,
+        responses={200: DatasetSerializer},
+        description="Scheduled retraining: beat starts a run when the interval has passed "
+        "since the last run and enough samples are new; the gate then decides promotion.",
+    )
+    @action(detail=True, methods=["post"])
+    def schedule(self, request, pk=None):
+        dataset = self.get_object()
+        data = ScheduleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            dataset = dataset_schedule_set(
+                dataset=dataset,
+                every_hours=data.validated_data["every_hours"],
+                min_new_samples=data.validated_data["min_new_samples"],
+                settings_=data.validated_data["settings"],
+                actor=request.user,
+                request=request,
+            )
+        except TrainingRefused as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return Response(DatasetSerializer(dataset).data)
 
 
 class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
