@@ -8,6 +8,7 @@ def id_from_text(raw: str | None) -> int | None:
     if raw is None:
         return None
     raw = raw.strip()
-    if not raw.isdigit() or len(raw) > MAX_ID_DIGITS:
+    # isdigit() alone admits "²" and other digits int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_ID_DIGITS:
         return None
     return int(raw)

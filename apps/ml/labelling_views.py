@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from apps.core.ids import id_from_text
 from apps.core.roles import is_admin
 
 from .labelling import (
@@ -36,14 +37,15 @@ def _require_admin(request) -> None:
 def _dataset_filter(request, raw: str | None):
     if not raw:
         return None
-    if not raw.isdigit():
+    pk = id_from_text(raw)
+    if pk is None:
         raise Http404("no such dataset")
-    return get_object_or_404(dataset_list(viewer=request.user), pk=int(raw))
+    return get_object_or_404(dataset_list(viewer=request.user), pk=pk)
 
 
 def _page_url(dataset_id: str | None) -> str:
     url = reverse("labelling-page")
-    if dataset_id and dataset_id.isdigit():
+    if id_from_text(dataset_id) is not None:
         return f"{url}?{urlencode({'dataset': dataset_id})}"
     return url
 

@@ -64,6 +64,18 @@ def _model_check(directory: Path, *, checksum: str, task: str) -> tuple[str, ...
     return tuple(model.categories)
 
 
+class PromotionRefused(ValueError):
+    """Not promoted: the gate said no (`gate` holds both versions' scores and the reasons),
+    or the registry changed meanwhile."""
+
+    def __init__(self, message: str, *, gate: dict) -> None:
+        super().__init__(message)
+        self.gate = gate
+
+
+_UNCHECKED = object()
+
+
 def modelversion_register(
     *,
     name: str,
@@ -108,24 +120,31 @@ def modelversion_activate(
     actor=None,
     reason: str = "",
     gate: dict | None = None,
+    expected_active=_UNCHECKED,
 ) -> ModelVersion:
     """Make `version` the one workers serve for its task, from their next batch on, and
     record the change in the registry's history.
 
     The directory is checked first (checksum, no pickles, loads): a refused version raises
-    ModelVersionRefused and the version active before stays active.
+    ModelVersionRefused and the version active before stays active. `expected_active` (an
+    id or None) is the version the caller's gate compared against: if another became active
+    meanwhile, PromotionRefused, and nothing changes.
     """
     _model_check(modelversion_directory(version), checksum=version.checksum, task=version.task)
-    # Row locks in id order: two promotions of one task at once serialise here.
-    held = list(
-        ModelVersion.objects.select_for_update()
-        .filter(Q(task=version.task, is_active=True) | Q(pk=version.pk))
-        .order_by("pk")
-    )
-    previous = next((v for v in held if v.is_active and v.pk != version.pk), None)
-    ModelVersion.objects.filter(task=version.task, is_active=True).exclude(pk=version.pk).update(
-        is_active=False
-    )
+    # Every version of the task locked, in id order: activations of one task serialise here
+    # and each reads the active version as the one before it committed.
+    rows = list(ModelVersion.objects.select_for_update().filter(task=version.task).order_by("pk"))
+    previous = next((v for v in rows if v.is_active), None)
+    if previous is not None and previous.pk == version.pk:
+        raise PromotionRefused(f"{version.label} is already active", gate=gate or {})
+    if expected_active is not _UNCHECKED and (previous and previous.pk) != expected_active:
+        now_active = previous.label if previous else "none"
+        raise PromotionRefused(
+            f"the active version changed (now {now_active}) while this one was being "
+            "checked: check the gate again",
+            gate=gate or {},
+        )
+    ModelVersion.objects.filter(task=version.task, is_active=True).update(is_active=False)
     version.is_active = True
     version.activated_at = timezone.now()
     version.load_error = ""  # it was just checked: it loads
@@ -417,17 +436,17 @@ def _dataset_seal(dataset: Dataset, *, actor) -> int:
     """
     last = dataset.versions.order_by("-number").values_list("number", flat=True).first() or 0
     loose = dataset.samples.filter(version__isnull=True)
-    count = loose.count()
-    if not count:
+    if not loose.exists():
         return last
     version = DatasetVersion.objects.create(
         dataset=dataset,
         number=last + 1,
         source=f"verdicts and labelling since v{last}" if last else "verdicts and labelling",
         created_by=actor,
-        added=count,
     )
-    loose.update(version=version)
+    # What the update takes is what the version holds, a verdict committed meanwhile included.
+    version.added = loose.update(version=version)
+    version.save(update_fields=["added"])
     return version.number
 
 
@@ -524,6 +543,7 @@ def _training_in_thread(run_id: int) -> None:
         close_old_connections()
 
 
+@transaction.atomic
 def training_run_cancel(*, run: TrainingRun, actor, request=None) -> TrainingRun:
     """Ask a run to stop: a queued one stops at once, a running one at its next step."""
     ended_now = TrainingRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
@@ -713,15 +733,15 @@ class _Heartbeat:
     def _beat(self) -> None:
         from django.db import close_old_connections
 
-        try:
-            while not self.stopped.wait(self.every):
+        while not self.stopped.wait(self.every):
+            try:
                 TrainingRun.objects.filter(pk=self.run_id, status=RunStatus.RUNNING).update(
                     heartbeat_at=timezone.now()
                 )
-        except Exception:
-            log.exception("heartbeat of training run %s stopped", self.run_id)
-        finally:
-            close_old_connections()
+            except Exception:  # a database restart or a busy SQLite: beat again next time
+                log.warning("heartbeat of training run %s missed", self.run_id, exc_info=True)
+                close_old_connections()
+        close_old_connections()
 
 
 def _run_end(run_id: int, status: str, **fields) -> TrainingRun:
@@ -766,10 +786,11 @@ def model_dirs_sweep(*, older_than_seconds: float) -> list[str]:
     if not root.is_dir():
         return []
     cutoff = timezone.now().timestamp() - older_than_seconds
-    registered = set(ModelVersion.objects.values_list("path", flat=True))
+    # Live runs first: a run that registers between the two reads is then still live.
     live = set(
         TrainingRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).values_list("pk", flat=True)
     )
+    registered = set(ModelVersion.objects.values_list("path", flat=True))
     removed = []
     for entry in root.iterdir():
         if not entry.is_dir() or entry.is_symlink() or entry.stat().st_mtime > cutoff:
@@ -827,6 +848,7 @@ def datasets_retrain_due(*, now=None) -> list[TrainingRun]:
     return started
 
 
+@transaction.atomic
 def dataset_schedule_set(
     *,
     dataset: Dataset,
@@ -865,26 +887,22 @@ def dataset_schedule_set(
 # --- the registry: promotion gate, promote, roll back -----------------------------------
 
 
-class PromotionRefused(ValueError):
-    """The gate said no; `gate` holds both versions' scores and the reasons."""
-
-    def __init__(self, message: str, *, gate: dict) -> None:
-        super().__init__(message)
-        self.gate = gate
-
-
 def _scores(version: ModelVersion | None, test: dict | None) -> dict | None:
     if version is None:
         return None
     false_alarms = (test or {}).get("false_alarms") or {}
+    verdicts = false_alarms.get("samples", 0)
+    rate = false_alarms.get("rate")
+    if rate is None and verdicts:
+        rate = 0.0  # it raised no alarm on the judged frames, so no false one
     return {
         "version_id": version.pk,
         "label": version.label,
         "macro_f1": (test or {}).get("macro_f1"),
         "accuracy": (test or {}).get("accuracy"),
         "test_samples": (test or {}).get("samples", 0),
-        "false_alarm_rate": false_alarms.get("rate"),
-        "verdict_samples": false_alarms.get("samples", 0),
+        "false_alarm_rate": rate,
+        "verdict_samples": verdicts,
     }
 
 
@@ -902,9 +920,13 @@ def _active_on_split(candidate: ModelVersion, active: ModelVersion) -> dict | No
     test = _run_samples(candidate.dataset, upto)[Split.TEST]
     if not test:
         return None
-    return evaluate_model_dir(
-        modelversion_directory(active), test, expected_checksum=active.checksum
-    ).to_json()
+    try:
+        return evaluate_model_dir(
+            modelversion_directory(active), test, expected_checksum=active.checksum
+        ).to_json()
+    except Exception as exc:  # the gate then says it could not be scored; forcing still works
+        log.warning("could not score %s on %s's test split: %s", active.label, candidate, exc)
+        return None
 
 
 def modelversion_gate(*, candidate: ModelVersion) -> dict:
@@ -941,7 +963,7 @@ def modelversion_gate(*, candidate: ModelVersion) -> dict:
                 f"{active.label}'s {other:.1%}"
             )
         elif mine is None or other is None:
-            notes.append("false-alarm rate not compared: too few verdict samples raised alarms")
+            notes.append("false-alarm rate not compared: no verdict samples in this test split")
     gate = {
         "passed": not reasons,
         "reasons": reasons,
@@ -987,6 +1009,7 @@ def modelversion_promote(
             actor=actor,
             reason=force_reason if kind == ActivationKind.FORCED else "",
             gate=gate,
+            expected_active=(gate["active"] or {}).get("version_id"),
         )
         audit_record(
             action=f"ml.model_{kind}",
@@ -1009,8 +1032,11 @@ def modelversion_rollback(*, version: ModelVersion, actor, request=None) -> Mode
         raise PromotionRefused(
             f"{version.label} is not active: only the active one rolls back", gate={}
         )
+    # The change that made it active: a rollback *to* it says nothing of what came before,
+    # so rolling back twice walks back (C → B → A) instead of bouncing between two.
     entry = (
         ModelActivation.objects.filter(task=version.task, version=version)
+        .exclude(kind=ActivationKind.ROLLBACK)
         .order_by("-at", "-id")
         .first()
     )
@@ -1021,7 +1047,12 @@ def modelversion_rollback(*, version: ModelVersion, actor, request=None) -> Mode
             gate={},
         )
     with transaction.atomic():
-        modelversion_activate(version=previous, kind=ActivationKind.ROLLBACK, actor=actor)
+        modelversion_activate(
+            version=previous,
+            kind=ActivationKind.ROLLBACK,
+            actor=actor,
+            expected_active=version.pk,
+        )
         audit_record(
             action="ml.model_rollback",
             actor=actor,

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from apps.cameras.images import frame_render
+from apps.core.ids import id_from_text
 from apps.core.roles import is_admin
 
 from .choices import Task
@@ -150,6 +151,10 @@ def _optional_int(raw: str, name: str) -> int | None:
         raise TrainingRefused(f"{name} must be a whole number") from None
 
 
+def _default(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
 @require_POST
 @login_required
 def dataset_schedule(request, pk: int):
@@ -161,7 +166,9 @@ def dataset_schedule(request, pk: int):
         dataset_schedule_set(
             dataset=dataset,
             every_hours=_optional_int(post.get("every_hours", ""), "the interval"),
-            min_new_samples=_optional_int(post.get("min_new_samples", ""), "the minimum") or 50,
+            min_new_samples=_default(
+                _optional_int(post.get("min_new_samples", ""), "the minimum"), 50
+            ),
             settings_={
                 **({"epochs": epochs} if epochs else {}),
                 **({"freeze_backbone": True} if post.get("freeze_backbone") == "1" else {}),
@@ -297,8 +304,8 @@ def model_compare(request):
     versions = modelversion_list(viewer=request.user)
     chosen = []
     for key in ("a", "b"):
-        raw = request.GET.get(key, "")
-        chosen.append(versions.filter(pk=int(raw)).first() if raw.isdigit() else None)
+        pk = id_from_text(request.GET.get(key))
+        chosen.append(versions.filter(pk=pk).first() if pk is not None else None)
     a, b = chosen
     test_a = a.metrics.get("test") if a else None
     test_b = b.metrics.get("test") if b else None

@@ -265,3 +265,156 @@ def test_a_model_directory_with_pickle_weights_is_refused_at_registration(tiny_m
     call_command("models_register", str(offered), name="brought", task="image_classification")
     registered = ModelVersion.objects.get(name="brought")
     assert not registered.is_active and registered.version == 1
+
+
+def test_a_double_submitted_promotion_is_refused_the_second_time(active_model, dataset, admin_user):
+    better = candidate(active_model, dataset, ours=evaluation(0.9), theirs=evaluation(0.5))
+    loaded_before = ModelVersion.objects.get(pk=better.pk)  # the second request's copy
+    modelversion_promote(version=better, actor=admin_user)
+    with pytest.raises(PromotionRefused, match="already active"):
+        modelversion_promote(version=loaded_before, actor=admin_user)
+    [entry] = ModelActivation.objects.filter(version=better)
+    assert entry.previous == active_model
+    better.refresh_from_db()
+    assert modelversion_rollback(version=better, actor=admin_user) == active_model
+
+
+def test_a_promotion_judged_against_a_version_no_longer_active_is_refused(
+    active_model, dataset, admin_user
+):
+    """Two candidates checked against A; B is promoted first: C's gate compared with the
+    wrong version, so C is refused until checked again (never activated over B unseen)."""
+    from apps.ml.services import modelversion_activate
+
+    b = candidate(active_model, dataset, ours=evaluation(0.9), theirs=evaluation(0.5), number=2)
+    c = candidate(active_model, dataset, ours=evaluation(0.9), theirs=evaluation(0.5), number=3)
+    gate = modelversion_gate(candidate=c)  # against A
+    modelversion_promote(version=b, actor=admin_user)
+    with pytest.raises(PromotionRefused, match="active version changed"):
+        modelversion_activate(version=c, gate=gate, expected_active=gate["active"]["version_id"])
+    c.refresh_from_db()
+    assert not c.is_active and ModelVersion.objects.get(is_active=True) == b
+
+
+def test_rolling_back_twice_walks_back_through_the_history(active_model, dataset, admin_user):
+    b = candidate(active_model, dataset, ours=evaluation(0.9), theirs=evaluation(0.5), number=2)
+    modelversion_promote(version=b, actor=admin_user)
+    c = candidate(active_model, dataset, ours=evaluation(0.99), theirs=evaluation(0.5), number=3)
+    c.metrics["baseline"]["version_id"] = b.pk
+    c.save(update_fields=["metrics"])
+    modelversion_promote(version=c, actor=admin_user)
+    c.refresh_from_db()
+    assert modelversion_rollback(version=c, actor=admin_user) == b
+    b.refresh_from_db()
+    assert modelversion_rollback(version=b, actor=admin_user) == active_model
+    active_model.refresh_from_db()
+    with pytest.raises(PromotionRefused, match="no earlier version"):
+        modelversion_rollback(version=active_model, actor=admin_user)
+
+
+def test_an_active_version_that_cannot_be_scored_fails_the_gate_but_can_be_replaced_by_force(
+    active_model, dataset, admin_user, api_client
+):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from apps.ml.models import DatasetVersion, Sample
+    from tests.images import image_bytes
+
+    v1 = DatasetVersion.objects.create(dataset=dataset, number=1, source="t", added=2)
+    for i, label in enumerate(["animal", "vehicle"]):
+        name = default_storage.save(f"datasets/x{i}.jpg", ContentFile(image_bytes()))
+        Sample.objects.create(
+            dataset=dataset,
+            version=v1,
+            checksum=f"c{i}",
+            split="test",
+            image=name,
+            label=label,
+            source="upload",
+        )
+    fresh = candidate(active_model, dataset, ours=evaluation(0.9), theirs=None)
+    ModelVersion.objects.filter(pk=active_model.pk).update(checksum="0" * 64)  # it broke
+    api_client.force_authenticate(admin_user)
+    url = f"/api/v1/ml/model-versions/{fresh.pk}/promote/"
+    refused = api_client.post(url, {}, format="json")
+    assert refused.status_code == 409
+    assert "could not be scored" in refused.json()["detail"]
+    forced = api_client.post(
+        url, {"force": True, "reason": "the active model is broken"}, format="json"
+    )
+    assert forced.status_code == 200 and forced.json()["status"] == "active"
+
+
+def test_a_candidate_raising_false_alarms_fails_against_a_version_that_raised_none(
+    active_model, dataset
+):
+    ours = evaluation(0.95, false_alarm_rate=0.6)  # 6 of its 10 alarms were false
+    theirs = evaluation(0.80)
+    theirs["false_alarms"] = {
+        "samples": 10,
+        "alarms": 0,
+        "false_alarms": 0,
+        "missed": 4,
+        "rate": None,
+    }
+    gate = modelversion_gate(candidate=candidate(active_model, dataset, ours=ours, theirs=theirs))
+    assert not gate["passed"] and "worse than" in " ".join(gate["reasons"])
+    assert gate["active"]["false_alarm_rate"] == 0.0
+
+
+def test_pages_take_odd_ids_as_nothing_found(client, admin_user):
+    client.force_login(admin_user)
+    assert client.get("/ml/models/compare/?a=%C2%B2&b=99999999999999999999999").status_code == 200
+    assert client.get("/ml/labelling/?dataset=%C2%B2").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_promotions_at_once_keep_the_history_whole(active_model, admin_user, monkeypatch):
+    """On PostgreSQL, two admins promote two candidates at the same moment: one wins, the
+    other is told the active version changed; the history names each predecessor."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from apps.ml import services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL): SQLite in memory is one connection")
+    dataset = Dataset.objects.create(name="race", task="image_classification", labels=["a", "b"])
+    b = candidate(active_model, dataset, ours=evaluation(0.9), theirs=evaluation(0.5), number=2)
+    c = candidate(active_model, dataset, ours=evaluation(0.9), theirs=evaluation(0.5), number=3)
+    real_audit = services.audit_record
+
+    def slow_audit(**kwargs):
+        real_audit(**kwargs)
+        time.sleep(0.5)  # hold the first promotion's locks while the second arrives
+
+    monkeypatch.setattr(services, "audit_record", slow_audit)
+    outcomes: list = []
+
+    def promote(version, delay):
+        time.sleep(delay)
+        try:
+            services.modelversion_promote(version=version, actor=None)
+            outcomes.append(("ok", version.version))
+        except PromotionRefused as exc:
+            outcomes.append(("refused", str(exc)))
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [
+        threading.Thread(target=promote, args=(b, 0)),
+        threading.Thread(target=promote, args=(c, 0.2)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(kind for kind, _ in outcomes) == ["ok", "refused"]
+    assert "active version changed" in next(text for kind, text in outcomes if kind == "refused")
+    history = list(
+        ModelActivation.objects.order_by("id").values_list("version__version", "previous__version")
+    )
+    assert history == [(2, 1)]

@@ -170,3 +170,26 @@ def test_the_sweep_removes_what_killed_runs_left_and_keeps_registered_models(
         os.utime(directory, (0, 0))  # long ago
     assert sorted(model_dirs_sweep(older_than_seconds=60)) == sorted(p.name for p in leftovers)
     assert kept.exists() and not any(p.exists() for p in leftovers)
+
+
+def test_the_heartbeat_outlives_a_failed_beat(settings, monkeypatch):
+    """A database restart (or a busy SQLite) misses one beat, not every later one: else the
+    reaper would fail a healthy run."""
+    import time
+
+    from django.db import OperationalError
+
+    from apps.ml import services
+
+    settings.TRAINING_STALE_AFTER_SECONDS = 0.15  # a beat every 0.05 s
+    attempts = []
+
+    def flaky_now():
+        attempts.append(1)
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(services.timezone, "now", flaky_now)
+    with services._Heartbeat(123) as heartbeat:
+        time.sleep(0.5)
+        alive = heartbeat.thread.is_alive()
+    assert alive and len(attempts) >= 3

@@ -62,7 +62,7 @@ class FrameUploadView(APIView):
             return _error(status.HTTP_403_FORBIDDEN, f"camera {camera_id} is disabled")
         limit = settings.FRAME_MAX_BYTES
         declared = request.META.get("CONTENT_LENGTH") or "0"
-        if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
             return _error(
                 status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
                 f"the request is {declared} bytes; frames are limited to {limit} bytes",
