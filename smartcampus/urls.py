@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("apps.cameras.api.urls")),
     path("", include("apps.incidents.api.urls")),
     path("", include("apps.ml.api.urls")),
+    path("", include("apps.qa.api.urls")),
 ]
 
 urlpatterns = [
@@ -20,6 +21,7 @@ urlpatterns = [
     path("", include("apps.ml.urls")),
     path("", include("apps.notifications.urls")),
     path("", include("apps.reports.urls")),
+    path("", include("apps.qa.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -17,6 +17,8 @@ OPEN_STATUSES = [Status.NEW, Status.ACKNOWLEDGED, Status.INVESTIGATING]
 class Kind(models.TextChoices):
     CAMERA_DETECTION = "camera_detection", "Camera detection"
     CAMERA_OFFLINE = "camera_offline", "Camera offline"
+    RESIDENT_REPORT = "resident_report", "Resident report"
+    EMERGENCY = "emergency", "Emergency (chat)"
 
 
 class AlertKind(models.TextChoices):
@@ -40,4 +42,5 @@ class EventKind(models.TextChoices):
     MERGED = "merged", "Merged"
     ABSORBED = "absorbed", "Took in a merged incident"
     CHECKED = "checked", "Checklist step"
+    REPORTED = "reported", "Reported by a resident"
     RESOLVED = "resolved", "Resolved"

@@ -53,6 +53,11 @@ class Incident(models.Model):
         "ml.ModelVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     count = models.PositiveIntegerField(default=1, help_text="Firings rolled into this incident.")
+    reporter = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="For a resident's report from the chat: the client's hash (reports merge).",
+    )
     opened_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField()
     acknowledged_at = models.DateTimeField(null=True, blank=True)

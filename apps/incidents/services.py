@@ -225,6 +225,51 @@ def incident_camera_online(*, camera: Camera) -> list[Incident]:
     return closed
 
 
+@transaction.atomic
+def incident_from_resident(
+    *,
+    kind: Kind,
+    title: str,
+    text: str,
+    severity: Severity,
+    zone: str = "",
+    reporter: str,
+    merge_within_seconds: int,
+) -> Incident:
+    """A report or an emergency from the residents' chat, live on the operators' wall.
+
+    One client's reports of one kind within `merge_within_seconds` roll into its open
+    incident (count and a timeline entry each), so a flood from one client is one incident.
+    """
+    _outbox_turn()
+    since = timezone.now() - timedelta(seconds=merge_within_seconds)
+    incident = (
+        Incident.objects.select_for_update()
+        .filter(kind=kind, reporter=reporter, status__in=OPEN_STATUSES, opened_at__gte=since)
+        .order_by("-id")
+        .first()
+    )
+    if incident is None:
+        incident = Incident.objects.create(
+            kind=kind,
+            title=title[:200],
+            severity=severity,
+            zone=zone[:60],
+            label=kind,
+            reporter=reporter,
+            last_seen_at=timezone.now(),
+        )
+        alert = AlertKind.OPENED
+    else:
+        incident.count += 1
+        incident.last_seen_at = timezone.now()
+        incident.save(update_fields=["count", "last_seen_at", "updated_at"])
+        alert = AlertKind.UPDATED
+    IncidentEvent.objects.create(incident=incident, kind=EventKind.REPORTED, text=text[:2000])
+    _alert_write(incident=incident, kind=alert)
+    return incident
+
+
 def incident_refusal_record(*, pk: int, actor, request=None) -> None:
     """Someone asked for an incident they may not see (another zone): they get a 404 like
     for an unknown one, and the attempt is audited when the incident exists."""

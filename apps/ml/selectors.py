@@ -21,6 +21,22 @@ def modelversion_directory(version: ModelVersion) -> Path:
     return path if path.is_absolute() else Path(settings.MODEL_DIR) / path
 
 
+def intent_head_embedder(directory: Path) -> str | None:
+    """The embedder a chat-intent directory (a head on sentence embeddings) was trained on;
+    None for any other model directory."""
+    import json
+
+    from apps.ml.engine.intents import MODEL_KIND
+
+    try:
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if isinstance(config, dict) and config.get("kind") == MODEL_KIND:
+        return str(config.get("embedder"))
+    return None
+
+
 # A label with fewer samples than this, or under this share of the largest label, is flagged.
 IMBALANCE_MIN_SAMPLES = 10
 IMBALANCE_MIN_SHARE = 0.2

@@ -31,7 +31,7 @@ from .models import (
     Split,
     TrainingRun,
 )
-from .selectors import modelversion_directory
+from .selectors import intent_head_embedder, modelversion_directory
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,15 @@ def _model_check(directory: Path, *, checksum: str, task: str) -> tuple[str, ...
 
     try:
         if task == Task.TEXT_CLASSIFICATION:
+            head = intent_head_embedder(directory)
+            if head is not None:  # the chat's intents: a head on multilingual embeddings
+                from apps.ml.engine.embeddings import load_embedder
+                from apps.ml.engine.intents import IntentClassifier
+
+                classifier = IntentClassifier.load(
+                    directory, load_embedder(head), expected_checksum=checksum
+                )
+                return tuple(classifier.labels)
             if not is_text_model_dir(directory):
                 raise ModelVersionRefused(f"{directory} is not a text classifier directory")
             return tuple(TextClassifier.load(directory, expected_checksum=checksum).labels)

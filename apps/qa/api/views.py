@@ -1,0 +1,71 @@
+"""`/api/v1/qa/…`: the residents' chat for clients without websockets (public, rate-limited)."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.ratelimit import RateLimited
+
+from ..clients import client_of_request
+from ..services import QaRefused, qa_ask, qa_feedback
+from .serializers import AskSerializer, FeedbackSerializer, ReplySerializer
+
+
+def _too_many(exc: RateLimited) -> Response:
+    response = Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+class AskView(APIView):
+    """Ask a question (Chinese or English), report a problem, or call for help."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []  # anonymous: no session, so no CSRF either
+
+    @extend_schema(
+        request=AskSerializer,
+        responses={
+            200: ReplySerializer,
+            400: OpenApiResponse(description="empty, too long or spam; the message says why"),
+            429: OpenApiResponse(description="too many messages; see Retry-After"),
+        },
+    )
+    def post(self, request):
+        data = AskSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            reply = qa_ask(
+                question=data.validated_data["question"],
+                conversation_id=data.validated_data.get("conversation"),
+                client=client_of_request(request),
+            )
+        except RateLimited as exc:
+            return _too_many(exc)
+        except QaRefused as exc:
+            return Response({"question": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(reply.to_json())
+
+
+class FeedbackView(APIView):
+    """Thumbs up (1) or down (-1) on an answer of your own conversation."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(request=FeedbackSerializer, responses={204: None})
+    def post(self, request):
+        data = FeedbackSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            qa_feedback(
+                message_id=data.validated_data["message"],
+                conversation_id=data.validated_data["conversation"],
+                client=client_of_request(request),
+                value=data.validated_data["value"],
+            )
+        except QaRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,32 @@
+"""Who is asking: residents are anonymous, so a client is a random cookie the chat page sets
+(or, for API clients without it, their address), kept only as a keyed hash."""
+
+import secrets
+
+from apps.core.ratelimit import client_hash
+
+COOKIE = "qa_client"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def new_client_cookie() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def _valid(cookie: str | None) -> bool:
+    return bool(cookie) and 16 <= len(cookie) <= 64 and cookie.isascii()
+
+
+def client_of_request(request) -> str:
+    cookie = request.COOKIES.get(COOKIE)
+    if _valid(cookie):
+        return client_hash("cookie", cookie)
+    return client_hash("ip", request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def client_of_scope(scope) -> str:
+    cookie = (scope.get("cookies") or {}).get(COOKIE)
+    if _valid(cookie):
+        return client_hash("cookie", cookie)
+    client = scope.get("client") or ("unknown", 0)
+    return client_hash("ip", str(client[0]))

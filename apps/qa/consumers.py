@@ -1,0 +1,135 @@
+"""`/ws/qa/`: the residents' chat (public; Origin-checked and rate-limited).
+
+Messages in: `{"type": "ask", "question": …, "conversation": id?}`, `{"type": "feedback",
+"conversation": id, "message": id, "value": 1|-1}`, `{"type": "resume", "conversation": id}`.
+Out: `{"type": "answer", …}` (the API's reply), `{"type": "staff", "text": …}` when staff
+answer a hand-off of this conversation, `{"type": "error", "error": …}`.
+
+The answer is computed by the text engine on the `inference` queue and sent back to this
+socket's channel; with in-process tasks (the embedded mode) it is computed here.
+"""
+
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from apps.core.ratelimit import RateLimited
+from apps.core.sockets import CLOSE_BAD_MESSAGE
+
+from .clients import client_of_scope
+from .events import conversation_group
+from .models import Conversation
+from .services import QaRefused, qa_ask, qa_feedback
+
+FRAME_MAX_CHARS = 8192
+
+
+def _owned(conversation: str, client: str) -> bool:
+    try:
+        key = uuid.UUID(str(conversation))
+    except ValueError:
+        return False
+    return Conversation.objects.filter(pk=key, client=client).exists()
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    client: str = ""
+    joined: str | None = None
+
+    async def connect(self) -> None:
+        self.client = client_of_scope(self.scope)
+        await self.accept()
+
+    async def disconnect(self, code) -> None:
+        if self.joined:
+            await self.channel_layer.group_discard(
+                conversation_group(self.joined), self.channel_name
+            )
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if text_data is None or len(text_data) > FRAME_MAX_CHARS:
+            await self.close(code=CLOSE_BAD_MESSAGE)
+            return
+        try:
+            await super().receive(text_data=text_data, **kwargs)
+        except ValueError:
+            await self.send_json({"type": "error", "error": "messages must be JSON objects"})
+
+    async def receive_json(self, content, **kwargs) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        handler = {"ask": self.on_ask, "feedback": self.on_feedback, "resume": self.on_resume}
+        if kind not in handler:
+            await self.send_json({"type": "error", "error": f"unknown message type {kind!r}"})
+            return
+        await handler[kind](content)
+
+    async def on_ask(self, content: dict) -> None:
+        question = content.get("question")
+        conversation = content.get("conversation")
+        if not isinstance(question, str) or not isinstance(conversation, str | None):
+            await self.send_json({"type": "error", "error": "question must be text"})
+            return
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            message = await database_sync_to_async(self._answer_here)(question, conversation)
+            await self._deliver(message)
+            return
+        from .tasks import qa_answer
+
+        await database_sync_to_async(qa_answer.delay)(
+            question, conversation, self.client, self.channel_name
+        )
+
+    def _answer_here(self, question: str, conversation: str | None) -> dict:
+        try:
+            reply = qa_ask(question=question, conversation_id=conversation, client=self.client)
+        except RateLimited as exc:
+            return {"type": "error", "error": str(exc), "retry_after": exc.retry_after}
+        except QaRefused as exc:
+            return {"type": "error", "error": str(exc)}
+        return {"type": "answer", **reply.to_json()}
+
+    async def qa_reply(self, event: dict) -> None:
+        await self._deliver(event["message"])
+
+    async def _deliver(self, message: dict) -> None:
+        if message.get("type") == "answer":
+            await self._join(message["conversation"])
+        await self.send_json(message)
+
+    async def _join(self, conversation: str) -> None:
+        if self.joined == conversation:
+            return
+        if self.joined:
+            await self.channel_layer.group_discard(
+                conversation_group(self.joined), self.channel_name
+            )
+        self.joined = conversation
+        await self.channel_layer.group_add(conversation_group(conversation), self.channel_name)
+
+    async def on_resume(self, content: dict) -> None:
+        conversation = content.get("conversation")
+        if not isinstance(conversation, str) or not await database_sync_to_async(_owned)(
+            conversation, self.client
+        ):
+            await self.send_json({"type": "error", "error": "no such conversation"})
+            return
+        await self._join(conversation)
+        await self.send_json({"type": "resumed", "conversation": conversation})
+
+    async def on_feedback(self, content: dict) -> None:
+        try:
+            await database_sync_to_async(qa_feedback)(
+                message_id=int(content.get("message")),
+                conversation_id=str(content.get("conversation")),
+                client=self.client,
+                value=int(content.get("value")),
+            )
+        except (QaRefused, TypeError, ValueError) as exc:
+            await self.send_json({"type": "error", "error": str(exc) or "bad feedback"})
+            return
+        await self.send_json({"type": "feedback", "message": content.get("message")})
+
+    async def qa_staff(self, event: dict) -> None:
+        await self.send_json(event["message"])

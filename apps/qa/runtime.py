@@ -1,0 +1,118 @@
+"""The text engine a process holds for the chat: the embedder, the index of published FAQ
+entries, and the intent classifier; loaded once, rebuilt when entries or the model change.
+
+Every question costs one small query to see whether the knowledge base changed (count and
+latest update of published entries) and whether another intent model is active.
+"""
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, Max
+
+from apps.ml.choices import Task
+from apps.ml.models import ModelVersion
+from apps.ml.selectors import intent_head_embedder, modelversion_directory
+
+from .models import FaqEntry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QaEngine:
+    embedder: object
+    index: object
+    intents: object | None
+    threshold: float
+    state: tuple
+
+    def embed(self, text: str):
+        return self.embedder.embed_query(text)
+
+    def best(self, vector):
+        found = self.index.search_vector(vector, k=1)
+        return found[0] if found else None
+
+    def intent(self, vector) -> tuple[str, float]:
+        if self.intents is None:  # no intent model installed: everything is a question
+            return "question", 0.0
+        return self.intents.predict_vector(vector)
+
+
+_lock = threading.Lock()
+_held: QaEngine | None = None
+
+
+def _state() -> tuple:
+    entries = FaqEntry.objects.filter(published=True).aggregate(n=Count("id"), at=Max("updated_at"))
+    intents = (
+        ModelVersion.objects.filter(task=Task.TEXT_CLASSIFICATION, is_active=True)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return (entries["n"], entries["at"], intents)
+
+
+def index_texts(entries) -> list[tuple[int, str]]:
+    """What an entry is found by: its questions in both languages and every phrasing."""
+    items = []
+    for entry in entries:
+        for text in (entry.question_en, entry.question_zh, *entry.phrasings):
+            if isinstance(text, str) and text.strip():
+                items.append((entry.pk, text.strip()))
+    return items
+
+
+def _intent_model(embedder):
+    from apps.ml.engine.intents import IntentClassifier
+    from apps.ml.engine.results import ModelLoadError
+
+    version = ModelVersion.objects.filter(task=Task.TEXT_CLASSIFICATION, is_active=True).first()
+    if version is None:
+        return None
+    path = modelversion_directory(version)
+    if intent_head_embedder(path) != embedder.name:
+        log.warning("%s is not an intent model over %s embeddings", version.label, embedder.name)
+        return None
+    try:
+        return IntentClassifier.load(path, embedder, expected_checksum=version.checksum)
+    except ModelLoadError as exc:
+        log.error("cannot load the intent model %s: %s", version.label, exc)
+        return None
+
+
+def qa_engine() -> QaEngine:
+    """The process's engine, rebuilt first if entries or the active intent model changed."""
+    global _held
+    from apps.ml.engine.embeddings import FaqIndex, load_embedder
+
+    state = _state()
+    held = _held
+    if held is not None and held.state == state:
+        return held
+    with _lock:
+        if _held is not None and _held.state == state:
+            return _held
+        embedder = load_embedder(settings.QA_EMBEDDER)
+        entries = FaqEntry.objects.filter(published=True).only(
+            "id", "question_en", "question_zh", "phrasings"
+        )
+        index = FaqIndex(embedder, index_texts(entries))
+        _held = QaEngine(
+            embedder=embedder,
+            index=index,
+            intents=_intent_model(embedder),
+            threshold=settings.QA_THRESHOLD,
+            state=state,
+        )
+        log.info("FAQ index built: %s entries", state[0])
+        return _held
+
+
+def qa_engine_release() -> None:
+    global _held
+    with _lock:
+        _held = None

@@ -1,0 +1,462 @@
+"""Writes for the FAQ chat: answer a resident's message (question, report, emergency,
+chit-chat), feedback, hand-offs that staff answer, and FAQ entries made from them."""
+
+import hashlib
+import logging
+import secrets
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core.ratelimit import rate_take
+from apps.core.services import audit_record
+
+from .choices import HandoffStatus, Intent, Language, Role
+from .models import Conversation, FaqEntry, Handoff, Message
+
+log = logging.getLogger(__name__)
+
+
+class QaRefused(ValueError):
+    """A message or action refused as it is; the text says why (shown to the resident)."""
+
+
+@dataclass
+class Reply:
+    """What `/api/v1/qa/ask/` answers and `/ws/qa/` sends (`type: "answer"`)."""
+
+    answer: str
+    conversation: str
+    intent: str
+    language: str
+    faq_id: int | None = None
+    faq_title: str | None = None
+    faq_url: str | None = None
+    confidence: float | None = None
+    handed_off: bool = False
+    message_id: int | None = None
+    """The answer's id, for thumbs up or down."""
+    handoff_url: str | None = None
+    """Only in the reply that created the hand-off: the private link to its answer."""
+    incident: int | None = None
+    emergency: dict | None = None
+    asks: str | None = None
+    """A report in progress asks for "location", then "contact"."""
+    suggestions: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+TEXTS = {
+    "unsure": {
+        Language.EN: "I'm not sure about that one. I have passed your question to our staff; "
+        "their answer will appear here, or at the private link below.",
+        Language.ZH: "这个问题我不太确定。已转交工作人员，他们的回复会显示在这里，"
+        "也可以通过下面的专属链接查看。",
+    },
+    "hello": {
+        Language.EN: "Hello! Ask me about campus services, or tell me about a problem to report.",
+        Language.ZH: "你好！可以问我校园服务的问题，或者告诉我需要报修、报告的情况。",
+    },
+    "emergency": {
+        Language.EN: "If anyone is in danger call {emergency} now. Campus security: {security}. "
+        "Security has been alerted.",
+        Language.ZH: "如有人身危险，请立即拨打 {emergency}。校园保卫处：{security}。"
+        "已通知保卫人员。",
+    },
+    "ask_location": {
+        Language.EN: "Thanks for reporting it. Where is it? (building, floor, room)",
+        Language.ZH: "谢谢报告。具体在哪里？（楼栋、楼层、房间）",
+    },
+    "ask_contact": {
+        Language.EN: 'Can we contact you about it? Leave a phone or e-mail, or say "skip".',
+        Language.ZH: "方便留下联系方式吗？请留电话或邮箱，或回复“跳过”。",
+    },
+    "reported": {
+        Language.EN: "Your report is with campus security as incident #{incident}. Thank you.",
+        Language.ZH: "您的报告已提交给校园保卫处，编号 #{incident}。谢谢！",
+    },
+}
+SKIP_WORDS = {"skip", "no", "none", "n/a", "跳过", "不用", "不", "无"}
+
+
+def _text(name: str, language: str, **values) -> str:
+    return TEXTS[name][language].format(**values)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _conversation(conversation_id: str | None, client: str, language: str) -> Conversation:
+    """The resident's conversation, or a new one. A conversation belongs to the client that
+    started it: another client naming it gets a fresh conversation, never its history."""
+    if conversation_id:
+        try:
+            key = uuid.UUID(str(conversation_id))
+        except ValueError:
+            key = None
+        found = Conversation.objects.filter(pk=key, client=client).first() if key else None
+        if found is not None:
+            return found
+    return Conversation.objects.create(client=client, language=language)
+
+
+def qa_ask(*, question: str, conversation_id: str | None, client: str) -> Reply:
+    """Answer one message: clean it, classify its intent, and answer, report, alert or hand
+    off. Raises RateLimited (too many messages) or QaRefused (empty, too long, spam)."""
+    from apps.ml.engine.textnorm import MessageRefused, clean_message, language_of
+
+    rate_take(
+        key=f"qa:{client}",
+        limit=settings.QA_MESSAGES_PER_MINUTE,
+        window_s=60,
+        what="messages",
+    )
+    try:
+        text = clean_message(question, max_chars=settings.QA_MAX_CHARS)
+    except MessageRefused as exc:
+        raise QaRefused(str(exc)) from None
+    language = language_of(text)
+    conversation = _conversation(conversation_id, client, language)
+    if conversation.pending:
+        return _report_continue(conversation, text, language, client)
+
+    from .runtime import qa_engine
+
+    engine = qa_engine()
+    vector = engine.embed(text)
+    intent, intent_confidence = engine.intent(vector)
+    asked = Message.objects.create(
+        conversation=conversation,
+        role=Role.RESIDENT,
+        text=text,
+        language=language,
+        intent=intent,
+        intent_confidence=intent_confidence,
+    )
+    if intent == Intent.EMERGENCY:
+        return _emergency(conversation, asked, language, client)
+    if intent == Intent.REPORT:
+        return _report_start(conversation, asked, language)
+    if intent == Intent.CHITCHAT and not _asks_something(text, conversation, language):
+        return _say(conversation, asked, _text("hello", language), suggestions=True)
+    return _answer(conversation, asked, engine, vector, language)
+
+
+def _asks_something(text: str, conversation: Conversation, language: str) -> bool:
+    """Small talk is answered with a greeting only when it asks nothing: a question mark or a
+    follow-up on the conversation's topic goes to the FAQ (and to staff when unsure), so an
+    off-topic question is never brushed off with "hello"."""
+    from apps.ml.engine.textnorm import is_follow_up
+
+    if "?" in text or "？" in text:
+        return True
+    return conversation.topic_id is not None and is_follow_up(text, language)
+
+
+def _say(conversation, asked: Message, text: str, *, suggestions: bool = False, **fields) -> Reply:
+    reply = Message.objects.create(
+        conversation=conversation,
+        role=Role.BOT,
+        text=text,
+        language=asked.language,
+        intent=asked.intent,
+        **{k: v for k, v in fields.items() if k in ("faq", "confidence", "handed_off", "incident")},
+    )
+    conversation.language = asked.language
+    conversation.save(update_fields=["language", "last_at", "topic", "pending"])
+    faq = fields.get("faq")
+    return Reply(
+        answer=text,
+        conversation=str(conversation.pk),
+        intent=asked.intent,
+        language=asked.language,
+        faq_id=faq.pk if faq else None,
+        faq_title=faq.title(asked.language) if faq else None,
+        faq_url=reverse("faq-entry-page", args=[faq.pk]) if faq else None,
+        confidence=fields.get("confidence"),
+        handed_off=fields.get("handed_off", False),
+        message_id=reply.pk,
+        handoff_url=fields.get("handoff_url"),
+        incident=fields["incident"].pk if fields.get("incident") else None,
+        emergency=fields.get("emergency"),
+        asks=fields.get("asks"),
+        suggestions=_suggestions(asked.language) if suggestions else [],
+    )
+
+
+def _answer(conversation, asked: Message, engine, vector, language: str) -> Reply:
+    from apps.ml.engine.textnorm import follow_up_query, is_follow_up
+
+    topic = conversation.topic
+    if topic is not None and topic.published and is_follow_up(asked.text, language):
+        vector = engine.embed(follow_up_query(topic.title(language), asked.text))
+    match = engine.best(vector)
+    if match is not None and match.score >= engine.threshold:
+        entry = FaqEntry.objects.filter(pk=match.entry_id, published=True).first()
+        if entry is not None:
+            conversation.topic = entry
+            return _say(
+                conversation, asked, entry.answer(language), faq=entry, confidence=match.score
+            )
+    return _handoff(conversation, asked, language, match.score if match else None)
+
+
+@transaction.atomic
+def _handoff(conversation, asked: Message, language: str, score: float | None) -> Reply:
+    token = secrets.token_urlsafe(24)
+    conversation.token_hash = _token_hash(token)
+    Message.objects.filter(pk=asked.pk).update(handed_off=True)
+    Handoff.objects.create(conversation=conversation, question=asked)
+    url = f"{reverse('faq-conversation-page', args=[conversation.pk])}?t={token}"
+    return _say(
+        conversation,
+        asked,
+        _text("unsure", language),
+        confidence=score,
+        handed_off=True,
+        handoff_url=url,
+    )
+
+
+def _emergency(conversation, asked: Message, language: str, client: str) -> Reply:
+    from apps.cameras.choices import Severity
+    from apps.incidents.choices import Kind
+    from apps.incidents.services import incident_from_resident
+
+    numbers = {
+        "emergency": settings.QA_EMERGENCY_NUMBER,
+        "security": settings.QA_SECURITY_PHONE,
+    }
+    incident = incident_from_resident(
+        kind=Kind.EMERGENCY,
+        title=f"Emergency in the chat: {asked.text[:120]}",
+        text=asked.text,
+        severity=Severity.CRITICAL,
+        reporter=client,
+        merge_within_seconds=settings.QA_REPORT_MERGE_SECONDS,
+    )
+    Message.objects.filter(pk=asked.pk).update(incident=incident)
+    return _say(
+        conversation,
+        asked,
+        _text("emergency", language, **numbers),
+        incident=incident,
+        emergency=numbers,
+    )
+
+
+def _report_start(conversation, asked: Message, language: str) -> Reply:
+    conversation.pending = {"what": asked.text, "step": "location"}
+    return _say(conversation, asked, _text("ask_location", language), asks="location")
+
+
+def _report_continue(conversation, text: str, language: str, client: str) -> Reply:
+    """The resident answers the report's questions: where, then (optionally) how to reach them."""
+    from apps.cameras.choices import Severity
+    from apps.incidents.choices import Kind
+    from apps.incidents.services import incident_from_resident
+
+    pending = dict(conversation.pending)
+    asked = Message.objects.create(
+        conversation=conversation,
+        role=Role.RESIDENT,
+        text=text,
+        language=language,
+        intent=Intent.REPORT,
+    )
+    if pending.get("step") == "location":
+        pending.update(location=text[:200], step="contact")
+        conversation.pending = pending
+        return _say(conversation, asked, _text("ask_contact", language), asks="contact")
+    contact = "" if text.strip().lower() in SKIP_WORDS else text[:200]
+    rate_take(
+        key=f"qa-report:{client}",
+        limit=settings.QA_REPORTS_PER_HOUR,
+        window_s=3600,
+        what="reports",
+    )
+    details = f"{pending.get('what', '')}\nWhere: {pending.get('location', '')}"
+    if contact:
+        details += f"\nContact: {contact}"
+    incident = incident_from_resident(
+        kind=Kind.RESIDENT_REPORT,
+        title=f"Resident report: {pending.get('what', '')[:100]} at {pending.get('location', '')[:60]}",
+        text=details,
+        severity=Severity.MEDIUM,
+        reporter=client,
+        merge_within_seconds=settings.QA_REPORT_MERGE_SECONDS,
+    )
+    conversation.pending = {}
+    Message.objects.filter(pk=asked.pk).update(incident=incident)
+    return _say(
+        conversation,
+        asked,
+        _text("reported", language, incident=incident.pk),
+        incident=incident,
+    )
+
+
+def _suggestions(language: str, count: int = 4) -> list[str]:
+    from .selectors import faq_popular
+
+    return [entry.title(language) for entry in faq_popular(limit=count)]
+
+
+def qa_feedback(*, message_id: int, conversation_id: str, client: str, value: int) -> Message:
+    """Thumbs up (+1) or down (-1) on one of the bot's answers in the client's conversation."""
+    if value not in (1, -1):
+        raise QaRefused("feedback is 1 (helpful) or -1 (not helpful)")
+    try:
+        key = uuid.UUID(str(conversation_id))
+    except ValueError:
+        raise QaRefused("no such answer in this conversation") from None
+    message = Message.objects.filter(
+        pk=message_id, role=Role.BOT, conversation_id=key, conversation__client=client
+    ).first()
+    if message is None:
+        raise QaRefused("no such answer in this conversation")
+    Message.objects.filter(pk=message.pk).update(feedback=value)
+    message.feedback = value
+    return message
+
+
+def conversation_open(*, conversation_id, token: str) -> Conversation:
+    """The conversation behind a hand-off's private link; a wrong or reused token is refused."""
+    try:
+        key = uuid.UUID(str(conversation_id))
+    except ValueError:
+        raise QaRefused("this link is not valid") from None
+    conversation = Conversation.objects.filter(pk=key).first()
+    if (
+        conversation is None
+        or not conversation.token_hash
+        or not secrets.compare_digest(conversation.token_hash, _token_hash(token or ""))
+    ):
+        raise QaRefused("this link is not valid")
+    return conversation
+
+
+@transaction.atomic
+def handoff_answer(*, handoff: Handoff, text: str, actor, request=None) -> Handoff:
+    """Staff answer a hand-off: the answer joins the conversation (live if it is open)."""
+    text = text.strip()
+    if not text:
+        raise QaRefused("write an answer first")
+    if len(text) > 5000:
+        raise QaRefused("an answer is at most 5,000 characters")
+    handoff = Handoff.objects.select_for_update().get(pk=handoff.pk)
+    if handoff.status != HandoffStatus.OPEN:
+        raise QaRefused(f"hand-off {handoff.pk} has been {handoff.get_status_display().lower()}")
+    handoff.status = HandoffStatus.ANSWERED
+    handoff.answer = text
+    handoff.answered_by = actor
+    handoff.answered_at = timezone.now()
+    handoff.save(update_fields=["status", "answer", "answered_by", "answered_at"])
+    message = Message.objects.create(
+        conversation_id=handoff.conversation_id,
+        role=Role.STAFF,
+        text=text,
+        language=handoff.question.language,
+    )
+    audit_record(
+        action="qa.handoff_answer", actor=actor, target=handoff, request=request, detail=None
+    )
+    from .events import conversation_send_after_commit
+
+    conversation_send_after_commit(handoff.conversation_id, message)
+    return handoff
+
+
+@transaction.atomic
+def faq_from_handoff(*, handoff: Handoff, actor, request=None) -> FaqEntry:
+    """One click: the resident's question and the staff answer become a published entry."""
+    if handoff.status != HandoffStatus.ANSWERED:
+        raise QaRefused("answer the hand-off first")
+    if handoff.faq_id:
+        raise QaRefused(f"hand-off {handoff.pk} is already FAQ entry {handoff.faq_id}")
+    question = handoff.question
+    field_q, field_a = (
+        ("question_zh", "answer_zh")
+        if question.language == Language.ZH
+        else ("question_en", "answer_en")
+    )
+    entry = FaqEntry.objects.create(
+        category="from hand-offs",
+        owner=actor,
+        **{field_q: question.text[:300], field_a: handoff.answer},
+    )
+    Handoff.objects.filter(pk=handoff.pk).update(faq=entry)
+    audit_record(
+        action="qa.faq_from_handoff",
+        actor=actor,
+        target=entry,
+        request=request,
+        detail={"handoff": handoff.pk},
+    )
+    return entry
+
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+INTENT_MODEL_NAME = "qa-intents"
+
+
+def intents_install(*, retrain: bool = False):
+    """Train the intent classifier from the seed set kept in the repo (apps/qa/data) on the
+    configured embedder, register it and make it the active text model, unless one for this
+    embedder is active already. Returns the version."""
+    from apps.ml.choices import Task
+    from apps.ml.engine.embeddings import load_embedder
+    from apps.ml.engine.intents import read_labelled_csv, train_intent_classifier
+    from apps.ml.models import ActivationKind, ModelVersion
+    from apps.ml.services import modelversion_activate, modelversion_register
+
+    embedder = load_embedder(settings.QA_EMBEDDER)
+    active = ModelVersion.objects.filter(task=Task.TEXT_CLASSIFICATION, is_active=True).first()
+    if active is not None and not retrain:
+        from apps.ml.selectors import intent_head_embedder, modelversion_directory
+
+        if intent_head_embedder(modelversion_directory(active)) == embedder.name:
+            return active
+    last = ModelVersion.objects.filter(name=INTENT_MODEL_NAME).order_by("-version").first()
+    number = (last.version + 1) if last else 1
+    dest = Path(settings.MODEL_DIR) / INTENT_MODEL_NAME / str(number)
+    train_intent_classifier(embedder, read_labelled_csv(DATA_DIR / "intents_seed.csv"), dest)
+    version = modelversion_register(
+        name=INTENT_MODEL_NAME,
+        task=Task.TEXT_CLASSIFICATION,
+        directory=dest,
+        description=f"chat intents (question, report, emergency, chit-chat) on {embedder.name} "
+        "embeddings, trained from the seed set in apps/qa/data",
+    )
+    modelversion_activate(version=version, kind=ActivationKind.INSTALL)
+    return version
+
+
+@transaction.atomic
+def faq_seed_install() -> int:
+    """Load the bundled campus FAQ (apps/qa/data/faq_seed.jsonl) into an empty knowledge base."""
+    import json
+
+    if FaqEntry.objects.exists():
+        return 0
+    fields = ("category", "question_en", "answer_en", "question_zh", "answer_zh")
+    entries = []
+    for line in (DATA_DIR / "faq_seed.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            entries.append(
+                FaqEntry(
+                    **{name: row.get(name, "") for name in fields},
+                    phrasings=row.get("phrasings", []),
+                )
+            )
+    FaqEntry.objects.bulk_create(entries)
+    return len(entries)
