@@ -17,5 +17,7 @@ def _load_models_once(**_kwargs) -> None:
     # Workers on the inference queue load the active model at start, not on the first frame.
     if os.environ.get("SMARTCAMPUS_PRELOAD_MODELS", "").lower() in {"1", "true", "yes"}:
         from apps.ml.runtime import vision_models_active
+        from apps.qa.runtime import qa_engine
 
         vision_models_active()
+        qa_engine()  # the chat's embedder and FAQ index, for questions on the inference queue

@@ -154,6 +154,22 @@ DEMO_CHECKLISTS = {
             ("Send a guard to look at the area while it is dark", False),
         ],
     ),
+    "resident_report": (
+        "Resident report",
+        [
+            ("Read the report and the location the resident gave", True),
+            ("Send maintenance or a guard, as the report needs", True),
+            ("Contact the resident if they left a phone or e-mail", False),
+        ],
+    ),
+    "emergency": (
+        "Emergency reported in the chat",
+        [
+            ("Dispatch the nearest guard to the place named", True),
+            ("Call emergency services if anyone is hurt or in danger", True),
+            ("Note the outcome in a comment", False),
+        ],
+    ),
 }
 
 

@@ -11,6 +11,8 @@ from apps.core.demo import DemoFeeder, demo_photos, demo_seed
 from apps.core.periodic import PeriodicRunner
 from apps.ml.runtime import vision_models_active
 from apps.ml.services import modelversion_install_packaged
+from apps.qa.runtime import qa_engine
+from apps.qa.services import faq_seed_install, intents_install
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +34,17 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"model: {version.label} ({'active' if version.is_active else 'installed'})"
             )
+        # The FAQ chat: its intent model (trained from the seed set on first start) and,
+        # for an empty knowledge base, the bundled campus FAQ.
+        intents = intents_install()
+        loaded = faq_seed_install()
+        self.stdout.write(f"chat: {intents.label} (active), {loaded} FAQ entries loaded")
         if not no_serve and settings.CELERY_TASK_ALWAYS_EAGER:
             # Inference runs in this process: load the weights now, not on the first frame.
             # With workers (REDIS_URL) the web process never needs them.
             vision_models_active()
+        if not no_serve:
+            qa_engine()  # the chat answers from the API in this process: index the FAQ now
         seed = demo_seed(reset_passwords=reset_passwords)
         base_url = f"http://{host}:{port}"
         self._print_welcome(base_url, seed.passwords)
