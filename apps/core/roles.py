@@ -56,6 +56,12 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "notifications.delete_notificationrule",
         "notifications.view_notificationrule",
         "notifications.view_delivery",
+        "qa.add_faqentry",
+        "qa.change_faqentry",
+        "qa.delete_faqentry",
+        "qa.view_faqentry",
+        "qa.view_handoff",
+        "qa.change_handoff",
     ],
 }
 

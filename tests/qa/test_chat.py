@@ -220,3 +220,20 @@ async def test_the_websocket_answers_and_delivers_a_staff_answer_live(chat, oper
     await socket.send_json_to({"type": "nonsense"})
     assert (await socket.receive_json_from())["type"] == "error"
     await socket.disconnect()
+
+
+def test_a_second_hand_off_keeps_the_first_private_link_working(api_client, chat, client):
+    first = ask(api_client, "zzqx plorb vantage quux?").json()
+    second = ask(api_client, "zzqx plorb vantage quux again?", first["conversation"]).json()
+    assert second["handed_off"] and second["handoff_url"] is None
+    assert "private link you got earlier" in second["answer"]
+    assert client.get(first["handoff_url"]).status_code == 200
+    assert Handoff.objects.count() == 2
+
+
+def test_an_emergency_without_a_security_number_still_reads_well(api_client, chat, settings):
+    settings.QA_SECURITY_PHONE = ""
+    answer = ask(api_client, "Fire! The kitchen in Canteen 2 is on fire!").json()["answer"]
+    assert answer == (
+        "If anyone is in danger call 110 / 119 / 120 now. Campus security has been alerted."
+    )
