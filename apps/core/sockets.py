@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 log = logging.getLogger(__name__)
@@ -55,3 +56,19 @@ async def credential_watch(
         if not await admit(standing):
             await consumer.close(code=CLOSE_FORBIDDEN)
             return
+
+
+class BoundedJsonConsumer(AsyncJsonWebsocketConsumer):
+    """A JSON websocket that closes on a binary or over-long frame and answers a frame that
+    is not JSON with an error instead of dying."""
+
+    max_frame_chars = 4096
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if text_data is None or len(text_data) > self.max_frame_chars:
+            await self.close(code=CLOSE_BAD_MESSAGE)
+            return
+        try:
+            await super().receive(text_data=text_data, **kwargs)
+        except ValueError:
+            await self.send_json({"type": "error", "error": "messages must be JSON objects"})

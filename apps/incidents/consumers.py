@@ -9,7 +9,6 @@ the database, so the client sees each alert once, in order.
 import asyncio
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from apps.core.authentication import credential_user
@@ -17,9 +16,9 @@ from apps.core.events import user_group
 from apps.core.roles import is_operator, viewer_zones
 from apps.core.services import user_token_authenticate
 from apps.core.sockets import (
-    CLOSE_BAD_MESSAGE,
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
+    BoundedJsonConsumer,
     credential_watch,
 )
 
@@ -37,7 +36,7 @@ def _token(plaintext: str):
     return user_token_authenticate(plaintext=plaintext)
 
 
-class AlertConsumer(AsyncJsonWebsocketConsumer):
+class AlertConsumer(BoundedJsonConsumer):
     user = None
     cursor: int | None = None
     zones: frozenset[str] | None = frozenset()  # the viewer's zones; read again on a change
@@ -124,15 +123,6 @@ class AlertConsumer(AsyncJsonWebsocketConsumer):
                 await self.close(code=CLOSE_FORBIDDEN)
                 return
         await handler(content)
-
-    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
-        if text_data is None or len(text_data) > 4096:
-            await self.close(code=CLOSE_BAD_MESSAGE)
-            return
-        try:
-            await super().receive(text_data=text_data, **kwargs)
-        except ValueError:
-            await self.send_json({"type": "error", "error": "messages must be JSON objects"})
 
     async def on_auth(self, content: dict) -> None:
         if self.user is not None:

@@ -9,16 +9,15 @@ sent on connect is the state.
 import asyncio
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from apps.core.authentication import credential_user
 from apps.core.events import user_group
 from apps.core.roles import is_admin
 from apps.core.sockets import (
-    CLOSE_BAD_MESSAGE,
     CLOSE_FORBIDDEN,
     CLOSE_NOT_FOUND,
     CLOSE_UNAUTHENTICATED,
+    BoundedJsonConsumer,
     credential_watch,
 )
 
@@ -38,7 +37,7 @@ def _still_admin(*, user_id: int, session_key: str | None):
     return (user, is_admin(user)) if user is not None else None
 
 
-class TrainingConsumer(AsyncJsonWebsocketConsumer):
+class TrainingConsumer(BoundedJsonConsumer):
     user = None
     run_id: int | None = None
     _watch: asyncio.Task | None = None
@@ -91,15 +90,6 @@ class TrainingConsumer(AsyncJsonWebsocketConsumer):
         )
 
     # --- messages from the browser -------------------------------------------------
-
-    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
-        if text_data is None or len(text_data) > 4096:
-            await self.close(code=CLOSE_BAD_MESSAGE)
-            return
-        try:
-            await super().receive(text_data=text_data, **kwargs)
-        except ValueError:
-            await self.send_json({"type": "error", "error": "messages must be JSON objects"})
 
     async def receive_json(self, content, **kwargs) -> None:
         kind = content.get("type") if isinstance(content, dict) else None

@@ -12,11 +12,10 @@ socket's channel; with in-process tasks (the embedded mode) it is computed here.
 import uuid
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from apps.core.ratelimit import RateLimited
-from apps.core.sockets import CLOSE_BAD_MESSAGE
+from apps.core.sockets import BoundedJsonConsumer
 
 from .clients import client_of_scope
 from .events import conversation_group
@@ -34,7 +33,8 @@ def _owned(conversation: str, client: str) -> bool:
     return Conversation.objects.filter(pk=key, client=client).exists()
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
+class ChatConsumer(BoundedJsonConsumer):
+    max_frame_chars = FRAME_MAX_CHARS
     client: str = ""
     joined: str | None = None
 
@@ -47,15 +47,6 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(
                 conversation_group(self.joined), self.channel_name
             )
-
-    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
-        if text_data is None or len(text_data) > FRAME_MAX_CHARS:
-            await self.close(code=CLOSE_BAD_MESSAGE)
-            return
-        try:
-            await super().receive(text_data=text_data, **kwargs)
-        except ValueError:
-            await self.send_json({"type": "error", "error": "messages must be JSON objects"})
 
     async def receive_json(self, content, **kwargs) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
