@@ -119,7 +119,10 @@ class HandoffAdmin(AuditedModelAdmin):
     list_filter = ["status"]
     search_fields = ["question__text", "answer"]
     list_select_related = ["question", "answered_by", "faq"]
+    # Status too: staff answer on the hand-off page (once, under a lock); reopening an
+    # answered hand-off here would let it be answered twice.
     readonly_fields = [
+        "status",
         "conversation",
         "question",
         "answer",
@@ -128,7 +131,7 @@ class HandoffAdmin(AuditedModelAdmin):
         "faq",
         "created_at",
     ]
-    fields = ["status", *readonly_fields]
+    fields = readonly_fields
 
     @admin.display(description="question")
     def question_text(self, handoff: Handoff) -> str:

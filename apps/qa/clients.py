@@ -30,3 +30,14 @@ def client_of_scope(scope) -> str:
         return client_hash("cookie", cookie)
     client = scope.get("client") or ("unknown", 0)
     return client_hash("ip", str(client[0]))
+
+
+def address_of_request(request) -> str:
+    """The client's network address, hashed: cookies are free to change, addresses are not,
+    so limits and report merging also count per address."""
+    return client_hash("ip", request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def address_of_scope(scope) -> str:
+    client = scope.get("client") or ("unknown", 0)
+    return client_hash("ip", str(client[0]))

@@ -14,10 +14,10 @@ import uuid
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from apps.core.ratelimit import RateLimited
+from apps.core.ratelimit import RateLimited, rate_take
 from apps.core.sockets import BoundedJsonConsumer
 
-from .clients import client_of_scope
+from .clients import address_of_scope, client_of_scope
 from .events import conversation_group
 from .models import Conversation
 from .services import QaRefused, qa_ask, qa_feedback
@@ -40,6 +40,7 @@ class ChatConsumer(BoundedJsonConsumer):
 
     async def connect(self) -> None:
         self.client = client_of_scope(self.scope)
+        self.address = address_of_scope(self.scope)
         await self.accept()
 
     async def disconnect(self, code) -> None:
@@ -68,13 +69,30 @@ class ChatConsumer(BoundedJsonConsumer):
             return
         from .tasks import qa_answer
 
+        try:  # counted here too, so a socket cannot fill the inference queue
+            await database_sync_to_async(rate_take)(
+                key=f"qa-socket:{self.client}",
+                limit=settings.QA_MESSAGES_PER_MINUTE,
+                window_s=60,
+                what="messages",
+            )
+        except RateLimited as exc:
+            await self.send_json(
+                {"type": "error", "error": str(exc), "retry_after": exc.retry_after}
+            )
+            return
         await database_sync_to_async(qa_answer.delay)(
-            question, conversation, self.client, self.channel_name
+            question, conversation, self.client, self.channel_name, self.address
         )
 
     def _answer_here(self, question: str, conversation: str | None) -> dict:
         try:
-            reply = qa_ask(question=question, conversation_id=conversation, client=self.client)
+            reply = qa_ask(
+                question=question,
+                conversation_id=conversation,
+                client=self.client,
+                address=self.address,
+            )
         except RateLimited as exc:
             return {"type": "error", "error": str(exc), "retry_after": exc.retry_after}
         except QaRefused as exc:
@@ -110,15 +128,22 @@ class ChatConsumer(BoundedJsonConsumer):
         await self.send_json({"type": "resumed", "conversation": conversation})
 
     async def on_feedback(self, content: dict) -> None:
+        message, value = content.get("message"), content.get("value")
+        # Whole numbers only: JSON also brings floats, booleans and Infinity.
+        if not all(type(x) is int for x in (message, value)) or not 0 < message < 2**63:
+            await self.send_json(
+                {"type": "error", "error": "feedback needs a message id and 1 or -1"}
+            )
+            return
         try:
             await database_sync_to_async(qa_feedback)(
-                message_id=int(content.get("message")),
+                message_id=message,
                 conversation_id=str(content.get("conversation")),
                 client=self.client,
-                value=int(content.get("value")),
+                value=value,
             )
-        except (QaRefused, TypeError, ValueError) as exc:
-            await self.send_json({"type": "error", "error": str(exc) or "bad feedback"})
+        except QaRefused as exc:
+            await self.send_json({"type": "error", "error": str(exc)})
             return
         await self.send_json({"type": "feedback", "message": content.get("message")})
 

@@ -106,37 +106,73 @@ def _conversation(conversation_id: str | None, client: str, language: str) -> Co
             key = uuid.UUID(str(conversation_id))
         except ValueError:
             key = None
-        found = Conversation.objects.filter(pk=key, client=client).first() if key else None
+        found = (
+            Conversation.objects.select_for_update().filter(pk=key, client=client).first()
+            if key
+            else None
+        )
         if found is not None:
             return found
     return Conversation.objects.create(client=client, language=language)
 
 
-def qa_ask(*, question: str, conversation_id: str | None, client: str) -> Reply:
+def qa_ask(
+    *, question: str, conversation_id: str | None, client: str, address: str | None = None
+) -> Reply:
     """Answer one message: clean it, classify its intent, and answer, report, alert or hand
-    off. Raises RateLimited (too many messages) or QaRefused (empty, too long, spam)."""
+    off. Raises RateLimited (too many messages) or QaRefused (empty, too long, spam).
+
+    `client` is who the resident is (their chat cookie), `address` where they ask from
+    (hashed): limits count for both, so a new cookie per request buys nothing, and reports
+    and emergencies merge per address. Everything a message writes is written together.
+    """
     from apps.ml.engine.textnorm import MessageRefused, clean_message, language_of
 
+    address = address or client
     rate_take(
-        key=f"qa:{client}",
-        limit=settings.QA_MESSAGES_PER_MINUTE,
+        key=f"qa:{client}", limit=settings.QA_MESSAGES_PER_MINUTE, window_s=60, what="messages"
+    )
+    rate_take(
+        key=f"qa-address:{address}",
+        limit=settings.QA_MESSAGES_PER_MINUTE_PER_ADDRESS,
         window_s=60,
-        what="messages",
+        what="messages from this network",
     )
     try:
         text = clean_message(question, max_chars=settings.QA_MAX_CHARS)
     except MessageRefused as exc:
         raise QaRefused(str(exc)) from None
     language = language_of(text)
-    conversation = _conversation(conversation_id, client, language)
-    if conversation.pending:
-        return _report_continue(conversation, text, language, client)
 
     from .runtime import qa_engine
 
-    engine = qa_engine()
+    engine = qa_engine()  # outside the transaction: a rebuild may take a while
     vector = engine.embed(text)
     intent, intent_confidence = engine.intent(vector)
+    with transaction.atomic():
+        conversation = _conversation(conversation_id, client, language)
+        if intent == Intent.EMERGENCY:
+            conversation.pending = {}  # a report in progress waits: help comes first
+        elif _pending_report(conversation):
+            return _report_continue(conversation, text, language, address)
+        return _dispatch(
+            conversation, text, language, intent, intent_confidence, engine, vector, address
+        )
+
+
+def _pending_report(conversation: Conversation) -> bool:
+    """A report is being filled in, and not abandoned long ago."""
+    started = conversation.pending.get("started") if conversation.pending else None
+    if not started:
+        return False
+    age = timezone.now().timestamp() - float(started)
+    if age > settings.QA_REPORT_PENDING_SECONDS:
+        conversation.pending = {}
+        return False
+    return True
+
+
+def _dispatch(conversation, text, language, intent, intent_confidence, engine, vector, address):
     asked = Message.objects.create(
         conversation=conversation,
         role=Role.RESIDENT,
@@ -146,7 +182,7 @@ def qa_ask(*, question: str, conversation_id: str | None, client: str) -> Reply:
         intent_confidence=intent_confidence,
     )
     if intent == Intent.EMERGENCY:
-        return _emergency(conversation, asked, language, client)
+        return _emergency(conversation, asked, language, address)
     if intent == Intent.REPORT:
         return _report_start(conversation, asked, language)
     if intent == Intent.CHITCHAT and not _asks_something(text, conversation, language):
@@ -175,7 +211,7 @@ def _say(conversation, asked: Message, text: str, *, suggestions: bool = False, 
         **{k: v for k, v in fields.items() if k in ("faq", "confidence", "handed_off", "incident")},
     )
     conversation.language = asked.language
-    conversation.save(update_fields=["language", "last_at", "topic", "pending", "token_hash"])
+    conversation.save(update_fields=["language", "last_at", "topic", "pending"])
     faq = fields.get("faq")
     return Reply(
         answer=text,
@@ -218,8 +254,11 @@ def _handoff(conversation, asked: Message, language: str, score: float | None) -
     """Staff will answer. The first hand-off of a conversation gives its private link (only
     the token's hash is kept); later ones answer at the same link, which keeps working."""
     url = None
-    if not conversation.token_hash:
-        token = secrets.token_urlsafe(24)
+    token = secrets.token_urlsafe(24)
+    # Set only if none is: of two first hand-offs at once, one link is given, never two.
+    if Conversation.objects.filter(pk=conversation.pk, token_hash="").update(
+        token_hash=_token_hash(token)
+    ):
         conversation.token_hash = _token_hash(token)
         url = f"{reverse('faq-conversation-page', args=[conversation.pk])}?t={token}"
     Message.objects.filter(pk=asked.pk).update(handed_off=True)
@@ -234,7 +273,7 @@ def _handoff(conversation, asked: Message, language: str, score: float | None) -
     )
 
 
-def _emergency(conversation, asked: Message, language: str, client: str) -> Reply:
+def _emergency(conversation, asked: Message, language: str, address: str) -> Reply:
     from apps.cameras.choices import Severity
     from apps.incidents.choices import Kind
     from apps.incidents.services import incident_from_resident
@@ -248,7 +287,7 @@ def _emergency(conversation, asked: Message, language: str, client: str) -> Repl
         title=f"Emergency in the chat: {asked.text[:120]}",
         text=asked.text,
         severity=Severity.CRITICAL,
-        reporter=client,
+        reporter=address,
         merge_within_seconds=settings.QA_REPORT_MERGE_SECONDS,
     )
     Message.objects.filter(pk=asked.pk).update(incident=incident)
@@ -269,11 +308,15 @@ def _emergency(conversation, asked: Message, language: str, client: str) -> Repl
 
 
 def _report_start(conversation, asked: Message, language: str) -> Reply:
-    conversation.pending = {"what": asked.text, "step": "location"}
+    conversation.pending = {
+        "what": asked.text,
+        "step": "location",
+        "started": timezone.now().timestamp(),
+    }
     return _say(conversation, asked, _text("ask_location", language), asks="location")
 
 
-def _report_continue(conversation, text: str, language: str, client: str) -> Reply:
+def _report_continue(conversation, text: str, language: str, address: str) -> Reply:
     """The resident answers the report's questions: where, then (optionally) how to reach them."""
     from apps.cameras.choices import Severity
     from apps.incidents.choices import Kind
@@ -293,10 +336,16 @@ def _report_continue(conversation, text: str, language: str, client: str) -> Rep
         return _say(conversation, asked, _text("ask_contact", language), asks="contact")
     contact = "" if text.strip().lower() in SKIP_WORDS else text[:200]
     rate_take(
-        key=f"qa-report:{client}",
+        key=f"qa-report:{conversation.client}",
         limit=settings.QA_REPORTS_PER_HOUR,
         window_s=3600,
         what="reports",
+    )
+    rate_take(
+        key=f"qa-report-address:{address}",
+        limit=settings.QA_REPORTS_PER_HOUR * 4,
+        window_s=3600,
+        what="reports from this network",
     )
     details = f"{pending.get('what', '')}\nWhere: {pending.get('location', '')}"
     if contact:
@@ -306,7 +355,7 @@ def _report_continue(conversation, text: str, language: str, client: str) -> Rep
         title=f"Resident report: {pending.get('what', '')[:100]} at {pending.get('location', '')[:60]}",
         text=details,
         severity=Severity.MEDIUM,
-        reporter=client,
+        reporter=address,
         merge_within_seconds=settings.QA_REPORT_MERGE_SECONDS,
     )
     conversation.pending = {}
@@ -393,6 +442,7 @@ def handoff_answer(*, handoff: Handoff, text: str, actor, request=None) -> Hando
 @transaction.atomic
 def faq_from_handoff(*, handoff: Handoff, actor, request=None) -> FaqEntry:
     """One click: the resident's question and the staff answer become a published entry."""
+    handoff = Handoff.objects.select_for_update().select_related("question").get(pk=handoff.pk)
     if handoff.status != HandoffStatus.ANSWERED:
         raise QaRefused("answer the hand-off first")
     if handoff.faq_id:

@@ -332,6 +332,12 @@ QA_EMERGENCY_MIN_PROBABILITY = env_float("SMARTCAMPUS_QA_EMERGENCY_MIN", 0.3)
 QA_MAX_CHARS = env_int("SMARTCAMPUS_QA_MAX_CHARS", 500, minimum=20)
 QA_MESSAGES_PER_MINUTE = env_int("SMARTCAMPUS_QA_MESSAGES_PER_MINUTE", 20, minimum=1)
 QA_REPORTS_PER_HOUR = env_int("SMARTCAMPUS_QA_REPORTS_PER_HOUR", 5, minimum=1)
+# Per network address too (a campus NAT puts many residents behind one): cookies are free.
+QA_MESSAGES_PER_MINUTE_PER_ADDRESS = env_int(
+    "SMARTCAMPUS_QA_MESSAGES_PER_MINUTE_PER_ADDRESS", 120, minimum=1
+)
+# A report left half-filled this long is dropped: the next message is read afresh.
+QA_REPORT_PENDING_SECONDS = env_int("SMARTCAMPUS_QA_REPORT_PENDING", 1800, minimum=60)
 # One client's reports (or emergencies) within this window are one incident for operators.
 QA_REPORT_MERGE_SECONDS = env_int("SMARTCAMPUS_QA_REPORT_MERGE", 1800, minimum=0)
 QA_EMERGENCY_NUMBER = env_str("SMARTCAMPUS_QA_EMERGENCY_NUMBER", "110 / 119 / 120")

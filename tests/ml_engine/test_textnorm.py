@@ -195,3 +195,11 @@ def test_markdown_becomes_the_words_a_reader_sees():
     markdown = "## Hours\n\n- **Mon-Fri**: 08:00\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nSee [site](https://x.y)."
 
     assert markdown_plain(markdown) == "Hours Mon-Fri: 08:00 a b 1 2 See site."
+
+
+def test_a_lone_surrogate_is_dropped_so_the_message_can_be_stored():
+    from apps.ml.engine.textnorm import clean_message
+
+    cleaned = clean_message("where is the library\ud800?", max_chars=100)
+    assert cleaned == "where is the library?"
+    cleaned.encode("utf-8")  # would raise with the surrogate left in

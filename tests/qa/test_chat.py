@@ -237,3 +237,64 @@ def test_an_emergency_without_a_security_number_still_reads_well(api_client, cha
     assert answer == (
         "If anyone is in danger call 110 / 119 / 120 now. Campus security has been alerted."
     )
+
+
+def test_new_cookies_per_request_still_count_against_the_address(chat, settings):
+    from rest_framework.test import APIClient
+
+    settings.QA_MESSAGES_PER_MINUTE_PER_ADDRESS = 3
+    codes = []
+    for n in range(4):
+        client = APIClient()
+        client.cookies["qa_client"] = f"rotating-cookie-number-{n:04d}"
+        codes.append(ask(client, "What are the library opening hours?").status_code)
+    assert codes == [200, 200, 200, 429]
+
+
+def test_an_emergency_in_the_middle_of_a_report_is_an_emergency(api_client, chat):
+    started = ask(api_client, "There's a water pipe leaking in the men's toilet of the library.")
+    conversation = started.json()["conversation"]
+    urgent = ask(api_client, "Fire! The kitchen in Canteen 2 is on fire!", conversation).json()
+    assert urgent["intent"] == "emergency" and urgent["emergency"]
+    assert Incident.objects.get().kind == "emergency"
+    assert Conversation.objects.get(pk=conversation).pending == {}
+
+
+def test_a_report_left_half_done_long_ago_is_forgotten(api_client, chat):
+    started = ask(api_client, "There's a water pipe leaking in the men's toilet of the library.")
+    conversation = Conversation.objects.get(pk=started.json()["conversation"])
+    conversation.pending["started"] -= 3600
+    conversation.save(update_fields=["pending"])
+    reply = ask(api_client, "What are the library opening hours?", str(conversation.pk)).json()
+    assert reply["faq_id"] is not None and reply["asks"] is None
+
+
+def test_making_an_faq_entry_twice_from_one_hand_off_is_refused(chat, operator, admin_user):
+    from rest_framework.test import APIClient
+
+    from apps.qa.services import QaRefused, faq_from_handoff
+
+    ask(APIClient(), "zzqx plorb vantage quux?")
+    handoff = Handoff.objects.get()
+    handoff_answer(handoff=handoff, text="Desk 4.", actor=operator)
+    stale = Handoff.objects.get(pk=handoff.pk)
+    faq_from_handoff(handoff=handoff, actor=admin_user)
+    with pytest.raises(QaRefused, match="already FAQ entry"):
+        faq_from_handoff(handoff=stale, actor=admin_user)
+    assert FaqEntry.objects.filter(category="from hand-offs").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_feedback_with_odd_numbers_gets_an_error_not_a_crash(chat):
+    from smartcampus.asgi import application
+
+    socket = WebsocketCommunicator(
+        application, "/ws/qa/", headers=[(b"origin", b"http://localhost")]
+    )
+    assert (await socket.connect())[0]
+    for message in ("Infinity", "1.5", "true", '"7"'):
+        await socket.send_to(
+            text_data=f'{{"type": "feedback", "conversation": "x", "message": {message}, "value": 1}}'
+        )
+        assert (await socket.receive_json_from())["type"] == "error"
+    await socket.disconnect()

@@ -100,7 +100,8 @@ def _drop_invisible(text: str) -> str:
         " " if ch in "\t\r\f\v" else ch
         for ch in text
         if ord(ch) not in INVISIBLE
-        and (unicodedata.category(ch) not in ("Cc", "Cf") or ch in "\n\t\r\f\v")
+        # Cs: a lone surrogate half, which no encoder (database, JSON) will take.
+        and (unicodedata.category(ch) not in ("Cc", "Cf", "Cs") or ch in "\n\t\r\f\v")
     )
 
 

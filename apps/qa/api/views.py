@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from apps.core.ratelimit import RateLimited
 
-from ..clients import client_of_request
+from ..clients import address_of_request, client_of_request
 from ..services import QaRefused, qa_ask, qa_feedback
 from .serializers import AskSerializer, FeedbackSerializer, ReplySerializer
 
@@ -41,6 +41,7 @@ class AskView(APIView):
                 question=data.validated_data["question"],
                 conversation_id=data.validated_data.get("conversation"),
                 client=client_of_request(request),
+                address=address_of_request(request),
             )
         except RateLimited as exc:
             return _too_many(exc)
