@@ -7,6 +7,7 @@ latest update of published entries) and whether another intent model is active.
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,13 +124,23 @@ def _intent_model(embedder):
         return None
 
 
+# The knowledge base is checked for changes at most this often (two small queries); an
+# edited entry is answered from within a second.
+STATE_CHECK_SECONDS = 1.0
+_checked_at = 0.0
+
+
 def qa_engine() -> QaEngine:
     """The process's engine, rebuilt first if entries or the active intent model changed."""
-    global _held
+    global _held, _checked_at
     from apps.ml.engine.embeddings import load_embedder
 
-    state = _state()
     held = _held
+    now = time.monotonic()
+    if held is not None and now - _checked_at < STATE_CHECK_SECONDS:
+        return held
+    state = _state()
+    _checked_at = now
     if held is not None and held.state == state:
         return held
     with _lock:
@@ -152,6 +163,7 @@ def qa_engine() -> QaEngine:
 
 
 def qa_engine_release() -> None:
-    global _held
+    global _held, _checked_at
     with _lock:
         _held = None
+        _checked_at = 0.0
