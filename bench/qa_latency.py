@@ -100,7 +100,7 @@ def main() -> None:
         server = EmbeddedServer(var_dir=Path(var), web="uvicorn")
         server._manage("migrate", "--noinput", timeout=300)
         server._manage("qa_install", timeout=600)
-        count = server.shell(FILL.format(entries=args.entries), timeout=600).strip()
+        count = server.shell(FILL.format(entries=args.entries), timeout=600).split()[-1]
         server.start(timeout=120)
         try:
             started = time.perf_counter()
