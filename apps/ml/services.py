@@ -613,17 +613,37 @@ def _text_base_path() -> Path:
     return Path(settings.TEXT_BASE_MODEL) if settings.TEXT_BASE_MODEL else packaged_minilm_path()
 
 
-def _baseline(task: str, test: list) -> dict | None:
-    """The active version of the task scored on the same test split, for comparison."""
+def _evaluate_dir(directory: Path, samples: list, checksum: str | None):
+    """Score any classifier directory on labelled samples: a transformers model, or the
+    chat's intent head on its sentence embedder."""
     from apps.ml.engine.training import evaluate_model_dir
 
+    embedder_name = intent_head_embedder(directory)
+    if embedder_name is None:
+        return evaluate_model_dir(directory, samples, expected_checksum=checksum)
+    from apps.ml.engine.embeddings import load_embedder
+    from apps.ml.engine.intents import IntentClassifier
+    from apps.ml.engine.metrics import evaluate
+
+    classifier = IntentClassifier.load(
+        directory, load_embedder(embedder_name), expected_checksum=checksum
+    )
+    predicted = [label for label, _ in classifier.predict_many([s.text for s in samples])]
+    return evaluate(
+        [s.label for s in samples],
+        predicted,
+        labels=list(classifier.labels),
+        from_verdict=[s.from_verdict for s in samples],
+    )
+
+
+def _baseline(task: str, test: list) -> dict | None:
+    """The active version of the task scored on the same test split, for comparison."""
     active = ModelVersion.objects.filter(task=task, is_active=True).first()
     if active is None or not test:
         return None
     try:
-        evaluation = evaluate_model_dir(
-            modelversion_directory(active), test, expected_checksum=active.checksum
-        )
+        evaluation = _evaluate_dir(modelversion_directory(active), test, active.checksum)
     except Exception as exc:  # a baseline that cannot be scored must not fail the run
         log.warning("could not score %s on the test split: %s", active.label, exc)
         return {"version_id": active.pk, "label": active.label, "test": None, "error": str(exc)}
@@ -670,23 +690,28 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
                 base_checksum = run.base_model.checksum
             else:
                 base, base_checksum = _text_base_path(), None
-            train = (
-                train_text_classifier
-                if dataset.task == Task.TEXT_CLASSIFICATION
-                else train_image_classifier
-            )
-            result = train(
-                base_model=base,
-                base_checksum=base_checksum,
-                train=splits[Split.TRAIN],
-                validation=splits[Split.VALIDATION],
-                test=splits[Split.TEST],
-                dest=dest,
-                config=TrainingConfig(**run.hyperparameters),
-                on_progress=progress,
-                should_stop=poll_every(should_stop, seconds=1.0),
-            )
-            metrics = result.to_json()
+            if intent_head_embedder(base) is not None:
+                metrics = _intent_head_train(base, splits, dest, run.hyperparameters)
+                result_path = dest
+            else:
+                train = (
+                    train_text_classifier
+                    if dataset.task == Task.TEXT_CLASSIFICATION
+                    else train_image_classifier
+                )
+                result = train(
+                    base_model=base,
+                    base_checksum=base_checksum,
+                    train=splits[Split.TRAIN],
+                    validation=splits[Split.VALIDATION],
+                    test=splits[Split.TEST],
+                    dest=dest,
+                    config=TrainingConfig(**run.hyperparameters),
+                    on_progress=progress,
+                    should_stop=poll_every(should_stop, seconds=1.0),
+                )
+                metrics = result.to_json()
+                result_path = result.path
             metrics["dataset_version"] = run.dataset_version
             metrics["baseline"] = _baseline(dataset.task, splits[Split.TEST])
             with transaction.atomic():
@@ -697,7 +722,7 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
                 version = modelversion_register(
                     name=dataset.name,
                     task=dataset.task,
-                    directory=result.path,
+                    directory=result_path,
                     description=f"trained by run {run_id} on {dataset.name} v{run.dataset_version}",
                     dataset=dataset,
                     metrics=metrics,
@@ -718,6 +743,31 @@ def training_run_execute(*, run_id: int) -> TrainingRun | None:
         except ModelVersionRefused as exc:
             log.error("scheduled run %s: %s cannot be activated: %s", run_id, version.label, exc)
     return ended
+
+
+def _intent_head_train(base: Path, splits: dict, dest: Path, settings_: dict) -> dict:
+    """Retrain the chat's intent head (a few seconds, on its frozen sentence embedder) and
+    score it on the test split, in the training record's shape."""
+    from apps.ml.engine.embeddings import load_embedder
+    from apps.ml.engine.intents import train_intent_classifier
+
+    embedder = load_embedder(intent_head_embedder(base))
+    # The head trains full-batch with its own schedule; run settings do not apply to it.
+    result = train_intent_classifier(
+        embedder,
+        splits[Split.TRAIN],
+        dest,
+        labels=sorted({sample.label for sample in splits[Split.TRAIN]}),
+        validation=splits[Split.VALIDATION],
+    )
+    test = splits[Split.TEST]
+    return {
+        **result.to_json(),
+        "task": Task.TEXT_CLASSIFICATION,
+        "mode": "intent-head",
+        "test": _evaluate_dir(dest, test, None).to_json() if test else None,
+        "hyperparameters": dict(settings_),
+    }
 
 
 class _Heartbeat:
@@ -923,16 +973,12 @@ def _active_on_split(candidate: ModelVersion, active: ModelVersion) -> dict | No
         return baseline["test"]
     if candidate.dataset is None:
         return None
-    from apps.ml.engine.training import evaluate_model_dir
-
     upto = candidate.metrics.get("dataset_version", 0)
     test = _run_samples(candidate.dataset, upto)[Split.TEST]
     if not test:
         return None
     try:
-        return evaluate_model_dir(
-            modelversion_directory(active), test, expected_checksum=active.checksum
-        ).to_json()
+        return _evaluate_dir(modelversion_directory(active), test, active.checksum).to_json()
     except Exception as exc:  # the gate then says it could not be scored; forcing still works
         log.warning("could not score %s on %s's test split: %s", active.label, candidate, exc)
         return None

@@ -387,8 +387,11 @@ def qa_feedback(*, message_id: int, conversation_id: str, client: str, value: in
     ).first()
     if message is None:
         raise QaRefused("no such answer in this conversation")
-    Message.objects.filter(pk=message.pk).update(feedback=value)
-    message.feedback = value
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(feedback=value)
+        message.feedback = value
+        if value == 1:
+            _feedback_sample(message)
     return message
 
 
@@ -500,9 +503,59 @@ def intents_install(*, retrain: bool = False):
         directory=dest,
         description=f"chat intents (question, report, emergency, chit-chat) on {embedder.name} "
         "embeddings, trained from the seed set in apps/qa/data",
+        dataset=intents_dataset(),
     )
     modelversion_activate(version=version, kind=ActivationKind.INSTALL)
     return version
+
+
+def intents_dataset():
+    """The `qa-intents` text dataset: the seed set (imported once, as version 1), then
+    residents' messages whose answer got a thumbs up. Training runs on it retrain the intent
+    head through ML ops, and the gate decides promotion."""
+    from apps.ml.models import Dataset
+    from apps.ml.services import dataset_import
+
+    dataset, created = Dataset.objects.get_or_create(
+        name=INTENT_MODEL_NAME,
+        defaults={
+            "task": "text_classification",
+            "labels": ["question", "report", "emergency", "chitchat"],
+        },
+    )
+    if created or not dataset.versions.exists():
+        with (DATA_DIR / "intents_seed.csv").open("rb") as data:
+            dataset_import(dataset=dataset, filename="intents_seed.csv", data=data, actor=None)
+    return dataset
+
+
+def _feedback_sample(message: Message) -> None:
+    """A thumbs up confirms how the question before it was handled: it joins the intent
+    dataset (unversioned until the next training run seals it)."""
+    from apps.ml.engine.splits import split_of
+    from apps.ml.models import Dataset, Sample
+
+    question = (
+        Message.objects.filter(
+            conversation_id=message.conversation_id, role=Role.RESIDENT, id__lt=message.pk
+        )
+        .order_by("-id")
+        .first()
+    )
+    dataset = Dataset.objects.filter(name=INTENT_MODEL_NAME).first()
+    if question is None or not question.intent or dataset is None:
+        return
+    checksum = hashlib.sha256(question.text.encode()).hexdigest()
+    if dataset.samples.filter(checksum=checksum).exists():
+        return
+    Sample.objects.create(
+        dataset=dataset,
+        text=question.text,
+        label=question.intent,
+        source="feedback",
+        checksum=checksum,
+        split=split_of(checksum),
+    )
 
 
 @transaction.atomic

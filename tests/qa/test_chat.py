@@ -298,3 +298,39 @@ async def test_websocket_feedback_with_odd_numbers_gets_an_error_not_a_crash(cha
         )
         assert (await socket.receive_json_from())["type"] == "error"
     await socket.disconnect()
+
+
+def test_the_intent_model_retrains_through_ml_ops_from_the_seed_and_thumbs_up(
+    api_client, chat, admin_user, django_capture_on_commit_callbacks
+):
+    """The loop for the chat: a thumbs up files the question as a labelled sample of the
+    `qa-intents` dataset; a training run retrains the intent head on it (sealed as a new
+    version), scores it next to the active one on the same test split, and the gate judges."""
+    from apps.ml.models import RunStatus, Sample
+    from apps.ml.services import modelversion_gate, training_run_start
+    from apps.qa.services import intents_dataset
+
+    dataset = intents_dataset()
+    seeded = dataset.samples.count()
+    assert seeded > 200 and dataset.versions.get().source == "upload: intents_seed.csv"
+    reply = ask(api_client, "What are the library opening hours?").json()
+    body = {"conversation": reply["conversation"], "message": reply["message_id"], "value": 1}
+    api_client.post("/api/v1/qa/feedback/", body, format="json")
+    api_client.post("/api/v1/qa/feedback/", body, format="json")  # twice: one sample
+    sample = Sample.objects.get(dataset=dataset, source="feedback")
+    assert (sample.text, sample.label) == ("What are the library opening hours?", "question")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = training_run_start(dataset=dataset, base_model=None, settings_={}, actor=admin_user)
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.dataset_version == 2  # the thumbs-up sample, sealed
+    candidate = run.result
+    assert candidate.task == "text_classification" and not candidate.is_active
+    assert candidate.metrics["mode"] == "intent-head" and candidate.metrics["test"]["samples"]
+    assert candidate.metrics["baseline"]["test"]["samples"] == candidate.metrics["test"]["samples"]
+    gate = modelversion_gate(candidate=candidate)
+    # Both scored on the same split (the hashing embedder is weak: the numbers are low).
+    assert gate["active"]["label"] == "qa-intents v1"
+    assert gate["active"]["test_samples"] == gate["candidate"]["test_samples"] > 0
+    assert 0 <= gate["candidate"]["macro_f1"] <= 1 and 0 <= gate["active"]["macro_f1"] <= 1
