@@ -414,7 +414,10 @@ def test_two_promotions_at_once_keep_the_history_whole(active_model, admin_user,
         thread.join()
     assert sorted(kind for kind, _ in outcomes) == ["ok", "refused"]
     assert "active version changed" in next(text for kind, text in outcomes if kind == "refused")
+    # Whichever came first (the second may overtake on a busy machine) is the one recorded,
+    # with its true predecessor.
+    winner = next(number for kind, number in outcomes if kind == "ok")
     history = list(
         ModelActivation.objects.order_by("id").values_list("version__version", "previous__version")
     )
-    assert history == [(2, 1)]
+    assert history == [(winner, 1)]
