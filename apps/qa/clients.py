@@ -4,6 +4,7 @@
 import secrets
 
 from apps.core.ratelimit import client_hash
+from apps.core.services import client_ip
 
 COOKIE = "qa_client"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -21,21 +22,20 @@ def client_of_request(request) -> str:
     cookie = request.COOKIES.get(COOKIE)
     if cookie_valid(cookie):
         return client_hash("cookie", cookie)
-    return client_hash("ip", request.META.get("REMOTE_ADDR") or "unknown")
+    return address_of_request(request)
 
 
 def client_of_scope(scope) -> str:
     cookie = (scope.get("cookies") or {}).get(COOKIE)
     if cookie_valid(cookie):
         return client_hash("cookie", cookie)
-    client = scope.get("client") or ("unknown", 0)
-    return client_hash("ip", str(client[0]))
+    return address_of_scope(scope)
 
 
 def address_of_request(request) -> str:
     """The client's network address, hashed: cookies are free to change, addresses are not,
     so limits and report merging also count per address."""
-    return client_hash("ip", request.META.get("REMOTE_ADDR") or "unknown")
+    return client_hash("ip", client_ip(request) or "unknown")
 
 
 def address_of_scope(scope) -> str:

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core.keys import secret_digest, secret_matches
 from apps.core.ratelimit import rate_take
 from apps.core.services import audit_record
 
@@ -92,10 +93,6 @@ SKIP_WORDS = {"skip", "no", "none", "n/a", "跳过", "不用", "不", "无"}
 
 def _text(name: str, language: str, **values) -> str:
     return TEXTS[name][language].format(**values)
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _conversation(conversation_id: str | None, client: str, language: str) -> Conversation:
@@ -257,9 +254,9 @@ def _handoff(conversation, asked: Message, language: str, score: float | None) -
     token = secrets.token_urlsafe(24)
     # Set only if none is: of two first hand-offs at once, one link is given, never two.
     if Conversation.objects.filter(pk=conversation.pk, token_hash="").update(
-        token_hash=_token_hash(token)
+        token_hash=secret_digest(token)
     ):
-        conversation.token_hash = _token_hash(token)
+        conversation.token_hash = secret_digest(token)
         url = f"{reverse('faq-conversation-page', args=[conversation.pk])}?t={token}"
     Message.objects.filter(pk=asked.pk).update(handed_off=True)
     Handoff.objects.create(conversation=conversation, question=asked)
@@ -405,7 +402,7 @@ def conversation_open(*, conversation_id, token: str) -> Conversation:
     if (
         conversation is None
         or not conversation.token_hash
-        or not secrets.compare_digest(conversation.token_hash, _token_hash(token or ""))
+        or not secret_matches(token or "", conversation.token_hash)
     ):
         raise QaRefused("this link is not valid")
     return conversation
