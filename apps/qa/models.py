@@ -120,6 +120,12 @@ class Message(models.Model):
     feedback = models.SmallIntegerField(
         null=True, blank=True, help_text="+1 thumbs up, -1 thumbs down, on answers."
     )
+    feedback_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    evidence = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="On answers: the entry found, the answer gate's features and probability.",
+    )
     incident = models.ForeignKey(
         "incidents.Incident", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -147,7 +153,7 @@ class Handoff(models.Model):
     answered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    answered_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True, db_index=True)
     faq = models.ForeignKey(
         FaqEntry,
         on_delete=models.SET_NULL,
@@ -155,6 +161,17 @@ class Handoff(models.Model):
         blank=True,
         related_name="+",
         help_text="The entry made from the staff answer.",
+    )
+    existing = models.ForeignKey(
+        FaqEntry,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The existing entry staff said answers the question.",
+    )
+    evidence = models.JSONField(
+        null=True, blank=True, help_text="The entry the chat found and the gate's features."
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

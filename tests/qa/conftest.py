@@ -10,9 +10,11 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from apps.core.ratelimit import client_hash
 from apps.ml.choices import Task
 from apps.ml.engine.checksum import directory_checksum
 from apps.qa.choices import Intent, Language, Role
+from apps.qa.clients import COOKIE
 from apps.qa.models import Conversation, FaqEntry, Handoff, Message
 
 SEED = Path(__file__).resolve().parents[2] / "apps" / "qa" / "data" / "intents_seed.csv"
@@ -113,6 +115,8 @@ class HandedOff:
     handoff: Handoff
     conversation: Conversation
     token: str
+    cookie: str
+    """The asking browser's client cookie: the private link opens only with it."""
 
     @property
     def link(self) -> str:
@@ -125,8 +129,11 @@ def handoff_make(
     """A conversation whose question the bot handed off, with its private link's token: what
     `qa_ask` leaves behind, written directly so page tests do not depend on the engine."""
     token = secrets.token_urlsafe(24)
+    cookie = f"{client}-cookie-0123456789"
     conversation = Conversation.objects.create(
-        client=client, language=language, token_hash=hashlib.sha256(token.encode()).hexdigest()
+        client=client_hash("cookie", cookie),
+        language=language,
+        token_hash=hashlib.sha256(token.encode()).hexdigest(),
     )
     asked = Message.objects.create(
         conversation=conversation,
@@ -146,12 +153,15 @@ def handoff_make(
         confidence=0.2,
     )
     handoff = Handoff.objects.create(conversation=conversation, question=asked)
-    return HandedOff(handoff=handoff, conversation=conversation, token=token)
+    return HandedOff(handoff=handoff, conversation=conversation, token=token, cookie=cookie)
 
 
 @pytest.fixture
-def handed_off(db) -> HandedOff:
-    return handoff_make("Can I bring my cat to the lecture hall?")
+def handed_off(db, web) -> HandedOff:
+    """A hand-off asked from the `web` client's browser."""
+    made = handoff_make("Can I bring my cat to the lecture hall?")
+    web.cookies[COOKIE] = made.cookie
+    return made
 
 
 @pytest.fixture

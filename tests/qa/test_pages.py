@@ -4,6 +4,7 @@ hand-off desk and learning page, and the admins' knowledge base."""
 import json
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from apps.core.models import AuditLog
@@ -231,6 +232,20 @@ def test_a_missing_wrong_or_other_conversations_token_gets_a_plain_404(web, hand
     assert "lecture hall" not in page
 
 
+@pytest.mark.parametrize("cookie", [None, "another-browser-cookie-0001"])
+def test_the_right_link_from_another_client_is_refused_saying_why(handed_off, cookie):
+    other = Client()
+    if cookie:
+        other.cookies[COOKIE] = cookie
+
+    response = other.get(handed_off.link)
+
+    assert response.status_code == 403
+    page = text_of(response)
+    assert "opens only in the browser that asked the question" in page
+    assert "lecture hall" not in page
+
+
 def test_guessing_private_links_is_rate_limited(web, handed_off, monkeypatch):
     from apps.qa import views
 
@@ -411,6 +426,7 @@ def test_a_hostile_question_is_escaped_on_every_page_that_shows_it(
     )
     operator_web.post(f"/qa/handoffs/{hostile.handoff.pk}/faq")
     entry = Handoff.objects.get(pk=hostile.handoff.pk).faq
+    web.cookies[COOKIE] = hostile.cookie
     pages = {
         "hand-offs": operator_web.get("/qa/handoffs/"),
         "learning": operator_web.get("/qa/learning/"),

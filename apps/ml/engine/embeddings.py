@@ -292,6 +292,25 @@ class Match:
     confidence: float
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """The best entry for a query and what tells a right answer from a guess.
+
+    `features` (EVIDENCE_FEATURES) are the best entry's `confidence`, its `margin` over the
+    runner-up's blended score, and its `confidence_margin`: its confidence minus the best
+    confidence among all other entries. A question the knowledge base answers is usually
+    close to one entry and clearly closer to it than to any other; a question it does not
+    answer lands near several entries at once (a "dorm deposit refund" question is close to
+    every dormitory entry), which the margins see and the confidence alone does not.
+    """
+
+    match: Match
+    features: tuple[float, float, float]
+
+
+EVIDENCE_FEATURES = ("confidence", "margin", "confidence_margin")
+
+
 class FaqIndex:
     """Every question, phrasing and answer as one matrix; a search is one matrix-vector product.
 
@@ -484,11 +503,77 @@ class FaqIndex:
         scores = self.embedder.embed_queries(queries) @ self._matrix.T
         return [self._top(row, k) for row in scores]
 
-    def _top(self, scores: np.ndarray, k: int) -> list[Match]:
+    def evidence(self, vector: np.ndarray) -> Evidence | None:
+        """The best entry for an embedded query with its EVIDENCE_FEATURES; None if empty."""
+        if vector.shape != (self.embedder.dim,):
+            raise ValueError(f"expected a ({self.embedder.dim},) vector, got {vector.shape}")
+        if not self.entry_count:
+            return None
+        scores = self._matrix @ vector.astype(np.float32, copy=False)
+        best, confidence = self._entry_scores(scores)
+        slot = int(np.argmax(best))
+        match = Match(
+            entry_id=int(self._entry_ids[slot]),
+            score=float(best[slot]),
+            text=self._best_text(slot, scores[: self._split], scores[self._split :]),
+            confidence=float(confidence[slot]),
+        )
+        return Evidence(match=match, features=_features(best, confidence, slot))
+
+    def leave_out_evidence(
+        self, *, limit: int = 600, seed: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Labelled evidence made from the knowledge base itself, to fit an answer gate on.
+
+        For question rows (up to `limit`, a seeded sample) of entries with two or more:
+        the row asked with itself left out, which the rest of its entry should answer (label
+        1 if the index's best entry is still its own, else 0: answering would be wrong); and
+        the row asked with its whole entry left out, which nothing should answer (label 0):
+        a question near the knowledge base but not covered by it, like the ones residents
+        ask that should go to staff (none when no other entry is left). Returns
+        (features (n, 3), labels (n,)).
+        """
+        starts, ends = self._q.starts, self._q.ends
+        rows = [
+            row
+            for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
+            if end - start >= 2
+            for row in range(start, end)
+        ]
+        if len(rows) > limit:
+            rows = sorted(np.random.default_rng(seed).choice(rows, limit, replace=False).tolist())
+        row_slot = np.searchsorted(self._entry_ids, self._q.row_entries())
+        answer_slot = np.searchsorted(self._entry_ids, self._a.row_entries())
+        features, labels = [], []
+        for chunk in range(0, len(rows), EMBED_CHUNK):
+            batch = rows[chunk : chunk + EMBED_CHUNK]
+            for row, scores in zip(batch, self._matrix[batch] @ self._matrix.T, strict=True):
+                own = int(row_slot[row])
+                alone = scores.copy()
+                alone[row] = -np.inf
+                best, confidence = self._entry_scores(alone)
+                slot = int(np.argmax(best))
+                features.append(_features(best, confidence, slot))
+                labels.append(int(slot == own))
+                without = scores
+                without[: self._split][row_slot == own] = -np.inf
+                without[self._split :][answer_slot == own] = -np.inf
+                best, confidence = self._entry_scores(without)
+                if np.isfinite(best).any():  # else no other entry is left to find
+                    features.append(_features(best, confidence, int(np.argmax(best))))
+                    labels.append(0)
+        return np.array(features, dtype=np.float32).reshape(-1, 3), np.array(labels, np.int8)
+
+    def _entry_scores(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each entry's blended score and confidence; rows scored -inf are left out."""
         question_scores, answer_scores = scores[: self._split], scores[self._split :]
         best_question = self._q.best(question_scores)
         best = best_question * self._q_weight + self._a.best(answer_scores) * self._a_weight
-        confidence = np.where(self._q_weight > 0, best_question, best)
+        return best, np.where(self._q_weight > 0, best_question, best)
+
+    def _top(self, scores: np.ndarray, k: int) -> list[Match]:
+        question_scores, answer_scores = scores[: self._split], scores[self._split :]
+        best, confidence = self._entry_scores(scores)
         chosen = np.argpartition(-best, k - 1)[:k] if k < len(best) else np.arange(len(best))
         # Ties break by entry id so results do not depend on argpartition's internals.
         chosen = sorted(chosen.tolist(), key=lambda i: (-best[i], self._entry_ids[i]))
@@ -509,6 +594,21 @@ class FaqIndex:
         rows = self._a.rows(slot)
         assert rows is not None  # every entry has a question or an answer row
         return self._answers[rows.start + int(np.argmax(answer_scores[rows]))]
+
+
+def _features(best: np.ndarray, confidence: np.ndarray, slot: int) -> tuple[float, float, float]:
+    """EVIDENCE_FEATURES of entry `slot`; entries scored -inf (left out) do not compete."""
+    others = np.delete(np.arange(len(best)), slot)
+    rival = best[others]
+    rival = rival[np.isfinite(rival)]
+    rival_confidence = confidence[others]
+    rival_confidence = rival_confidence[np.isfinite(rival_confidence)]
+    top, sure = float(best[slot]), float(confidence[slot])
+    return (
+        sure,
+        top - (float(rival.max()) if len(rival) else 0.0),
+        sure - (float(rival_confidence.max()) if len(rival_confidence) else 0.0),
+    )
 
 
 class _Groups:
