@@ -281,6 +281,20 @@ def gate_lessons() -> list[tuple[list[float], int]]:
     return lessons
 
 
+def gate_status() -> dict:
+    """What the learning page shows about the answer gate, without loading any model: the
+    mode, the lessons waiting in the database, and the gate this process holds (if any)."""
+    lessons = gate_lessons()
+    held = _held
+    return {
+        "mode": settings.QA_ANSWER_GATE,
+        "lessons_right": sum(label for _, label in lessons),
+        "lessons_wrong": sum(1 - label for _, label in lessons),
+        "held": held.gate.describe() if held is not None and held.gate is not None else None,
+        "note": held.gate_note if held is not None else "",
+    }
+
+
 def _usable(evidence) -> bool:
     features = evidence.get("features") if isinstance(evidence, dict) else None
     return (

@@ -90,3 +90,23 @@ def questions_to_improve(*, viewer, limit: int = 100) -> list[Unanswered]:
         for text, (down_n, handed) in found.items()
     ]
     return sorted(items, key=lambda u: (-u.times, u.text))[:limit]
+
+
+def reply_outcomes(*, days: int = 7) -> dict:
+    """The chat's answers to questions over the last `days`: answered, handed off, thumbs."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    since = timezone.now() - timedelta(days=days)
+    replies = Message.objects.filter(role=Role.BOT, intent="question", created_at__gte=since)
+    counts = replies.aggregate(
+        answered=Count("id", filter=Q(faq__isnull=False)),
+        handed_off=Count("id", filter=Q(handed_off=True)),
+        up=Count("id", filter=Q(feedback=1)),
+        down=Count("id", filter=Q(feedback=-1)),
+    )
+    total = counts["answered"] + counts["handed_off"]
+    counts["days"] = days
+    counts["handed_off_percent"] = round(100 * counts["handed_off"] / total) if total else None
+    return counts

@@ -472,6 +472,8 @@ def handoff_answer(
     )
     if entry is not None:
         _phrasing_add(entry, handoff.question.text)
+    # Staff answered it, so it was a question: labelled text for the intent model.
+    _intent_sample(handoff.question.text, Intent.QUESTION, source="handoff")
     audit_record(
         action="qa.handoff_answer",
         actor=actor,
@@ -576,7 +578,8 @@ def intents_install(*, retrain: bool = False):
 
 def intents_dataset():
     """The `qa-intents` text dataset: the seed set (imported once, as version 1), then
-    residents' messages whose answer got a thumbs up. Training runs on it retrain the intent
+    residents' messages whose answer got a thumbs up, and hand-offs staff answered (labelled
+    "question"). Training runs on it retrain the intent
     head through ML ops, and the gate decides promotion."""
     from apps.ml.models import Dataset
     from apps.ml.services import dataset_import
@@ -597,9 +600,6 @@ def intents_dataset():
 def _feedback_sample(message: Message) -> None:
     """A thumbs up confirms how the question before it was handled: it joins the intent
     dataset (unversioned until the next training run seals it)."""
-    from apps.ml.engine.splits import split_of
-    from apps.ml.models import Dataset, Sample
-
     question = (
         Message.objects.filter(
             conversation_id=message.conversation_id, role=Role.RESIDENT, id__lt=message.pk
@@ -607,17 +607,26 @@ def _feedback_sample(message: Message) -> None:
         .order_by("-id")
         .first()
     )
+    if question is not None and question.intent:
+        _intent_sample(question.text, question.intent, source="feedback")
+
+
+def _intent_sample(text: str, label: str, *, source: str) -> None:
+    """One labelled message for the `qa-intents` dataset, once per text."""
+    from apps.ml.engine.splits import split_of
+    from apps.ml.models import Dataset, Sample
+
     dataset = Dataset.objects.filter(name=INTENT_MODEL_NAME).first()
-    if question is None or not question.intent or dataset is None:
+    if dataset is None:
         return
-    checksum = hashlib.sha256(question.text.encode()).hexdigest()
+    checksum = hashlib.sha256(text.encode()).hexdigest()
     if dataset.samples.filter(checksum=checksum).exists():
         return
     Sample.objects.create(
         dataset=dataset,
-        text=question.text,
-        label=question.intent,
-        source="feedback",
+        text=text,
+        label=label,
+        source=source,
         checksum=checksum,
         split=split_of(checksum),
     )

@@ -34,7 +34,13 @@ from .kb import (
 )
 from .markdown import markdown_html
 from .models import FaqEntry, Message
-from .selectors import faq_popular, faq_public, handoff_list, questions_to_improve
+from .selectors import (
+    faq_popular,
+    faq_public,
+    handoff_list,
+    questions_to_improve,
+    reply_outcomes,
+)
 from .services import (
     LinkElsewhere,
     QaRefused,
@@ -287,8 +293,16 @@ def handoff_to_faq(request, pk: int):
 def qa_learning(request):
     """Questions that were handed off or got a thumbs down, most frequent first."""
     _require_operator(request)
+    from .runtime import gate_status
+
     return render(
-        request, "qa/learning.html", {"questions": questions_to_improve(viewer=request.user)}
+        request,
+        "qa/learning.html",
+        {
+            "questions": questions_to_improve(viewer=request.user),
+            "gate": gate_status(),
+            "week": reply_outcomes(days=7),
+        },
     )
 
 

@@ -185,3 +185,24 @@ def test_staff_page_offers_the_chats_guess(operator_web, api_client):
 
 def test_seed_install_keeps_working_with_the_gate():
     assert faq_seed_install() == 0
+
+
+def test_the_learning_page_shows_the_gate_and_the_weeks_outcomes(operator_web, api_client):
+    ask(api_client, "What are the library opening hours?")
+    reply = ask(api_client, NONSENSE).json()
+    assert reply["handed_off"]
+    qa_engine()
+    page = operator_web.get("/qa/learning/").content.decode()
+    assert "1 question answered, 1 handed off (50 %)" in page
+    assert "Held by this process: threshold" in page
+
+
+def test_a_staff_answer_is_labelled_text_for_the_intent_model(api_client, operator):
+    from apps.ml.models import Sample
+    from apps.qa.services import intents_dataset
+
+    intents_dataset()
+    ask(api_client, NONSENSE)
+    handoff_answer(handoff=Handoff.objects.get(), text="Ask the registrar.", actor=operator)
+    sample = Sample.objects.get(source="handoff")
+    assert sample.text == NONSENSE and sample.label == "question"
