@@ -97,6 +97,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.roles",
+                "apps.qa.context_processors.handoffs_waiting",
             ],
         },
     },

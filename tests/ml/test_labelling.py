@@ -691,7 +691,7 @@ def test_the_page_takes_a_fixed_number_of_queries(
         labelling_flag_low_confidence(
             frame=frame, detections=whole_frame(frame, classifier, ("vehicle", 0.5))
         )
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):
         admin_page.get("/ml/labelling/")
 
 

@@ -206,3 +206,12 @@ def test_a_staff_answer_is_labelled_text_for_the_intent_model(api_client, operat
     handoff_answer(handoff=Handoff.objects.get(), text="Ask the registrar.", actor=operator)
     sample = Sample.objects.get(source="handoff")
     assert sample.text == NONSENSE and sample.label == "question"
+
+
+def test_the_navigation_counts_waiting_hand_offs_for_staff_only(operator_web, api_client):
+    from django.test import Client
+
+    ask(api_client, NONSENSE)
+    page = operator_web.get("/qa/learning/").content.decode()
+    assert 'aria-label="1 waiting">1</span>' in page
+    assert "nav-count" not in Client().get("/faq/").content.decode()
