@@ -9,6 +9,7 @@ import logging
 import math
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -57,6 +58,8 @@ class QaEngine:
     gate_note: str = ""
     generated: tuple | None = None
     """The index's leave-out evidence (features, labels), kept for refits."""
+    fitted_at: float = 0.0
+    """time.monotonic() of the gate's fit."""
 
     def embed(self, text: str):
         return self.embedder.embed_query(text)
@@ -190,7 +193,15 @@ def qa_engine() -> QaEngine:
         if _held is not None and _held.state == state:
             return _held
         if _held is not None and _held.state[:-1] == state[:-1]:
-            _held = replace(_held, state=state, **_gate(_held.index, _held.generated))
+            # Only the lessons changed: refit the gate (not the index), at most so often.
+            if time.monotonic() - _held.fitted_at < GATE_REFIT_SECONDS:
+                return _held
+            _held = replace(
+                _held,
+                state=state,
+                fitted_at=time.monotonic(),
+                **_gate(_held.index, _held.generated),
+            )
             return _held
         embedder = load_embedder(settings.QA_EMBEDDER, threads=settings.QA_EMBEDDER_THREADS)
         entries = FaqEntry.objects.filter(published=True).only(
@@ -203,6 +214,7 @@ def qa_engine() -> QaEngine:
             intents=_intent_model(embedder),
             threshold=settings.QA_THRESHOLD,
             state=state,
+            fitted_at=time.monotonic(),
             **_gate(index),
         )
         log.info("FAQ index built: %s entries; %s", state[0], _held.gate_note)
@@ -210,9 +222,13 @@ def qa_engine() -> QaEngine:
 
 
 # Lessons from residents and staff count this many times a generated example: they are what
-# this campus actually asks.
+# this campus actually asks. A client's thumbs count up to LESSONS_PER_CLIENT (its latest),
+# so one resident, or one script, cannot steer the gate.
 LESSON_WEIGHT = 3.0
 LESSONS_MAX = 5000
+LESSONS_PER_CLIENT = 10
+# New lessons refit the gate (a few ms to a few hundred) at most this often per process.
+GATE_REFIT_SECONDS = 60.0
 
 
 def _gate(index, generated: tuple | None = None) -> dict:
@@ -252,7 +268,8 @@ def _gate(index, generated: tuple | None = None) -> dict:
 def gate_lessons() -> list[tuple[list[float], int]]:
     """(evidence features, 1 if answering was right else 0) from what people told us.
 
-    - a thumbs up on an answer: right; a thumbs down: wrong;
+    - a thumbs up on an answer: right; a thumbs down: wrong (a client's latest
+      LESSONS_PER_CLIENT only);
     - a hand-off staff answered by pointing to an existing entry: right, when that entry is
       the one the chat had found (it should have answered); a hand-off staff answered in
       their own words: wrong (handing it off was right).
@@ -261,10 +278,12 @@ def gate_lessons() -> list[tuple[list[float], int]]:
     replies = (
         Message.objects.filter(feedback__isnull=False, evidence__isnull=False, faq__isnull=False)
         .order_by("-feedback_at")
-        .values_list("evidence", "feedback")[:LESSONS_MAX]
+        .values_list("evidence", "feedback", "conversation__client")[:LESSONS_MAX]
     )
-    for evidence, feedback in replies:
-        if _usable(evidence):
+    per_client: Counter[str] = Counter()
+    for evidence, feedback, client in replies:
+        per_client[client] += 1
+        if _usable(evidence) and per_client[client] <= LESSONS_PER_CLIENT:
             lessons.append((evidence["features"], 1 if feedback > 0 else 0))
     answered = (
         Handoff.objects.filter(status=HandoffStatus.ANSWERED, evidence__isnull=False)

@@ -19,6 +19,7 @@ NONSENSE = "zzqx plorb vantage quux?"
 def _state_checked_every_question(monkeypatch):
     """The engine looks for new entries and lessons at most once a second; here, always."""
     monkeypatch.setattr("apps.qa.runtime.STATE_CHECK_SECONDS", 0.0)
+    monkeypatch.setattr("apps.qa.runtime.GATE_REFIT_SECONDS", 0.0)
 
 
 def test_the_seed_faq_fits_a_gate_and_answers_are_judged_by_it(api_client):
@@ -87,8 +88,10 @@ def test_a_changed_thumb_is_a_new_lesson(api_client):
     assert [label for _, label in gate_lessons()] == [0]
 
 
-def test_thumbs_down_on_answers_like_this_one_make_the_gate_warier(api_client, settings):
+def test_thumbs_down_on_answers_like_this_one_make_the_gate_warier(settings):
     """Residents say answers like this one are wrong: the gate's confidence in it drops."""
+    from rest_framework.test import APIClient
+
     settings.QA_MESSAGES_PER_MINUTE = 1000
     settings.QA_MESSAGES_PER_MINUTE_PER_ADDRESS = 1000
     question = "library opening hours on public holidays"
@@ -100,10 +103,20 @@ def test_thumbs_down_on_answers_like_this_one_make_the_gate_warier(api_client, s
 
     before = lead()
     assert before > 0, "the untaught gate answers this one"
-    for _ in range(40):
-        _thumb(api_client, ask(api_client, question).json(), -1)
+    for resident in range(8):  # eight residents, each on their own address
+        client = APIClient(REMOTE_ADDR=f"10.0.0.{resident}")
+        for _ in range(5):
+            _thumb(client, ask(client, question).json(), -1)
     after = lead()
     assert after < before
+
+
+def test_one_clients_thumbs_count_only_so_often(api_client, settings, monkeypatch):
+    monkeypatch.setattr("apps.qa.runtime.LESSONS_PER_CLIENT", 3)
+    settings.QA_MESSAGES_PER_MINUTE = 1000
+    for _ in range(6):
+        _thumb(api_client, ask(api_client, "What are the library opening hours?").json(), -1)
+    assert len(gate_lessons()) == 3
 
 
 def test_staff_pointing_to_an_existing_entry_answers_and_teaches(api_client, operator):
