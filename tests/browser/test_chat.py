@@ -127,7 +127,12 @@ def test_a_resident_asks_reports_and_an_operator_sees_it_live(server, browser): 
     assert elsewhere.goto(handoff_url).status == 403
     assert "belongs to another browser" in elsewhere.inner_text("h1")
     assert "No pets" not in elsewhere.inner_text("body")
+    screenshot(elsewhere, "chat-link-elsewhere.png")
     elsewhere.close()
+    # Staff see what the chat answered and handed off this week, and what the gate learnt.
+    wall.goto(f"{server.url}/qa/learning/")
+    assert "1 handed off" in wall.inner_text("#gate")
+    screenshot(wall, "qa-learning.png")
     phone.close()
     wall.close()
 
