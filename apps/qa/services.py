@@ -447,8 +447,7 @@ def handoff_answer(
     entry = None
     if existing not in (None, ""):
         entry = _published_entry(existing)
-        language = handoff.question.language
-        text = entry.answer(language)
+        text = entry.answer(handoff.question.language)
     text = text.strip()
     if not text:
         raise QaRefused("write an answer first")
@@ -515,8 +514,9 @@ def faq_from_handoff(*, handoff: Handoff, actor, request=None) -> FaqEntry:
     handoff = Handoff.objects.select_for_update().select_related("question").get(pk=handoff.pk)
     if handoff.status != HandoffStatus.ANSWERED:
         raise QaRefused("answer the hand-off first")
-    if handoff.faq_id:
-        raise QaRefused(f"hand-off {handoff.pk} is already FAQ entry {handoff.faq_id}")
+    if handoff.faq_id or handoff.existing_id:
+        entry_id = handoff.faq_id or handoff.existing_id
+        raise QaRefused(f"hand-off {handoff.pk} is already FAQ entry {entry_id}")
     question = handoff.question
     field_q, field_a = (
         ("question_zh", "answer_zh")
@@ -579,8 +579,8 @@ def intents_install(*, retrain: bool = False):
 def intents_dataset():
     """The `qa-intents` text dataset: the seed set (imported once, as version 1), then
     residents' messages whose answer got a thumbs up, and hand-offs staff answered (labelled
-    "question"). Training runs on it retrain the intent
-    head through ML ops, and the gate decides promotion."""
+    "question"). Training runs on it retrain the intent head through ML ops, and the gate
+    decides promotion."""
     from apps.ml.models import Dataset
     from apps.ml.services import dataset_import
 

@@ -7,7 +7,7 @@ import pytest
 from apps.qa.choices import HandoffStatus, Role
 from apps.qa.models import FaqEntry, Handoff, Message
 from apps.qa.runtime import gate_lessons, qa_engine, qa_engine_release
-from apps.qa.services import QaRefused, faq_seed_install, handoff_answer
+from apps.qa.services import QaRefused, faq_from_handoff, faq_seed_install, handoff_answer
 from tests.qa.test_chat import ask, chat, intent_model_dir  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("chat")]
@@ -130,6 +130,8 @@ def test_staff_pointing_to_an_existing_entry_answers_and_teaches(api_client, ope
     assert staff.text == entry.answer_en and staff.faq == entry
     entry.refresh_from_db()
     assert NONSENSE in entry.phrasings
+    with pytest.raises(QaRefused, match=f"already FAQ entry {entry.pk}"):
+        faq_from_handoff(handoff=handoff, actor=operator)
     # The chat now finds the question under that entry and answers it itself.
     qa_engine_release()
     again = ask(api_client, NONSENSE, reply["conversation"]).json()
