@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import django
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIHandler
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 
 class ThreadPoolASGIHandler(ASGIHandler):
@@ -36,13 +36,25 @@ class ThreadPoolASGIHandler(ASGIHandler):
         def serve(request):
             close_old_connections()
             try:
-                return chain(request)
+                response = chain(request)
             finally:
                 close_old_connections()
+            if response.streaming and not response.is_async:
+                # Django iterates it in the request's own thread, not here: that thread's
+                # connections (an export's queries) close when it is done, not at exit.
+                response.streaming_content = _closing_connections(response.streaming_content)
+            return response
 
         self._middleware_chain = sync_to_async(
             serve, thread_sensitive=False, executor=self.executor
         )
+
+
+def _closing_connections(chunks):
+    try:
+        yield from chunks
+    finally:
+        connections.close_all()
 
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smartcampus.settings.base")

@@ -140,8 +140,14 @@ class ChatConsumer(BoundedJsonConsumer):
                 message_id=message,
                 conversation_id=str(content.get("conversation")),
                 client=self.client,
+                address=self.address,
                 value=value,
             )
+        except RateLimited as exc:
+            await self.send_json(
+                {"type": "error", "error": str(exc), "retry_after": exc.retry_after}
+            )
+            return
         except QaRefused as exc:
             await self.send_json({"type": "error", "error": str(exc)})
             return

@@ -78,6 +78,11 @@ class Conversation(models.Model):
     client = models.CharField(
         max_length=64, help_text="Hash of the client's address, for rate limits and merging."
     )
+    address = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Hash of the network address it started from: lessons count per address.",
+    )
     language = models.CharField(max_length=2, choices=Language.choices, default=Language.EN)
     topic = models.ForeignKey(
         FaqEntry,
@@ -172,6 +177,12 @@ class Handoff(models.Model):
     )
     evidence = models.JSONField(
         null=True, blank=True, help_text="The entry the chat found and the gate's features."
+    )
+    lesson = models.SmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="What staff's answer taught the answer gate: 1, answering with the entry the "
+        "chat found was right; 0, it would have been wrong; empty, nothing.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

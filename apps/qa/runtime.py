@@ -21,7 +21,6 @@ from apps.ml.choices import Task
 from apps.ml.models import ModelVersion
 from apps.ml.selectors import intent_head_embedder, modelversion_directory
 
-from .choices import HandoffStatus
 from .models import FaqEntry, Handoff, Message
 
 log = logging.getLogger(__name__)
@@ -178,8 +177,7 @@ _checked_at = 0.0
 def qa_engine() -> QaEngine:
     """The process's engine, rebuilt first if entries or the active intent model changed,
     and its answer gate refitted if only the lessons (thumbs, hand-off answers) did."""
-    global _held, _checked_at
-    from apps.ml.engine.embeddings import load_embedder
+    global _checked_at
 
     held = _held
     now = time.monotonic()
@@ -189,41 +187,55 @@ def qa_engine() -> QaEngine:
     _checked_at = now
     if held is not None and held.state == state:
         return held
-    with _lock:
-        if _held is not None and _held.state == state:
+    # While one thread rebuilds, the others keep answering from the engine they have (a
+    # second or so stale) rather than wait: the web's request threads are a fixed pool.
+    if not _lock.acquire(blocking=held is None):
+        return held
+    try:
+        return _engine_for(state)
+    finally:
+        _lock.release()
+
+
+def _engine_for(state: tuple) -> QaEngine:
+    """Under _lock: the held engine if it is current, else refitted or rebuilt."""
+    global _held
+    from apps.ml.engine.embeddings import load_embedder
+
+    if _held is not None and _held.state == state:
+        return _held
+    if _held is not None and _held.state[:-1] == state[:-1]:
+        # Only the lessons changed: refit the gate (not the index), at most so often.
+        if time.monotonic() - _held.fitted_at < GATE_REFIT_SECONDS:
             return _held
-        if _held is not None and _held.state[:-1] == state[:-1]:
-            # Only the lessons changed: refit the gate (not the index), at most so often.
-            if time.monotonic() - _held.fitted_at < GATE_REFIT_SECONDS:
-                return _held
-            _held = replace(
-                _held,
-                state=state,
-                fitted_at=time.monotonic(),
-                **_gate(_held.index, _held.generated),
-            )
-            return _held
-        embedder = load_embedder(settings.QA_EMBEDDER, threads=settings.QA_EMBEDDER_THREADS)
-        entries = FaqEntry.objects.filter(published=True).only(
-            "id", "question_en", "question_zh", "answer_en", "answer_zh", "phrasings"
-        )
-        index = _index_build(embedder, entries)
-        _held = QaEngine(
-            embedder=embedder,
-            index=index,
-            intents=_intent_model(embedder),
-            threshold=settings.QA_THRESHOLD,
+        _held = replace(
+            _held,
             state=state,
             fitted_at=time.monotonic(),
-            **_gate(index),
+            **_gate(_held.index, _held.generated),
         )
-        log.info("FAQ index built: %s entries; %s", state[0], _held.gate_note)
         return _held
+    embedder = load_embedder(settings.QA_EMBEDDER, threads=settings.QA_EMBEDDER_THREADS)
+    entries = FaqEntry.objects.filter(published=True).only(
+        "id", "question_en", "question_zh", "answer_en", "answer_zh", "phrasings"
+    )
+    index = _index_build(embedder, entries)
+    _held = QaEngine(
+        embedder=embedder,
+        index=index,
+        intents=_intent_model(embedder),
+        threshold=settings.QA_THRESHOLD,
+        state=state,
+        fitted_at=time.monotonic(),
+        **_gate(index),
+    )
+    log.info("FAQ index built: %s entries; %s", state[0], _held.gate_note)
+    return _held
 
 
 # Lessons from residents and staff count this many times a generated example: they are what
 # this campus actually asks. A client's thumbs count up to LESSONS_PER_CLIENT (its latest),
-# so one resident, or one script, cannot steer the gate.
+# and so do an address's, so one resident, or one script, cannot steer the gate.
 LESSON_WEIGHT = 3.0
 LESSONS_MAX = 5000
 LESSONS_PER_CLIENT = 10
@@ -250,12 +262,14 @@ def _gate(index, generated: tuple | None = None) -> dict:
         "lessons wrong": sum(1 - label for _, label in lessons),
     }
     if lessons:
-        features = np.concatenate([features, np.array([f for f, _ in lessons], np.float32)])
+        features = np.concatenate([features, np.array([f for f, _ in lessons], np.float64)])
         labels = np.concatenate([labels, np.array([y for _, y in lessons], np.int8)])
     weights = np.r_[np.ones(len(generated[1])), np.full(len(lessons), LESSON_WEIGHT)]
     try:
         gate = fit_answer_gate(features, labels, sample_weights=weights, samples=samples)
-    except GateUnavailable as exc:
+    except ValueError as exc:  # GateUnavailable, or evidence that will not fit
+        if not isinstance(exc, GateUnavailable):
+            log.error("the answer gate could not be fitted: %s", exc)
         return {
             "gate": None,
             "gate_note": f"no answer gate ({exc}); {fixed}",
@@ -268,35 +282,38 @@ def _gate(index, generated: tuple | None = None) -> dict:
 def gate_lessons() -> list[tuple[list[float], int]]:
     """(evidence features, 1 if answering was right else 0) from what people told us.
 
-    - a thumbs up on an answer: right; a thumbs down: wrong (a client's latest
-      LESSONS_PER_CLIENT only);
-    - a hand-off staff answered by pointing to an existing entry: right, when that entry is
-      the one the chat had found (it should have answered); a hand-off staff answered in
-      their own words: wrong (handing it off was right).
+    - a thumbs up on an answer: right; a thumbs down: wrong (the latest LESSONS_PER_CLIENT
+      of a client, and of a network address);
+    - a hand-off staff answered: `Handoff.lesson`, right when staff pointed to the entry the
+      chat had found (it should have answered), else wrong.
     """
     lessons = []
     replies = (
         Message.objects.filter(feedback__isnull=False, evidence__isnull=False, faq__isnull=False)
         .order_by("-feedback_at")
-        .values_list("evidence", "feedback", "conversation__client")[:LESSONS_MAX]
+        .values_list("evidence", "feedback", "conversation__client", "conversation__address")[
+            :LESSONS_MAX
+        ]
     )
     per_client: Counter[str] = Counter()
-    for evidence, feedback, client in replies:
+    for evidence, feedback, client, address in replies:
+        # Cookies are the client's to choose, so an address's thumbs are capped as well.
         per_client[client] += 1
-        if _usable(evidence) and per_client[client] <= LESSONS_PER_CLIENT:
+        per_client[f"address:{address or client}"] += 1
+        if (
+            _usable(evidence)
+            and per_client[client] <= LESSONS_PER_CLIENT
+            and per_client[f"address:{address or client}"] <= LESSONS_PER_CLIENT
+        ):
             lessons.append((evidence["features"], 1 if feedback > 0 else 0))
     answered = (
-        Handoff.objects.filter(status=HandoffStatus.ANSWERED, evidence__isnull=False)
+        Handoff.objects.filter(lesson__isnull=False, evidence__isnull=False)
         .order_by("-answered_at")
-        .values_list("evidence", "existing_id")[:LESSONS_MAX]
+        .values_list("evidence", "lesson")[:LESSONS_MAX]
     )
-    for evidence, existing in answered:
-        if not _usable(evidence):
-            continue
-        if existing is None:
-            lessons.append((evidence["features"], 0))
-        elif existing == evidence.get("entry"):
-            lessons.append((evidence["features"], 1))
+    for evidence, lesson in answered:
+        if _usable(evidence):
+            lessons.append((evidence["features"], 1 if lesson else 0))
     return lessons
 
 

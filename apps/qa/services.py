@@ -96,7 +96,9 @@ def _text(name: str, language: str, **values) -> str:
     return TEXTS[name][language].format(**values)
 
 
-def _conversation(conversation_id: str | None, client: str, language: str) -> Conversation:
+def _conversation(
+    conversation_id: str | None, client: str, language: str, address: str
+) -> Conversation:
     """The resident's conversation, or a new one. A conversation belongs to the client that
     started it: another client naming it gets a fresh conversation, never its history."""
     if conversation_id:
@@ -111,7 +113,7 @@ def _conversation(conversation_id: str | None, client: str, language: str) -> Co
         )
         if found is not None:
             return found
-    return Conversation.objects.create(client=client, language=language)
+    return Conversation.objects.create(client=client, address=address, language=language)
 
 
 def qa_ask(
@@ -148,7 +150,7 @@ def qa_ask(
     vector = engine.embed(text)
     intent, intent_confidence = engine.intent(vector)
     with transaction.atomic():
-        conversation = _conversation(conversation_id, client, language)
+        conversation = _conversation(conversation_id, client, language, address)
         if intent == Intent.EMERGENCY:
             conversation.pending = {}  # a report in progress waits: help comes first
         elif _pending_report(conversation):
@@ -383,10 +385,27 @@ def _suggestions(language: str, count: int = 4) -> list[str]:
     return [entry.title(language) for entry in faq_popular(limit=count)]
 
 
-def qa_feedback(*, message_id: int, conversation_id: str, client: str, value: int) -> Message:
-    """Thumbs up (+1) or down (-1) on one of the bot's answers in the client's conversation."""
+def qa_feedback(
+    *, message_id: int, conversation_id: str, client: str, value: int, address: str | None = None
+) -> Message:
+    """Thumbs up (+1) or down (-1) on one of the bot's answers in the client's conversation.
+
+    Thumbs teach the answer gate, so they are limited like messages, per client and per
+    address (RateLimited)."""
     if value not in (1, -1):
         raise QaRefused("feedback is 1 (helpful) or -1 (not helpful)")
+    rate_take(
+        key=f"qa-feedback:{client}",
+        limit=settings.QA_MESSAGES_PER_MINUTE,
+        window_s=60,
+        what="thumbs",
+    )
+    rate_take(
+        key=f"qa-feedback-address:{address or client}",
+        limit=settings.QA_MESSAGES_PER_MINUTE_PER_ADDRESS,
+        window_s=60,
+        what="thumbs from this network",
+    )
     try:
         key = uuid.UUID(str(conversation_id))
     except ValueError:
@@ -436,23 +455,34 @@ def conversation_open(*, conversation_id, token: str, client: str) -> Conversati
 
 @transaction.atomic
 def handoff_answer(
-    *, handoff: Handoff, text: str, actor, request=None, existing: int | str | None = None
+    *,
+    handoff: Handoff,
+    text: str,
+    actor,
+    request=None,
+    existing: int | str | None = None,
+    intent: str = Intent.QUESTION,
 ) -> Handoff:
     """Staff answer a hand-off: the answer joins the conversation (live if it is open).
 
     Staff either write an answer, or name the `existing` FAQ entry that answers it: then the
-    resident gets that entry's answer, the question becomes one of the entry's phrasings (so
-    the chat finds it next time), and the hand-off is a lesson for the answer gate.
+    resident gets that entry's answer and the question becomes one of the entry's phrasings
+    (so the chat finds it next time). Either way the hand-off is a lesson for the answer gate
+    (`Handoff.lesson`), and the message joins the intent dataset as `intent`.
     """
+    if intent not in Intent.values:
+        raise QaRefused(f"{str(intent)[:20]!r} is not one of {', '.join(Intent.values)}")
     entry = None
     if existing not in (None, ""):
+        # Locked: the entry cannot be deleted or edited between here and its new phrasing.
         entry = _published_entry(existing)
-        text = entry.answer(handoff.question.language)
-    text = text.strip()
-    if not text:
-        raise QaRefused("write an answer first")
-    if len(text) > 5000:
-        raise QaRefused("an answer is at most 5,000 characters")
+        text = entry.answer(handoff.question.language).strip()
+    else:
+        text = text.strip()
+        if not text:
+            raise QaRefused("write an answer first")
+        if len(text) > 5000:
+            raise QaRefused("an answer is at most 5,000 characters")
     handoff = Handoff.objects.select_for_update().select_related("question").get(pk=handoff.pk)
     if handoff.status != HandoffStatus.OPEN:
         raise QaRefused(f"hand-off {handoff.pk} has been {handoff.get_status_display().lower()}")
@@ -461,7 +491,10 @@ def handoff_answer(
     handoff.answered_by = actor
     handoff.answered_at = timezone.now()
     handoff.existing = entry
-    handoff.save(update_fields=["status", "answer", "answered_by", "answered_at", "existing"])
+    handoff.lesson = _handoff_lesson(handoff, entry)
+    handoff.save(
+        update_fields=["status", "answer", "answered_by", "answered_at", "existing", "lesson"]
+    )
     message = Message.objects.create(
         conversation_id=handoff.conversation_id,
         role=Role.STAFF,
@@ -469,16 +502,16 @@ def handoff_answer(
         language=handoff.question.language,
         faq=entry,
     )
-    if entry is not None:
-        _phrasing_add(entry, handoff.question.text)
-    # Staff answered it, so it was a question: labelled text for the intent model.
-    _intent_sample(handoff.question.text, Intent.QUESTION, source="handoff")
+    phrased = _phrasing_add(entry, handoff.question.text) if entry is not None else False
+    # What the message was, as staff say (a question, unless they pick another intent):
+    # labelled text for the intent model.
+    _intent_sample(handoff.question.text, intent, source="handoff")
     audit_record(
         action="qa.handoff_answer",
         actor=actor,
         target=handoff,
         request=request,
-        detail={"existing": entry.pk} if entry else None,
+        detail={"existing": entry.pk, "phrasing_added": phrased} if entry else None,
     )
     from .events import conversation_send_after_commit
 
@@ -487,25 +520,38 @@ def handoff_answer(
 
 
 def _published_entry(value: int | str) -> FaqEntry:
+    """The published entry numbered `value`, locked for the rest of the transaction."""
     number = id_from_text(str(value))
     if number is None:
         raise QaRefused(f"{str(value)[:20]!r} is not an FAQ entry number")
-    entry = FaqEntry.objects.filter(pk=number, published=True).first()
+    entry = FaqEntry.objects.select_for_update().filter(pk=number, published=True).first()
     if entry is None:
         raise QaRefused(f"there is no published FAQ entry {number}")
     return entry
 
 
-def _phrasing_add(entry: FaqEntry, question: str) -> None:
-    """The resident's words become one more way the entry is asked: once, on one line, and
-    within what the knowledge base's import takes back (kb.MAX_PHRASINGS)."""
+def _handoff_lesson(handoff: Handoff, entry: FaqEntry | None) -> int | None:
+    """1 if the chat's own best entry was the answer (it should have answered), else 0 (an
+    answer in staff's words, or another entry: answering with its guess would have been
+    wrong); None without the chat's evidence. Fixed now, so a later edit cannot change it."""
+    found = handoff.evidence.get("entry") if isinstance(handoff.evidence, dict) else None
+    if found is None:
+        return None
+    return 1 if entry is not None and entry.pk == found else 0
+
+
+def _phrasing_add(entry: FaqEntry, question: str) -> bool:
+    """The resident's words become one more way the (locked) entry is asked: once, on one
+    line, and within what the knowledge base's import takes back (kb.MAX_PHRASINGS).
+    False when they were not added (already there, or the entry is full)."""
     from .kb import MAX_CHARS, MAX_PHRASINGS
 
-    entry = FaqEntry.objects.select_for_update().get(pk=entry.pk)
     phrasing = " ".join(question.split())[: MAX_CHARS["phrasing"]]
-    if phrasing and phrasing not in entry.phrasings and len(entry.phrasings) < MAX_PHRASINGS:
-        entry.phrasings = [*entry.phrasings, phrasing]
-        entry.save(update_fields=["phrasings", "updated_at"])
+    if not phrasing or phrasing in entry.phrasings or len(entry.phrasings) >= MAX_PHRASINGS:
+        return False
+    entry.phrasings = [*entry.phrasings, phrasing]
+    entry.save(update_fields=["phrasings", "updated_at"])
+    return True
 
 
 @transaction.atomic
@@ -620,15 +666,20 @@ def _intent_sample(text: str, label: str, *, source: str) -> None:
     if dataset is None:
         return
     checksum = hashlib.sha256(text.encode()).hexdigest()
-    if dataset.samples.filter(checksum=checksum).exists():
-        return
-    Sample.objects.create(
-        dataset=dataset,
-        text=text,
-        label=label,
-        source=source,
-        checksum=checksum,
-        split=split_of(checksum),
+    # The unique constraint decides between two writers of the same text (a thumbs up and a
+    # staff answer at once): the second is skipped, never an error that undoes the answer.
+    Sample.objects.bulk_create(
+        [
+            Sample(
+                dataset=dataset,
+                text=text,
+                label=label,
+                source=source,
+                checksum=checksum,
+                split=split_of(checksum),
+            )
+        ],
+        ignore_conflicts=True,
     )
 
 

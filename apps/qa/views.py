@@ -21,7 +21,7 @@ from apps.core.ratelimit import RateLimited, rate_take
 from apps.core.roles import is_admin, is_operator
 from apps.core.services import audit_record
 
-from .choices import HandoffStatus, Language, Role
+from .choices import HandoffStatus, Intent, Language, Role
 from .clients import COOKIE, COOKIE_MAX_AGE, client_of_request, cookie_valid, new_client_cookie
 from .kb import (
     FaqImportRefused,
@@ -234,6 +234,7 @@ def handoff_index(request):
                 :HANDOFFS_SHOWN
             ],
             "shown": HANDOFFS_SHOWN,
+            "intents": Intent.choices,
         },
     )
 
@@ -265,6 +266,7 @@ def handoff_reply(request, pk: int):
             handoff=handoff,
             text=request.POST.get("text", ""),
             existing=request.POST.get("entry"),
+            intent=request.POST.get("intent") or Intent.QUESTION,
             actor=request.user,
             request=request,
         )

@@ -10,7 +10,7 @@ from asgiref.testing import ApplicationCommunicator
 from django.db import connections
 from django.db.backends.signals import connection_created
 
-from apps.qa.models import Conversation
+from apps.qa.models import Conversation, FaqEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -99,3 +99,29 @@ async def test_questions_one_after_another_share_one_database_connection(
         connection_created.disconnect(created)
 
     assert len(opened) == 1  # Django's own handler: a new thread, so a new one, per request
+
+
+def test_a_streamed_response_closes_the_connections_of_the_thread_that_sends_it(entries):
+    """Django sends a streamed export from the request's own thread, not from the pool: the
+    connection its queries opened there is closed when the stream ends, not left open."""
+    import threading
+
+    default = connections["default"]
+    if default.vendor == "sqlite" and default.is_in_memory_db():
+        pytest.skip("Django never closes an in-memory SQLite database (run on PostgreSQL)")
+
+    from smartcampus.asgi import _closing_connections
+
+    def export():
+        yield str(FaqEntry.objects.count()).encode()
+
+    seen = {}
+
+    def send():
+        seen["body"] = b"".join(_closing_connections(export()))
+        seen["open"] = connections["default"].connection is not None
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    sender.join()
+    assert seen == {"body": str(len(entries)).encode(), "open": False}

@@ -31,6 +31,7 @@ from apps.ml.engine.embeddings import EVIDENCE_FEATURES
 # back to a fixed confidence threshold): a test knowledge base of three entries, say.
 MIN_SAMPLES_PER_CLASS = 10
 L2 = 1e-2
+MIN_SCALE = 1e-3
 STEPS = 2000
 LEARNING_RATE = 0.5
 
@@ -97,7 +98,8 @@ def fit_answer_gate(
     # Both outcomes weigh the same in total, however many of each there are.
     w = w * np.where(y == 1, 0.5 / w[y == 1].sum(), 0.5 / w[y == 0].sum())
     mean = x.mean(axis=0)
-    scale = x.std(axis=0) + 1e-6
+    # A feature that hardly varies is not standardised into noise the fit would lean on.
+    scale = np.maximum(x.std(axis=0), MIN_SCALE)
     z = (x - mean) / scale
     weights, bias = np.zeros(x.shape[1]), 0.0
     for _ in range(STEPS):
@@ -119,20 +121,21 @@ def fit_answer_gate(
 
 def balanced_threshold(scores: np.ndarray, labels: np.ndarray, weights=None) -> float:
     """The threshold maximising the mean of the shares of (weighted) right answers kept and
-    wrong ones refused; where a range ties, its midpoint."""
+    wrong ones refused: halfway between the last score refused and the first answered, at
+    the best cut (the middle one where several cuts tie)."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels)
     w = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)
-    order = np.argsort(scores)
+    order = np.argsort(scores, kind="stable")
     s, y, w = scores[order], labels[order], w[order]
     right_total, wrong_total = w[y == 1].sum(), w[y == 0].sum()
-    # Threshold at s[i]: everything from i on is answered.
+    # Cut i: everything from s[i] on is answered.
     right_kept = right_total - np.concatenate([[0.0], np.cumsum(np.where(y == 1, w, 0.0))[:-1]])
     wrong_refused = np.concatenate([[0.0], np.cumsum(np.where(y == 0, w, 0.0))[:-1]])
     objective = 0.5 * right_kept / right_total + 0.5 * wrong_refused / wrong_total
     # Only the first of equal scores is a real cut point.
     valid = np.r_[True, s[1:] != s[:-1]]
     objective = np.where(valid, objective, -np.inf)
-    best = objective.max()
-    ties = s[objective >= best - 1e-12]
-    return float((ties.min() + ties.max()) / 2)
+    best = np.flatnonzero(objective >= objective.max() - 1e-12)
+    cut = int(best[len(best) // 2])
+    return float(s[0]) if cut == 0 else float((s[cut - 1] + s[cut]) / 2)

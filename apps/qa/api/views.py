@@ -56,7 +56,14 @@ class FeedbackView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(request=FeedbackSerializer, responses={204: None})
+    @extend_schema(
+        request=FeedbackSerializer,
+        responses={
+            204: None,
+            400: OpenApiResponse(description="no such answer in this conversation"),
+            429: OpenApiResponse(description="too many thumbs; see Retry-After"),
+        },
+    )
     def post(self, request):
         data = FeedbackSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -65,8 +72,11 @@ class FeedbackView(APIView):
                 message_id=data.validated_data["message"],
                 conversation_id=data.validated_data["conversation"],
                 client=client_of_request(request),
+                address=address_of_request(request),
                 value=data.validated_data["value"],
             )
+        except RateLimited as exc:
+            return _too_many(exc)
         except QaRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(status=status.HTTP_204_NO_CONTENT)
