@@ -116,6 +116,26 @@ def _conversation(
     return Conversation.objects.create(client=client, address=address, language=language)
 
 
+def _limit(
+    what: str,
+    client: str,
+    address: str,
+    *,
+    per_client: int,
+    per_address: int | None = None,
+    window_s: int = 60,
+) -> None:
+    """Count one `what` for the client and for its network address (RateLimited past
+    either): cookies are free to change, addresses are not."""
+    rate_take(key=f"qa-{what}:{client}", limit=per_client, window_s=window_s, what=what)
+    rate_take(
+        key=f"qa-{what}-address:{address}",
+        limit=per_address or settings.QA_MESSAGES_PER_MINUTE_PER_ADDRESS,
+        window_s=window_s,
+        what=f"{what} from this network",
+    )
+
+
 def qa_ask(
     *, question: str, conversation_id: str | None, client: str, address: str | None = None
 ) -> Reply:
@@ -129,15 +149,7 @@ def qa_ask(
     from apps.ml.engine.textnorm import MessageRefused, clean_message, language_of
 
     address = address or client
-    rate_take(
-        key=f"qa:{client}", limit=settings.QA_MESSAGES_PER_MINUTE, window_s=60, what="messages"
-    )
-    rate_take(
-        key=f"qa-address:{address}",
-        limit=settings.QA_MESSAGES_PER_MINUTE_PER_ADDRESS,
-        window_s=60,
-        what="messages from this network",
-    )
+    _limit("messages", client, address, per_client=settings.QA_MESSAGES_PER_MINUTE)
     try:
         text = clean_message(question, max_chars=settings.QA_MAX_CHARS)
     except MessageRefused as exc:
@@ -346,17 +358,13 @@ def _report_continue(conversation, text: str, language: str, address: str) -> Re
         conversation.pending = pending
         return _say(conversation, asked, _text("ask_contact", language), asks="contact")
     contact = "" if text.strip().lower() in SKIP_WORDS else text[:200]
-    rate_take(
-        key=f"qa-report:{conversation.client}",
-        limit=settings.QA_REPORTS_PER_HOUR,
+    _limit(
+        "reports",
+        conversation.client,
+        address,
+        per_client=settings.QA_REPORTS_PER_HOUR,
+        per_address=settings.QA_REPORTS_PER_HOUR * 4,
         window_s=3600,
-        what="reports",
-    )
-    rate_take(
-        key=f"qa-report-address:{address}",
-        limit=settings.QA_REPORTS_PER_HOUR * 4,
-        window_s=3600,
-        what="reports from this network",
     )
     details = f"{pending.get('what', '')}\nWhere: {pending.get('location', '')}"
     if contact:
@@ -394,18 +402,7 @@ def qa_feedback(
     address (RateLimited)."""
     if value not in (1, -1):
         raise QaRefused("feedback is 1 (helpful) or -1 (not helpful)")
-    rate_take(
-        key=f"qa-feedback:{client}",
-        limit=settings.QA_MESSAGES_PER_MINUTE,
-        window_s=60,
-        what="thumbs",
-    )
-    rate_take(
-        key=f"qa-feedback-address:{address or client}",
-        limit=settings.QA_MESSAGES_PER_MINUTE_PER_ADDRESS,
-        window_s=60,
-        what="thumbs from this network",
-    )
+    _limit("thumbs", client, address or client, per_client=settings.QA_MESSAGES_PER_MINUTE)
     try:
         key = uuid.UUID(str(conversation_id))
     except ValueError:
