@@ -32,14 +32,16 @@ def csv_cell(value) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-class _Line:
+class LineWriter:
+    """What `csv.writer` writes to when each row should come back as a string."""
+
     def write(self, line: str) -> str:
         return line
 
 
 def incidents_csv(incidents: Iterable[Incident]) -> Iterator[str]:
     """The CSV lines, header first, one row per incident (streamed, not held in memory)."""
-    writer = csv.writer(_Line())
+    writer = csv.writer(LineWriter())
     yield writer.writerow(EXPORT_COLUMNS)
     for incident in incidents:
         yield writer.writerow(

@@ -9,28 +9,25 @@ The answer is computed by the text engine on the `inference` queue and sent back
 socket's channel; with in-process tasks (the embedded mode) it is computed here.
 """
 
-import uuid
-
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from apps.core.ids import uuid_from_text
 from apps.core.ratelimit import RateLimited, rate_take
 from apps.core.sockets import BoundedJsonConsumer
 
 from .clients import address_of_scope, client_of_scope
 from .events import conversation_group
 from .models import Conversation
-from .services import QaRefused, qa_ask, qa_feedback
+from .services import QaRefused, qa_feedback
+from .tasks import answer_message, error_message, qa_answer
 
 FRAME_MAX_CHARS = 8192
 
 
 def _owned(conversation: str, client: str) -> bool:
-    try:
-        key = uuid.UUID(str(conversation))
-    except ValueError:
-        return False
-    return Conversation.objects.filter(pk=key, client=client).exists()
+    key = uuid_from_text(conversation)
+    return key is not None and Conversation.objects.filter(pk=key, client=client).exists()
 
 
 class ChatConsumer(BoundedJsonConsumer):
@@ -64,10 +61,11 @@ class ChatConsumer(BoundedJsonConsumer):
             await self.send_json({"type": "error", "error": "question must be text"})
             return
         if settings.CELERY_TASK_ALWAYS_EAGER:
-            message = await database_sync_to_async(self._answer_here)(question, conversation)
+            message = await database_sync_to_async(answer_message)(
+                question, conversation, self.client, self.address
+            )
             await self._deliver(message)
             return
-        from .tasks import qa_answer
 
         try:  # counted here too, so a socket cannot fill the inference queue
             await database_sync_to_async(rate_take)(
@@ -77,27 +75,11 @@ class ChatConsumer(BoundedJsonConsumer):
                 what="messages",
             )
         except RateLimited as exc:
-            await self.send_json(
-                {"type": "error", "error": str(exc), "retry_after": exc.retry_after}
-            )
+            await self.send_json(error_message(exc))
             return
         await database_sync_to_async(qa_answer.delay)(
             question, conversation, self.client, self.channel_name, self.address
         )
-
-    def _answer_here(self, question: str, conversation: str | None) -> dict:
-        try:
-            reply = qa_ask(
-                question=question,
-                conversation_id=conversation,
-                client=self.client,
-                address=self.address,
-            )
-        except RateLimited as exc:
-            return {"type": "error", "error": str(exc), "retry_after": exc.retry_after}
-        except QaRefused as exc:
-            return {"type": "error", "error": str(exc)}
-        return {"type": "answer", **reply.to_json()}
 
     async def qa_reply(self, event: dict) -> None:
         await self._deliver(event["message"])
@@ -143,13 +125,8 @@ class ChatConsumer(BoundedJsonConsumer):
                 address=self.address,
                 value=value,
             )
-        except RateLimited as exc:
-            await self.send_json(
-                {"type": "error", "error": str(exc), "retry_after": exc.retry_after}
-            )
-            return
-        except QaRefused as exc:
-            await self.send_json({"type": "error", "error": str(exc)})
+        except (RateLimited, QaRefused) as exc:
+            await self.send_json(error_message(exc))
             return
         await self.send_json({"type": "feedback", "message": content.get("message")})
 

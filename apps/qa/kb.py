@@ -29,7 +29,8 @@ from django.utils import timezone
 
 from apps.core.roles import is_admin
 from apps.core.services import audit_record
-from apps.incidents.exports import FORMULA_STARTS, csv_cell
+from apps.incidents.exports import FORMULA_STARTS, LineWriter, csv_cell
+from apps.ml.engine.imports import BIDI_CONTROLS
 
 from .models import FaqEntry
 
@@ -56,9 +57,6 @@ TEXT_FIELDS = ("category", "question_en", "answer_en", "question_zh", "answer_zh
 SINGLE_LINE = ("category", "question_en", "question_zh")
 TRUE_WORDS = {"true", "yes", "1", "y", "published", "是"}
 FALSE_WORDS = {"false", "no", "0", "n", "unpublished", "否"}
-
-# Bidirectional controls: an override makes text display in another order (Trojan Source).
-_BIDI = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 
 
 class FaqImportRefused(ValueError):
@@ -115,15 +113,10 @@ def faq_export_rows() -> Iterator[dict]:
         }
 
 
-class _Line:
-    def write(self, line: str) -> str:
-        return line
-
-
 def faq_export_csv(rows) -> Iterator[str]:
     """CSV lines, a BOM first (spreadsheets then read the Chinese as UTF-8), every cell
     defused against formulas."""
-    writer = csv.writer(_Line())
+    writer = csv.writer(LineWriter())
     yield "\ufeff" + writer.writerow(COLUMNS)
     for row in rows:
         values = {
@@ -198,7 +191,7 @@ def char_problem(value: str, *, single_line: bool) -> str | None:
     for char in value:
         code = ord(char)
         category = unicodedata.category(char)
-        if code in _BIDI:
+        if code in BIDI_CONTROLS:
             return f"contains a bidirectional text control (U+{code:04X})"
         if char == "\n":
             if single_line:

@@ -1,8 +1,9 @@
 """The text engine a process holds for the chat: the embedder, the index of published FAQ
 entries, and the intent classifier; loaded once, rebuilt when entries or the model change.
 
-Every question costs one small query to see whether the knowledge base changed (count and
-latest update of published entries) and whether another intent model is active.
+At most once a second (STATE_CHECK_SECONDS) a question costs four small index lookups: the
+count and latest update of published entries, the active intent model, and the latest
+thumb and hand-off answer (the answer gate's lessons).
 """
 
 import logging
@@ -18,8 +19,7 @@ from django.conf import settings
 from django.db.models import Count, Max
 
 from apps.ml.choices import Task
-from apps.ml.models import ModelVersion
-from apps.ml.selectors import intent_head_embedder, modelversion_directory
+from apps.ml.selectors import intent_head_embedder, modelversion_active, modelversion_directory
 
 from .models import FaqEntry, Handoff, Message
 
@@ -95,12 +95,9 @@ _held: QaEngine | None = None
 
 
 def _state() -> tuple:
+    """(published entries, their latest update, the active intent model, the lessons)."""
     entries = FaqEntry.objects.filter(published=True).aggregate(n=Count("id"), at=Max("updated_at"))
-    intents = (
-        ModelVersion.objects.filter(task=Task.TEXT_CLASSIFICATION, is_active=True)
-        .values_list("pk", flat=True)
-        .first()
-    )
+    intents = modelversion_active(task=Task.TEXT_CLASSIFICATION)
     return (entries["n"], entries["at"], intents, _lessons_state())
 
 
@@ -150,11 +147,11 @@ def _index_build(embedder, entries):
     return index
 
 
-def _intent_model(embedder):
+def _intent_model(embedder, version):
+    """The active intent model `version` (from the state), loaded over `embedder`."""
     from apps.ml.engine.intents import IntentClassifier
     from apps.ml.engine.results import ModelLoadError
 
-    version = ModelVersion.objects.filter(task=Task.TEXT_CLASSIFICATION, is_active=True).first()
     if version is None:
         return None
     path = modelversion_directory(version)
@@ -168,8 +165,8 @@ def _intent_model(embedder):
         return None
 
 
-# The knowledge base is checked for changes at most this often (two small queries); an
-# edited entry is answered from within a second.
+# The knowledge base is checked for changes at most this often (_state); an edited entry
+# is answered from within a second.
 STATE_CHECK_SECONDS = 1.0
 _checked_at = 0.0
 
@@ -223,7 +220,7 @@ def _engine_for(state: tuple) -> QaEngine:
     _held = QaEngine(
         embedder=embedder,
         index=index,
-        intents=_intent_model(embedder),
+        intents=_intent_model(embedder, state[2]),
         threshold=settings.QA_THRESHOLD,
         state=state,
         fitted_at=time.monotonic(),

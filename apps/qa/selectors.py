@@ -3,6 +3,7 @@ questions that went unanswered or got a thumbs down."""
 
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from apps.core.roles import is_operator
@@ -24,16 +25,26 @@ def faq_public(*, query: str = "") -> QuerySet[FaqEntry]:
     return entries.order_by("category", "id")
 
 
+POPULAR_SECONDS = 60
+
+
 def faq_popular(*, limit: int = 5) -> list[FaqEntry]:
-    """The entries residents are answered with most (what people actually ask)."""
+    """The entries residents are answered with most (what people actually ask).
+
+    The count runs over every answer ever given, so it is kept in the shared cache for
+    POPULAR_SECONDS: the chat page and each greeting read it, not recount it."""
     published = FaqEntry.objects.filter(published=True)
-    top = (
-        Message.objects.filter(role=Role.BOT, faq__published=True)
-        .values("faq")
-        .annotate(n=Count("id"))
-        .order_by("-n")[:limit]
-    )
-    ids = [row["faq"] for row in top]
+
+    def count() -> list[int]:
+        top = (
+            Message.objects.filter(role=Role.BOT, faq__published=True)
+            .values("faq")
+            .annotate(n=Count("id"))
+            .order_by("-n")[:limit]
+        )
+        return [row["faq"] for row in top]
+
+    ids = cache.get_or_set(f"qa-popular:{limit}", count, timeout=POPULAR_SECONDS)
     popular = {e.pk: e for e in published.filter(pk__in=ids)}
     chosen = [popular[pk] for pk in ids if pk in popular]
     if len(chosen) < limit:  # a new campus: fill with the first entries

@@ -1,10 +1,8 @@
 """Writes for the FAQ chat: answer a resident's message (question, report, emergency,
 chit-chat), feedback, hand-offs that staff answer, and FAQ entries made from them."""
 
-import hashlib
 import logging
 import secrets
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core.ids import id_from_text
+from apps.core.ids import id_from_text, uuid_from_text
 from apps.core.keys import secret_digest, secret_matches
 from apps.core.ratelimit import rate_take
 from apps.core.services import audit_record
@@ -101,16 +99,9 @@ def _conversation(
 ) -> Conversation:
     """The resident's conversation, or a new one. A conversation belongs to the client that
     started it: another client naming it gets a fresh conversation, never its history."""
-    if conversation_id:
-        try:
-            key = uuid.UUID(str(conversation_id))
-        except ValueError:
-            key = None
-        found = (
-            Conversation.objects.select_for_update().filter(pk=key, client=client).first()
-            if key
-            else None
-        )
+    key = uuid_from_text(conversation_id) if conversation_id else None
+    if key is not None:
+        found = Conversation.objects.select_for_update().filter(pk=key, client=client).first()
         if found is not None:
             return found
     return Conversation.objects.create(client=client, address=address, language=language)
@@ -270,17 +261,16 @@ def _answer(conversation, asked: Message, engine, vector, language: str) -> Repl
     return _handoff(conversation, asked, language, judged)
 
 
-@transaction.atomic
 def _handoff(conversation, asked: Message, language: str, judged) -> Reply:
     """Staff will answer. The first hand-off of a conversation gives its private link (only
-    the token's hash is kept); later ones answer at the same link, which keeps working."""
+    the token's hash is kept); later ones answer at the same link, which keeps working.
+    Runs inside qa_ask's transaction."""
     url = None
     token = secrets.token_urlsafe(24)
+    digest = secret_digest(token)
     # Set only if none is: of two first hand-offs at once, one link is given, never two.
-    if Conversation.objects.filter(pk=conversation.pk, token_hash="").update(
-        token_hash=secret_digest(token)
-    ):
-        conversation.token_hash = secret_digest(token)
+    if Conversation.objects.filter(pk=conversation.pk, token_hash="").update(token_hash=digest):
+        conversation.token_hash = digest
         url = f"{reverse('faq-conversation-page', args=[conversation.pk])}?t={token}"
     Message.objects.filter(pk=asked.pk).update(handed_off=True)
     evidence = judged.evidence() if judged else None
@@ -403,10 +393,9 @@ def qa_feedback(
     if value not in (1, -1):
         raise QaRefused("feedback is 1 (helpful) or -1 (not helpful)")
     _limit("thumbs", client, address or client, per_client=settings.QA_MESSAGES_PER_MINUTE)
-    try:
-        key = uuid.UUID(str(conversation_id))
-    except ValueError:
-        raise QaRefused("no such answer in this conversation") from None
+    key = uuid_from_text(conversation_id)
+    if key is None:
+        raise QaRefused("no such answer in this conversation")
     message = Message.objects.filter(
         pk=message_id, role=Role.BOT, conversation_id=key, conversation__client=client
     ).first()
@@ -431,11 +420,8 @@ def conversation_open(*, conversation_id, token: str, client: str) -> Conversati
     A wrong or guessed token is refused as "not valid"; the right token from another client
     (another browser, or a link passed on) is refused with LinkElsewhere, which says so.
     """
-    try:
-        key = uuid.UUID(str(conversation_id))
-    except ValueError:
-        raise QaRefused("this link is not valid") from None
-    conversation = Conversation.objects.filter(pk=key).first()
+    key = uuid_from_text(conversation_id)
+    conversation = Conversation.objects.filter(pk=key).first() if key else None
     if (
         conversation is None
         or not conversation.token_hash
@@ -594,15 +580,17 @@ def intents_install(*, retrain: bool = False):
     from apps.ml.engine.embeddings import load_embedder
     from apps.ml.engine.intents import read_labelled_csv, train_intent_classifier
     from apps.ml.models import ActivationKind, ModelVersion
+    from apps.ml.selectors import intent_head_embedder, modelversion_active, modelversion_directory
     from apps.ml.services import modelversion_activate, modelversion_register
 
     embedder = load_embedder(settings.QA_EMBEDDER)
-    active = ModelVersion.objects.filter(task=Task.TEXT_CLASSIFICATION, is_active=True).first()
-    if active is not None and not retrain:
-        from apps.ml.selectors import intent_head_embedder, modelversion_directory
-
-        if intent_head_embedder(modelversion_directory(active)) == embedder.name:
-            return active
+    active = modelversion_active(task=Task.TEXT_CLASSIFICATION)
+    if (
+        active is not None
+        and not retrain
+        and intent_head_embedder(modelversion_directory(active)) == embedder.name
+    ):
+        return active
     last = ModelVersion.objects.filter(name=INTENT_MODEL_NAME).order_by("-version").first()
     number = (last.version + 1) if last else 1
     dest = Path(settings.MODEL_DIR) / INTENT_MODEL_NAME / str(number)
@@ -655,14 +643,20 @@ def _feedback_sample(message: Message) -> None:
 
 
 def _intent_sample(text: str, label: str, *, source: str) -> None:
-    """One labelled message for the `qa-intents` dataset, once per text."""
+    """One labelled message for the `qa-intents` dataset, once per text (normalised and
+    checksummed as dataset imports do, so an imported copy counts as the same text)."""
+    from apps.ml.engine.imports import TextError, normalize_text, text_checksum
     from apps.ml.engine.splits import split_of
     from apps.ml.models import Dataset, Sample
 
     dataset = Dataset.objects.filter(name=INTENT_MODEL_NAME).first()
     if dataset is None:
         return
-    checksum = hashlib.sha256(text.encode()).hexdigest()
+    try:
+        text = normalize_text(text)
+    except TextError:
+        return
+    checksum = text_checksum(text)
     # The unique constraint decides between two writers of the same text (a thumbs up and a
     # staff answer at once): the second is skipped, never an error that undoes the answer.
     Sample.objects.bulk_create(

@@ -15,18 +15,24 @@ def qa_answer(
 ) -> None:
     """Answer and send the reply to the asking socket. Not retried: a resident who got no
     answer asks again (a second run would answer twice)."""
-    try:
-        message = {
-            "type": "answer",
-            **qa_ask(
-                question=question,
-                conversation_id=conversation,
-                client=client,
-                address=address or None,
-            ).to_json(),
-        }
-    except RateLimited as exc:
-        message = {"type": "error", "error": str(exc), "retry_after": exc.retry_after}
-    except QaRefused as exc:
-        message = {"type": "error", "error": str(exc)}
+    message = answer_message(question, conversation, client, address or None)
     async_to_sync(get_channel_layer().send)(reply_channel, {"type": "qa.reply", "message": message})
+
+
+def answer_message(question: str, conversation: str | None, client: str, address) -> dict:
+    """What the chat socket sends for a question: the answer, or the error saying why not."""
+    try:
+        reply = qa_ask(
+            question=question, conversation_id=conversation, client=client, address=address
+        )
+    except (RateLimited, QaRefused) as exc:
+        return error_message(exc)
+    return {"type": "answer", **reply.to_json()}
+
+
+def error_message(exc: Exception) -> dict:
+    """`{"type": "error", "error": why}`, with `retry_after` seconds for a rate limit."""
+    message = {"type": "error", "error": str(exc)}
+    if isinstance(exc, RateLimited):
+        message["retry_after"] = exc.retry_after
+    return message

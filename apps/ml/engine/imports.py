@@ -223,7 +223,7 @@ class CheckedImage:
 # --- labels and texts --------------------------------------------------------------------------
 
 # Bidirectional controls: an override can make "tac" display as "cat" (Trojan Source).
-_BIDI_CONTROLS = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+BIDI_CONTROLS = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
 _LABEL_CATEGORIES = frozenset({"Ll", "Lo", "Mn", "Mc", "Nd"})
 _LABEL_PUNCTUATION = frozenset(" _-")
 _LABEL_STARTS = frozenset({"Ll", "Lo", "Nd"})
@@ -258,7 +258,7 @@ def _label_char_problem(char: str) -> str | None:
     category = unicodedata.category(char)
     if category == "Cc":
         return f"contains a control character (U+{code:04X})"
-    if code in _BIDI_CONTROLS:
+    if code in BIDI_CONTROLS:
         return f"contains a bidirectional text control (U+{code:04X})"
     if category == "Cf":
         return f"contains an invisible character (U+{code:04X})"

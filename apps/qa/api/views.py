@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,12 +12,6 @@ from apps.core.ratelimit import RateLimited
 from ..clients import address_of_request, client_of_request
 from ..services import QaRefused, qa_ask, qa_feedback
 from .serializers import AskSerializer, FeedbackSerializer, ReplySerializer
-
-
-def _too_many(exc: RateLimited) -> Response:
-    response = Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
-    response["Retry-After"] = str(exc.retry_after)
-    return response
 
 
 class AskView(APIView):
@@ -44,7 +39,7 @@ class AskView(APIView):
                 address=address_of_request(request),
             )
         except RateLimited as exc:
-            return _too_many(exc)
+            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
         except QaRefused as exc:
             return Response({"question": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(reply.to_json())
@@ -76,7 +71,7 @@ class FeedbackView(APIView):
                 value=data.validated_data["value"],
             )
         except RateLimited as exc:
-            return _too_many(exc)
+            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
         except QaRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(status=status.HTTP_204_NO_CONTENT)
