@@ -1,14 +1,22 @@
-"""What the authenticated websockets share: close codes, and the loop that re-checks every
-few seconds that a socket's credential still holds."""
+"""What the websockets share: close codes, JSON decoding that survives hostile frames, the loop
+that re-checks every few seconds that a socket's credential still holds, and, for public
+sockets, a cap on open sockets per group (an address) and a close when the client goes quiet."""
 
 import asyncio
 import logging
+import secrets
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.core.cache import cache
+
+from apps.ml.engine.jsonsafe import JsonTooDeep, json_loads_bounded
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +24,13 @@ CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_IDLE = 4408
+CLOSE_TOO_MANY = 4429
 CLOSE_TRY_AGAIN = 1013
 RECHECK_FAILURES_MAX = 5
+# A slot is held this long unless renewed; an open socket renews it every third of that, so
+# the slots of a process that died without a disconnect are free again within a minute.
+SLOT_TTL_SECONDS = 60
 
 Standing = TypeVar("Standing")
 
@@ -58,17 +71,114 @@ async def credential_watch(
             return
 
 
+@dataclass
+class SocketSlot:
+    """One of `limit` numbered places in the shared cache that a group's open sockets take.
+
+    Slots rather than a counter: a counter that a crashed process never decremented stays too
+    high for as long as any other socket of the group keeps it alive, while a slot lapses on
+    its own `SLOT_TTL_SECONDS` after its socket stops renewing it.
+    """
+
+    group: str
+    limit: int
+    name: str
+    token: str
+
+
+def _slot_take(group: str, limit: int, token: str) -> str | None:
+    names = [f"ws-slot:{group}:{number}" for number in range(limit)]
+    held = cache.get_many(names)
+    for name in names:
+        # add() is atomic (SET NX on Redis): two processes never take the same free slot.
+        if name not in held and cache.add(name, token, timeout=SLOT_TTL_SECONDS):
+            return name
+    return None
+
+
+def socket_slots_full(limit: int) -> dict:
+    """The error an open socket gets, before CLOSE_TOO_MANY, when its slot lapsed and every
+    other is taken."""
+    return {
+        "type": "error",
+        "error": f"too many open sockets from your address (limit {limit}); close one and "
+        "try again",
+    }
+
+
+def socket_slot_take(*, group: str, limit: int) -> SocketSlot | None:
+    """A free slot of `group`'s `limit`, or None when every one is held."""
+    token = secrets.token_hex(8)
+    name = _slot_take(group, limit, token)
+    return SocketSlot(group=group, limit=limit, name=name, token=token) if name else None
+
+
+def socket_slot_keep(slot: SocketSlot) -> bool:
+    """Renew the slot; False when it lapsed (the process stalled) and no other is free now."""
+    if cache.get(slot.name) == slot.token and cache.touch(slot.name, SLOT_TTL_SECONDS):
+        return True
+    name = _slot_take(slot.group, slot.limit, slot.token)
+    if name is None:
+        return False
+    slot.name = name
+    return True
+
+
+def socket_slot_release(slot: SocketSlot) -> None:
+    # Only while it is still ours: a lapsed slot may belong to another socket by now.
+    if cache.get(slot.name) == slot.token:
+        cache.delete(slot.name)
+
+
+async def socket_watch(consumer, *, idle_s: float, slot: SocketSlot | None = None) -> None:
+    """Close the socket once the client has sent nothing for `idle_s` seconds (an error
+    message first, then 4408), and keep its slot from lapsing while it stays open.
+
+    Quiet is measured from `consumer.last_message_at`, which every frame received refreshes;
+    what the server sends does not count.
+    """
+    renew_every = SLOT_TTL_SECONDS / 3
+    renew_at = time.monotonic() + renew_every
+    while True:
+        now = time.monotonic()
+        quiet_until = consumer.last_message_at + idle_s
+        if now >= quiet_until:
+            await consumer.send_json(
+                {"type": "error", "error": f"closed after {idle_s:g} s without a message"}
+            )
+            await consumer.close(code=CLOSE_IDLE)
+            return
+        if slot is not None and now >= renew_at:
+            if not await sync_to_async(socket_slot_keep)(slot):
+                await consumer.send_json(socket_slots_full(slot.limit))
+                await consumer.close(code=CLOSE_TOO_MANY)
+                return
+            renew_at = now + renew_every
+        wake = quiet_until if slot is None else min(quiet_until, renew_at)
+        await asyncio.sleep(wake - now)
+
+
 class BoundedJsonConsumer(AsyncJsonWebsocketConsumer):
     """A JSON websocket that closes on a binary or over-long frame and answers a frame that
-    is not JSON with an error instead of dying."""
+    is not a JSON object, or nests too deeply, with an error instead of dying."""
 
     max_frame_chars = 4096
+    max_json_depth = 32
+    last_message_at = 0.0  # time.monotonic() of the last frame received
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        self.last_message_at = time.monotonic()
         if text_data is None or len(text_data) > self.max_frame_chars:
             await self.close(code=CLOSE_BAD_MESSAGE)
             return
         try:
-            await super().receive(text_data=text_data, **kwargs)
+            content = json_loads_bounded(text_data, max_depth=self.max_json_depth)
+        except JsonTooDeep as exc:
+            await self.send_json({"type": "error", "error": str(exc)})
+            return
         except ValueError:
+            content = None
+        if not isinstance(content, dict):
             await self.send_json({"type": "error", "error": "messages must be JSON objects"})
+            return
+        await self.receive_json(content, **kwargs)

@@ -5,7 +5,20 @@ from django.contrib import admin
 from apps.core.admin import AuditedModelAdmin, ReadOnlyAdmin
 from apps.core.services import audit_record
 
-from .models import AlertOutbox, Checklist, ChecklistStep, Incident
+from .models import AlertOutbox, Checklist, ChecklistStep, Incident, ResidentReport
+
+
+class ResidentReportInline(admin.TabularInline):
+    """Residents' reports rolled into the incident, as the chat recorded them."""
+
+    model = ResidentReport
+    extra = 0
+    fields = ["at", "text", "place", "contact", "language", "conversation"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Incident)
@@ -23,6 +36,7 @@ class IncidentAdmin(admin.ModelAdmin):
     list_filter = ["status", "severity", "kind"]
     search_fields = ["title"]
     readonly_fields = [f.name for f in Incident._meta.fields]
+    inlines = [ResidentReportInline]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -28,9 +28,26 @@ class AlertKind(models.TextChoices):
 
 
 class Verdict(models.TextChoices):
+    # Camera incidents: each becomes a labelled sample of the frame.
     TRUE_ALARM = "true_alarm", "True alarm"
     FALSE_ALARM = "false_alarm", "False alarm"
     WRONG_CLASS = "wrong_class", "Wrong class"
+    # Residents' reports and emergencies: nothing for a model to learn, only what was done.
+    ACTION_TAKEN = "action_taken", "Resolved (action taken)"
+    NO_ACTION = "no_action", "No action needed"
+    DUPLICATE = "duplicate", "Duplicate"
+    SPAM = "spam", "Spam"
+
+
+RESIDENT_KINDS = [Kind.RESIDENT_REPORT, Kind.EMERGENCY]
+CAMERA_VERDICTS = [Verdict.TRUE_ALARM, Verdict.FALSE_ALARM, Verdict.WRONG_CLASS]
+RESIDENT_VERDICTS = [Verdict.ACTION_TAKEN, Verdict.NO_ACTION, Verdict.DUPLICATE, Verdict.SPAM]
+
+
+def verdicts_for(kind: str) -> list[Verdict]:
+    """The verdicts an incident of this kind may be resolved with. False-alarm rates count
+    camera verdicts only, so a resident's incident never takes one."""
+    return RESIDENT_VERDICTS if kind in RESIDENT_KINDS else CAMERA_VERDICTS
 
 
 class EventKind(models.TextChoices):

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.cameras.choices import SEVERITY_RANK, Severity
+from apps.qa.choices import Language
 
 from .choices import OPEN_STATUSES, AlertKind, EventKind, Kind, Status, Verdict
 
@@ -56,7 +57,8 @@ class Incident(models.Model):
     reporter = models.CharField(
         max_length=32,
         blank=True,
-        help_text="For a resident's report from the chat: the client's hash (reports merge).",
+        help_text="For a resident's report or emergency: the first client's address hash "
+        "(audit only; residents share addresses, so it never decides a merge).",
     )
     opened_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField()
@@ -139,6 +141,38 @@ class IncidentFrame(models.Model):
         return (
             f"frame {self.frame_id} → incident {self.incident_id} ({self.label} {self.score:.2f})"
         )
+
+
+class ResidentReport(models.Model):
+    """One resident's message that opened or joined a report or emergency incident: their
+    words, where, how to reach them, and the chat it came from (each merged report is kept,
+    not only the first)."""
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="resident_reports"
+    )
+    conversation = models.ForeignKey(
+        "qa.Conversation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The chat it came from: its transcript is on the incident page.",
+    )
+    text = models.TextField(help_text="The resident's words.")
+    place = models.CharField(max_length=200, blank=True, help_text="Where, in their words.")
+    contact = models.CharField(max_length=200, blank=True, help_text="Phone or e-mail, if given.")
+    language = models.CharField(max_length=2, choices=Language.choices, default=Language.EN)
+    reporter = models.CharField(
+        max_length=64, blank=True, help_text="Hash of the client's address: audit and limits only."
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"#{self.incident_id} report {self.pk}"
 
 
 class AlertOutbox(models.Model):

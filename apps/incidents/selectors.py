@@ -2,13 +2,13 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from apps.core.pagination import KeysetPage, keyset_page
 from apps.core.roles import viewer_zones
 
 from .choices import OPEN_STATUSES, Verdict
-from .models import AlertOutbox, ChecklistStep, Incident, StepTick
+from .models import AlertOutbox, ChecklistStep, Incident, ResidentReport, StepTick
 
 
 def _visible(incidents: QuerySet, viewer, prefix: str = "", *, zones=...) -> QuerySet:
@@ -117,3 +117,28 @@ def incident_checklist(*, incident: Incident) -> list[ChecklistLine]:
         for tick in StepTick.objects.filter(incident=incident).select_related("actor")
     }
     return [ChecklistLine(step=step, tick=ticks.get(step.pk)) for step in steps]
+
+
+@dataclass(frozen=True)
+class ResidentSide:
+    """What residents said on a report or emergency: each merged report, and the chats
+    they came from (each once, in the order they first reported, messages in order)."""
+
+    reports: list[ResidentReport]
+    conversations: list
+
+
+def incident_resident_side(*, incident: Incident) -> ResidentSide:
+    """Three queries: the reports, their conversations, and those conversations' messages
+    (the caller has already checked the viewer may see the incident)."""
+    from apps.qa.models import Message
+
+    reports = list(
+        incident.resident_reports.select_related("conversation").prefetch_related(
+            Prefetch("conversation__messages", queryset=Message.objects.order_by("id"))
+        )
+    )
+    conversations = list(
+        {r.conversation_id: r.conversation for r in reports if r.conversation}.values()
+    )
+    return ResidentSide(reports=reports, conversations=conversations)

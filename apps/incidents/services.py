@@ -1,6 +1,7 @@
 """Writes for incidents: raise (open or extend) from a rule firing, camera offline and back
-online, and the operator's workflow (acknowledge, assign, comment, resolve with a verdict),
-each step with its timeline entry, audit entry and outbox alert."""
+online, residents' reports and emergencies from the chat, and the operator's workflow
+(acknowledge, assign, comment, resolve with a verdict), each step with its timeline entry,
+audit entry and outbox alert."""
 
 import re
 from datetime import timedelta
@@ -12,18 +13,21 @@ from django.utils import timezone
 from apps.cameras.choices import SEVERITY_RANK, Severity
 from apps.cameras.models import Camera, Frame, Rule
 from apps.cameras.rules import Firing
+from apps.core.ids import uuid_from_text
 from apps.core.roles import is_operator
 from apps.core.services import audit_record
 from apps.notifications.services import notifications_enqueue
 
-from .choices import OPEN_STATUSES, AlertKind, EventKind, Kind, Status, Verdict
+from .choices import OPEN_STATUSES, AlertKind, EventKind, Kind, Status, Verdict, verdicts_for
 from .events import alert_send_after_commit, incident_payload
+from .likeness import likeness, normalized, same_place
 from .models import (
     AlertOutbox,
     ChecklistStep,
     Incident,
     IncidentEvent,
     IncidentFrame,
+    ResidentReport,
     StepTick,
 )
 from .selectors import incident_visible
@@ -225,6 +229,14 @@ def incident_camera_online(*, camera: Camera) -> list[Incident]:
     return closed
 
 
+# How alike two reports' words and places must be (Dice's coefficient of their tokens,
+# apps.incidents.likeness) to be one incident.
+REPORT_TEXT_LIKENESS = 0.5
+REPORT_PLACE_LIKENESS = 0.6
+# Open report incidents looked at for a match: the chat's rate limits keep them few.
+REPORT_CANDIDATES_MAX = 200
+
+
 @transaction.atomic
 def incident_from_resident(
     *,
@@ -232,23 +244,43 @@ def incident_from_resident(
     title: str,
     text: str,
     severity: Severity,
-    zone: str = "",
     reporter: str,
+    conversation: str,
+    language: str,
+    place: str = "",
+    contact: str = "",
+    zone: str = "",
     merge_within_seconds: int,
 ) -> Incident:
     """A report or an emergency from the residents' chat, live on the operators' wall.
 
-    One client's reports of one kind within `merge_within_seconds` roll into its open
-    incident (count and a timeline entry each), so a flood from one client is one incident.
+    Residents on a campus share an address (NAT), so the address never decides a merge:
+    - an emergency rolls only into its own conversation's open emergency seen within
+      `merge_within_seconds`; another conversation always opens a new incident;
+    - a report rolls into an open report seen within the window whose words and place are
+      alike (`likeness`), from any conversation, or whose words are the same in this one.
+    Each message is kept as a ResidentReport (words, place, contact, language, chat), with
+    a timeline entry and an alert.
     """
+    conversation_id = uuid_from_text(conversation)
+    if conversation_id is None:
+        raise IncidentInputError("conversation", f"{conversation[:40]!r} is not a conversation id")
+    text, place, contact = text[:2000], place.strip()[:200], contact.strip()[:200]
     _outbox_turn()
-    since = timezone.now() - timedelta(seconds=merge_within_seconds)
-    incident = (
-        Incident.objects.select_for_update()
-        .filter(kind=kind, reporter=reporter, status__in=OPEN_STATUSES, opened_at__gte=since)
-        .order_by("-id")
-        .first()
+    now = timezone.now()
+    recent = Incident.objects.select_for_update().filter(
+        kind=kind,
+        status__in=OPEN_STATUSES,
+        last_seen_at__gte=now - timedelta(seconds=merge_within_seconds),
     )
+    if kind == Kind.EMERGENCY:
+        incident = (
+            recent.filter(resident_reports__conversation_id=conversation_id)
+            .order_by("-last_seen_at")
+            .first()
+        )
+    else:
+        incident = _alike_report(recent, conversation_id=conversation_id, text=text, place=place)
     if incident is None:
         incident = Incident.objects.create(
             kind=kind,
@@ -256,18 +288,44 @@ def incident_from_resident(
             severity=severity,
             zone=zone[:60],
             label=kind,
-            reporter=reporter,
-            last_seen_at=timezone.now(),
+            reporter=reporter[:32],
+            last_seen_at=now,
         )
         alert = AlertKind.OPENED
     else:
         incident.count += 1
-        incident.last_seen_at = timezone.now()
+        incident.last_seen_at = now
         incident.save(update_fields=["count", "last_seen_at", "updated_at"])
         alert = AlertKind.UPDATED
-    IncidentEvent.objects.create(incident=incident, kind=EventKind.REPORTED, text=text[:2000])
+    ResidentReport.objects.create(
+        incident=incident,
+        conversation_id=conversation_id,
+        text=text,
+        place=place,
+        contact=contact,
+        language=language,
+        reporter=reporter[:64],
+    )
+    # The timeline (and the queue's text search, which reads it) keeps the words and where.
+    summary = f"{text}\nWhere: {place}" if place else text
+    IncidentEvent.objects.create(incident=incident, kind=EventKind.REPORTED, text=summary)
     _alert_write(incident=incident, kind=alert)
     return incident
+
+
+def _alike_report(recent, *, conversation_id, text: str, place: str) -> Incident | None:
+    """The most recently seen of `recent` (locked) holding a report like this one."""
+    same_text = normalized(text)
+    candidates = recent.prefetch_related("resident_reports").order_by("-last_seen_at")
+    for incident in candidates[:REPORT_CANDIDATES_MAX]:
+        for earlier in incident.resident_reports.all():
+            if earlier.conversation_id == conversation_id and normalized(earlier.text) == same_text:
+                return incident
+            if likeness(earlier.text, text) >= REPORT_TEXT_LIKENESS and same_place(
+                earlier.place, place, threshold=REPORT_PLACE_LIKENESS
+            ):
+                return incident
+    return None
 
 
 def incident_refusal_record(*, pk: int, actor, request=None) -> None:
@@ -491,15 +549,19 @@ def incident_resolve(
     note: str = "",
     reason: str = "",
 ) -> Incident:
-    """Close the incident with a verdict; on a camera incident the verdict becomes a
-    labelled sample of its frame (the right class, "other" for a false alarm).
+    """Close the incident with a verdict of its kind (`verdicts_for`); on a camera incident
+    the verdict becomes a labelled sample of its frame (the right class, "other" for a false
+    alarm).
 
     Mandatory checklist steps left unticked need a `reason`, kept on the timeline."""
     from apps.ml.services import sample_from_verdict
 
-    if verdict not in Verdict.values:
+    allowed = verdicts_for(incident.kind)
+    if verdict not in allowed:
         raise IncidentInputError(
-            "verdict", f"unknown verdict {verdict!r}: use one of {', '.join(Verdict.values)}"
+            "verdict",
+            f"{verdict!r} is not a verdict for this incident ({incident.get_kind_display()}): "
+            f"use one of {', '.join(allowed)}",
         )
     label = label.strip().lower()
     if verdict == Verdict.WRONG_CLASS:

@@ -12,9 +12,10 @@ from apps.cameras.choices import Severity
 from apps.cameras.selectors import frame_detections
 from apps.core.ids import id_from_text
 from apps.core.roles import is_operator
+from apps.core.services import audit_record
 
 from .api.filters import IncidentFilter
-from .choices import OPEN_STATUSES, Status, Verdict
+from .choices import OPEN_STATUSES, RESIDENT_KINDS, Status, Verdict, verdicts_for
 from .events import incident_payload
 from .selectors import (
     QUEUE_ORDERS,
@@ -24,6 +25,7 @@ from .selectors import (
     incident_get,
     incident_list,
     incident_queue_page,
+    incident_resident_side,
     incident_status_counts,
 )
 from .services import (
@@ -141,20 +143,38 @@ def _incident_or_404(request, pk: int):
 
 @login_required
 def incident_detail(request, pk: int):
+    """A camera incident shows its frame and what the models saw; a resident's report or
+    emergency shows their words, where, how to reach them and the chat instead."""
     _require_operator(request)
     incident = _incident_or_404(request, pk)
-    frame = incident.latest_frame or incident.frame
+    resident = None
+    frame = None
+    if incident.kind in RESIDENT_KINDS:
+        resident = incident_resident_side(incident=incident)
+        # Residents' words and contacts are personal data: who read them is on record.
+        audit_record(
+            action="evidence.view",
+            actor=request.user,
+            target=incident,
+            request=request,
+            detail={"resident_reports": len(resident.reports)},
+        )
+    else:
+        frame = incident.latest_frame or incident.frame
+    verdicts = verdicts_for(incident.kind)
     return render(
         request,
         "incidents/detail.html",
         {
             "incident": incident,
+            "resident": resident,
             "frame": frame,
             "detections": frame_detections(frame=frame) if frame else [],
             "timeline": incident.events.select_related("actor"),
             "checklist": incident_checklist(incident=incident),
             "is_open": incident.status in OPEN_STATUSES,
-            "verdicts": Verdict.choices,
+            "verdicts": [(v.value, v.label) for v in verdicts],
+            "needs_label": Verdict.WRONG_CLASS in verdicts,
             "severities": Severity.choices,
             "model_rate": (
                 false_alarm_rate(viewer=request.user, model_version_id=incident.model_version_id)

@@ -28,6 +28,24 @@ class FaqEntry(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # A staff answer to a hand-off becomes a draft (unpublished) that an admin reviews and
+    # publishes; these say where it came from, after an admin has edited it or its owner.
+    drafted_from = models.ForeignKey(
+        "Handoff",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The hand-off whose question and staff answer this entry was drafted from.",
+    )
+    drafted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who saved the staff answer as a draft entry.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

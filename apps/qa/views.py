@@ -287,7 +287,11 @@ def handoff_to_faq(request, pk: int):
     except QaRefused as exc:
         messages.error(request, f"Hand-off {pk}: {exc}")
     else:
-        messages.success(request, f"Hand-off {pk} is now FAQ entry {entry.pk} (published).")
+        messages.success(
+            request,
+            f"Hand-off {pk} is now draft FAQ entry {entry.pk}: an admin reviews and publishes "
+            "it in the knowledge base.",
+        )
     return redirect(f"{reverse('handoff-list-page')}#answered-{pk}")
 
 
@@ -323,12 +327,21 @@ def faq_admin(request):
             | Q(category__icontains=word)
         )
     page = Paginator(entries, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    # Staff answers saved as drafts wait here for review, above the search and its pages.
+    drafts = (
+        faq_entries(viewer=request.user)
+        .filter(published=False, drafted_from__isnull=False)
+        .select_related("drafted_by")
+        .order_by("-id")
+    )
     return render(
         request,
         "qa/admin.html",
         {
             "page": page,
             "query": query,
+            "drafts": drafts[:LIST_PAGE_SIZE],
+            "drafts_count": drafts.count(),
             "refused": request.session.pop("faq-import-refused", None),
         },
     )

@@ -365,18 +365,18 @@ def test_answering_a_handoff_needs_a_post(operator_web, handed_off):
     assert operator_web.get(f"/qa/handoffs/{handed_off.handoff.pk}/answer").status_code == 405
 
 
-def test_a_staff_answer_becomes_a_published_faq_entry_in_one_click(operator_web, handed_off):
+def test_a_staff_answer_becomes_a_draft_faq_entry_in_one_click(operator_web, handed_off):
     pk = handed_off.handoff.pk
     operator_web.post(f"/qa/handoffs/{pk}/answer", {"text": "Only guide dogs."})
 
     page = text_of(operator_web.post(f"/qa/handoffs/{pk}/faq", follow=True))
 
     entry = Handoff.objects.get(pk=pk).faq
-    assert entry is not None and entry.published
+    assert entry is not None and not entry.published
     assert entry.question_en == "Can I bring my cat to the lecture hall?"
     assert entry.answer_en == "Only guide dogs."
-    assert f"is now FAQ entry {entry.pk}" in page
-    assert f'href="/faq/entries/{entry.pk}/"' in page  # the button became a link
+    assert f"is now draft FAQ entry {entry.pk}" in page
+    assert f"Draft FAQ entry #{entry.pk}, waiting for an admin" in page  # the button is gone
     again = text_of(operator_web.post(f"/qa/handoffs/{pk}/faq", follow=True))
     assert f"already FAQ entry {entry.pk}" in again
     assert FaqEntry.objects.count() == 1
@@ -426,6 +426,8 @@ def test_a_hostile_question_is_escaped_on_every_page_that_shows_it(
     )
     operator_web.post(f"/qa/handoffs/{hostile.handoff.pk}/faq")
     entry = Handoff.objects.get(pk=hostile.handoff.pk).faq
+    drafts = admin_web.get("/qa/entries/")  # the draft, before an admin publishes it
+    admin_web.post(f"/qa/entries/{entry.pk}/publish", {"published": "1"})
     web.cookies[COOKIE] = hostile.cookie
     pages = {
         "hand-offs": operator_web.get("/qa/handoffs/"),
@@ -434,6 +436,7 @@ def test_a_hostile_question_is_escaped_on_every_page_that_shows_it(
         "entry": web.get(f"/faq/entries/{entry.pk}/"),
         "list": web.get("/faq/entries/"),
         "knowledge base": admin_web.get("/qa/entries/"),
+        "knowledge base drafts": drafts,
         "chat suggestions": web.get("/faq/"),
         "admin change": superuser_web.get(f"/admin/qa/faqentry/{entry.pk}/change/"),
         "admin hand-offs": superuser_web.get("/admin/qa/handoff/"),

@@ -96,7 +96,12 @@ class CommentSerializer(serializers.Serializer):
 
 
 class ResolveSerializer(serializers.Serializer):
-    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    verdict = serializers.ChoiceField(
+        choices=Verdict.choices,
+        help_text="Camera incidents: true_alarm, false_alarm, wrong_class. Residents' reports "
+        "and emergencies: action_taken, no_action, duplicate, spam. Another kind's verdict "
+        "is a 400 naming the allowed ones.",
+    )
     label = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     note = serializers.CharField(
         max_length=COMMENT_MAX_CHARS, required=False, allow_blank=True, default=""
