@@ -1,6 +1,7 @@
 """`/ws/qa/`: the residents' chat (public; Origin-checked and rate-limited).
 
-Messages in: `{"type": "ask", "question": …, "conversation": id?}`, `{"type": "feedback",
+Messages in: `{"type": "ask", "question": …, "conversation": id?}` (or, for a tap on a
+button of the last answer, `{"type": "ask", "conversation": id, "action": …, "choice": id?}`), `{"type": "feedback",
 "conversation": id, "message": id, "value": 1|-1}`, `{"type": "resume", "conversation": id}`.
 Out: `{"type": "answer", …}` (the API's reply), `{"type": "staff", "text": …}` when staff
 answer a hand-off of this conversation, `{"type": "error", "error": …}`.
@@ -9,12 +10,23 @@ The answer is computed by the text engine on the `inference` queue and sent back
 socket's channel; with in-process tasks (the embedded mode) it is computed here.
 """
 
+import asyncio
+import time
+
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 
 from apps.core.ids import uuid_from_text
 from apps.core.ratelimit import RateLimited, rate_take
-from apps.core.sockets import BoundedJsonConsumer
+from apps.core.sockets import (
+    CLOSE_TOO_MANY,
+    BoundedJsonConsumer,
+    SocketSlot,
+    socket_slot_release,
+    socket_slot_take,
+    socket_watch,
+)
 
 from .clients import address_of_scope, client_of_scope
 from .events import conversation_group
@@ -34,13 +46,35 @@ class ChatConsumer(BoundedJsonConsumer):
     max_frame_chars = FRAME_MAX_CHARS
     client: str = ""
     joined: str | None = None
+    slot: SocketSlot | None = None  # its place among the sockets open from its address
+    _watch: asyncio.Task | None = None
 
     async def connect(self) -> None:
+        """Accepted only while the address holds fewer than QA_SOCKETS_PER_ADDRESS sockets
+        (one address opened 13,750 and held 826 MB); then closed after QA_SOCKET_IDLE_SECONDS
+        without a message."""
         self.client = client_of_scope(self.scope)
         self.address = address_of_scope(self.scope)
+        limit = settings.QA_SOCKETS_PER_ADDRESS
+        self.slot = await sync_to_async(socket_slot_take)(group=f"qa:{self.address}", limit=limit)
+        if self.slot is None:
+            # Refused before accept: the handshake fails (a browser sees 1006), so the chat
+            # page retries a few times with backoff and then asks over HTTP. Accepting to send
+            # the reason first would count as a successful open there, which resets its
+            # backoff and makes every refused tab reconnect about once a second.
+            await self.close(code=CLOSE_TOO_MANY)
+            return
         await self.accept()
+        self.last_message_at = time.monotonic()
+        self._watch = asyncio.create_task(
+            socket_watch(self, idle_s=settings.QA_SOCKET_IDLE_SECONDS, slot=self.slot)
+        )
 
     async def disconnect(self, code) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        if self.slot is not None:
+            await sync_to_async(socket_slot_release)(self.slot)
         if self.joined:
             await self.channel_layer.group_discard(
                 conversation_group(self.joined), self.channel_name
@@ -55,14 +89,25 @@ class ChatConsumer(BoundedJsonConsumer):
         await handler[kind](content)
 
     async def on_ask(self, content: dict) -> None:
-        question = content.get("question")
+        question = content.get("question", "")
         conversation = content.get("conversation")
+        action, choice = content.get("action"), content.get("choice")
         if not isinstance(question, str) or not isinstance(conversation, str | None):
             await self.send_json({"type": "error", "error": "question must be text"})
             return
+        if not isinstance(action, str | None) or not (
+            choice is None or (type(choice) is int and 0 < choice < 2**63)
+        ):
+            await self.send_json(
+                {"type": "error", "error": "action must be text and choice an entry number"}
+            )
+            return
+        if not question and not action:
+            await self.send_json({"type": "error", "error": "write a question or a message"})
+            return
         if settings.CELERY_TASK_ALWAYS_EAGER:
             message = await database_sync_to_async(answer_message)(
-                question, conversation, self.client, self.address
+                question, conversation, self.client, self.address, action, choice
             )
             await self._deliver(message)
             return
@@ -78,7 +123,7 @@ class ChatConsumer(BoundedJsonConsumer):
             await self.send_json(error_message(exc))
             return
         await database_sync_to_async(qa_answer.delay)(
-            question, conversation, self.client, self.channel_name, self.address
+            question, conversation, self.client, self.channel_name, self.address, action, choice
         )
 
     async def qa_reply(self, event: dict) -> None:

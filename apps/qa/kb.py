@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -31,6 +32,7 @@ from apps.core.roles import is_admin
 from apps.core.services import audit_record
 from apps.incidents.exports import FORMULA_STARTS, LineWriter, csv_cell
 from apps.ml.engine.imports import BIDI_CONTROLS
+from apps.ml.engine.jsonsafe import JsonTooDeep, json_loads_bounded
 
 from .models import FaqEntry
 
@@ -391,7 +393,10 @@ def _jsonl_rows(text: str, problems: _Problems) -> Iterator[tuple[int, dict]]:
             continue
         empty = False
         try:
-            value = json.loads(line)
+            value = json_loads_bounded(line)
+        except JsonTooDeep as exc:
+            problems.add(str(exc), number)
+            continue
         except ValueError as exc:
             problems.add(f"the line is not valid JSON ({getattr(exc, 'msg', exc)})", number)
             continue
@@ -506,4 +511,10 @@ def _write(rows: list[_Row], *, filename: str, actor, request) -> int:
         request=request,
         detail={"file": filename[:200], "created": created, "updated": updated},
     )
+    if settings.QA_INDEX_IN_BACKGROUND:
+        # The import answers at once; this process embeds the new entries in the background
+        # while the index it holds keeps answering (others rebuild at their next question).
+        from .runtime import qa_engine_warm
+
+        transaction.on_commit(qa_engine_warm)
     return created + updated

@@ -28,13 +28,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Judgement:
-    """The best entry for a question and whether to answer with it."""
+    """The best entries for a question and what to do with them."""
 
     match: object
     answer: bool
     probability: float | None
     """The answer gate's probability that the entry is right (None: threshold mode)."""
     features: tuple[float, ...]
+    decision: str = "handoff"
+    """"answer" with `match`; "suggest" the `choices` ("did you mean …?"); "handoff"."""
+    choices: tuple = ()
+    """The best few matches, best first (`match` is the first)."""
 
     def evidence(self) -> dict:
         """What is stored with the reply, so feedback on it can teach the gate."""
@@ -43,6 +47,19 @@ class Judgement:
             "features": [round(f, 6) for f in self.features],
             "probability": None if self.probability is None else round(self.probability, 4),
         }
+
+    def choice_ids(self) -> list[int]:
+        return [m.entry_id for m in self.choices]
+
+
+@dataclass(frozen=True)
+class Intents:
+    """What the intent model makes of a message."""
+
+    intent: str
+    confidence: float
+    emergency: float
+    """The probability of "emergency", whatever the most likely intent is."""
 
 
 @dataclass
@@ -63,33 +80,69 @@ class QaEngine:
     def embed(self, text: str):
         return self.embedder.embed_query(text)
 
-    def judge(self, vector) -> Judgement | None:
-        """The best entry and whether to answer with it; None when the FAQ is empty."""
-        evidence = self.index.evidence(vector)
+    def judge(self, vector, text: str | None = None) -> Judgement | None:
+        """The best entries for an embedded message (`text` adds the lexical score) and what
+        to do with them; None when the FAQ is empty.
+
+        The gate's probability that the best entry is right decides: at or over its answer
+        threshold, answer; at or over its (lower) suggestion threshold, offer the best
+        CHOICES entries; below, hand off. Without a gate, QA_THRESHOLD decides between
+        answering and suggesting.
+        """
+        evidence = self.index.evidence(vector, text=text)
         if evidence is None:
             return None
+        choices = tuple(self.index.search_vector(vector, CHOICES, text=text))
         if self.gate is None:
             answer = evidence.match.confidence >= self.threshold
-            return Judgement(evidence.match, answer, None, evidence.features)
+            decision = "answer" if answer else "suggest"
+            return Judgement(evidence.match, answer, None, evidence.features, decision, choices)
         probability = self.gate.probability(evidence.features)
         answer = probability >= self.gate.threshold
-        return Judgement(evidence.match, answer, probability, evidence.features)
+        if answer:
+            decision = "answer"
+        elif probability >= self.gate.suggest_threshold:
+            decision = "suggest"
+        else:
+            decision = "handoff"
+        return Judgement(evidence.match, answer, probability, evidence.features, decision, choices)
 
-    def intent(self, vector) -> tuple[str, float]:
+    def consider(self, text: str, vector, *, context: str | None = None) -> Judgement | None:
+        """`judge` for a message in a conversation about the entry titled `context` (None:
+        no topic yet). A message that leans on the topic ("and on sundays?", "那停车呢？") is
+        judged both alone and after the topic's title; the more certain judgement wins, so a
+        follow-up may stay on the topic or move to a sibling entry."""
+        alone = self.judge(vector, text)
+        if not context or alone is None or alone.decision == "answer":
+            return alone
+        from apps.ml.engine.textnorm import follow_up_query
+
+        combined = follow_up_query(context, text)
+        after = self.judge(self.embed(combined), combined)
+        if after is None:
+            return alone
+        rank = {"answer": 2, "suggest": 1, "handoff": 0}
+        if (rank[after.decision], after.probability or 0.0) > (
+            rank[alone.decision],
+            alone.probability or 0.0,
+        ):
+            return after
+        return alone
+
+    def intents_of(self, vector) -> Intents:
         if self.intents is None:  # no intent model installed: everything is a question
-            return "question", 0.0
+            return Intents("question", 0.0, 0.0)
         probabilities = self.intents.probabilities(vector)[0]
         labels = list(self.intents.labels)
-        # A missed emergency costs more than a needless emergency notice: it wins from a
-        # low bar, not only when it is the most likely intent.
-        if "emergency" in labels:
-            emergency = float(probabilities[labels.index("emergency")])
-            if emergency >= settings.QA_EMERGENCY_MIN_PROBABILITY:
-                return "emergency", emergency
+        emergency = (
+            float(probabilities[labels.index("emergency")]) if "emergency" in labels else 0.0
+        )
         best = int(probabilities.argmax())
-        return labels[best], float(probabilities[best])
+        return Intents(labels[best], float(probabilities[best]), emergency)
 
 
+# "Did you mean …?" offers at most this many entries.
+CHOICES = 3
 _lock = threading.Lock()
 _held: QaEngine | None = None
 
@@ -184,6 +237,11 @@ def qa_engine() -> QaEngine:
     _checked_at = now
     if held is not None and held.state == state:
         return held
+    if held is not None and settings.QA_INDEX_IN_BACKGROUND:
+        # An import of many entries embeds for tens of seconds: the old engine answers
+        # meanwhile, and the new one takes over when it is built.
+        qa_engine_warm()
+        return held
     # While one thread rebuilds, the others keep answering from the engine they have (a
     # second or so stale) rather than wait: the web's request threads are a fixed pool.
     if not _lock.acquire(blocking=held is None):
@@ -192,6 +250,37 @@ def qa_engine() -> QaEngine:
         return _engine_for(state)
     finally:
         _lock.release()
+
+
+_builder: threading.Thread | None = None
+_builder_lock = threading.Lock()
+
+
+def qa_engine_warm() -> threading.Thread | None:
+    """Build the engine for the knowledge base as it is now in a background thread (at most
+    one at a time), e.g. right after an import, so no resident waits for the embedding.
+    Returns the thread (None when one is already building)."""
+    global _builder
+    with _builder_lock:
+        if _builder is not None and _builder.is_alive():
+            return None
+        _builder = threading.Thread(target=_build_in_background, name="qa-index", daemon=True)
+        _builder.start()
+        return _builder
+
+
+def _build_in_background() -> None:
+    global _checked_at
+    from django.db import connection
+
+    try:
+        with _lock:
+            _engine_for(_state())
+            _checked_at = time.monotonic()
+    except Exception:  # a failed build leaves the old engine answering; the next check retries
+        log.exception("building the FAQ engine in the background failed")
+    finally:
+        connection.close()
 
 
 def _engine_for(state: tuple) -> QaEngine:
@@ -286,7 +375,7 @@ def gate_lessons() -> list[tuple[list[float], int]]:
     """
     lessons = []
     replies = (
-        Message.objects.filter(feedback__isnull=False, evidence__isnull=False, faq__isnull=False)
+        Message.objects.filter(feedback__isnull=False, evidence__isnull=False)
         .order_by("-feedback_at")
         .values_list("evidence", "feedback", "conversation__client", "conversation__address")[
             :LESSONS_MAX

@@ -2,6 +2,7 @@
 chit-chat), feedback, hand-offs that staff answer, and FAQ entries made from them."""
 
 import logging
+import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,9 +46,15 @@ class Reply:
     """Only in the reply that created the hand-off: the private link to its answer."""
     incident: int | None = None
     emergency: dict | None = None
+    """The emergency numbers, whenever the message may be an emergency."""
     asks: str | None = None
-    """A report in progress asks for "location", then "contact"."""
+    """What the chat waits for: "choice" (one of `choices`), "report_confirm", "danger_confirm",
+    then for a report "location" and "contact"."""
     suggestions: list[str] = field(default_factory=list)
+    choices: list[dict] = field(default_factory=list)
+    """"Did you mean …?": `{"faq_id", "title"}` the resident may pick (action "pick")."""
+    actions: list[dict] = field(default_factory=list)
+    """Buttons: `{"action", "label"}`; sending the action is the same as tapping it."""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -65,6 +72,16 @@ TEXTS = {
         "at the private link you got earlier.",
         Language.ZH: "这个问题我也不太确定，已转交工作人员。回复会显示在这里和之前的专属链接中。",
     },
+    "staff_busy": {
+        Language.EN: "I'm not sure about that one, and staff already have many questions from "
+        "your network this hour. Please try again later, or call the campus service desk.",
+        Language.ZH: "这个问题我不太确定。本小时来自您所在网络的待答问题已经很多，请稍后再试，"
+        "或致电校园服务台。",
+    },
+    "did_you_mean": {
+        Language.EN: "I'm not sure I understood. Did you mean one of these?",
+        Language.ZH: "我不太确定您的意思。您是想问下面哪一个？",
+    },
     "hello": {
         Language.EN: "Hello! Ask me about campus services, or tell me about a problem to report.",
         Language.ZH: "你好！可以问我校园服务的问题，或者告诉我需要报修、报告的情况。",
@@ -73,6 +90,32 @@ TEXTS = {
         Language.EN: "If anyone is in danger call {emergency} now.{security} "
         "Campus security has been alerted.",
         Language.ZH: "如有人身危险，请立即拨打 {emergency}。{security}已通知校园保卫人员。",
+    },
+    "danger_ask": {
+        Language.EN: "If anyone is in danger, call {emergency} now.{security} "
+        "Is someone in danger right now?",
+        Language.ZH: "如有人身危险，请立即拨打 {emergency}。{security}现在有人处于危险中吗？",
+    },
+    "danger_safe": {
+        Language.EN: "Thank you. If that changes, call {emergency} at once.",
+        Language.ZH: "好的。如果情况有变化，请立即拨打 {emergency}。",
+    },
+    "crisis": {
+        Language.EN: "I'm sorry you are going through this. You don't have to face it alone: "
+        "call the crisis line {crisis} now (any time, free){counselling}. If anyone is in "
+        "immediate danger, call {emergency}. I have also asked a member of staff to reach out "
+        "to you here. Is someone in danger right now?",
+        Language.ZH: "很抱歉你正在经历这些，你并不孤单。请现在拨打心理援助热线 {crisis}"
+        "（全天免费）{counselling}。如有人身危险，请立即拨打 {emergency}。"
+        "我也已请工作人员在这里联系你。现在有人处于危险中吗？",
+    },
+    "report_ask": {
+        Language.EN: "Would you like to report this to campus staff?",
+        Language.ZH: "需要把这个情况报告给校园工作人员吗？",
+    },
+    "report_cancelled": {
+        Language.EN: "OK, nothing was reported. Ask me anything else.",
+        Language.ZH: "好的，没有提交报告。还有其他问题可以继续问我。",
     },
     "ask_location": {
         Language.EN: "Thanks for reporting it. Where is it? (building, floor, room)",
@@ -87,11 +130,25 @@ TEXTS = {
         Language.ZH: "您的报告已提交给校园保卫处，编号 #{incident}。谢谢！",
     },
 }
+LABELS = {
+    "report": {Language.EN: "Report it to campus staff", Language.ZH: "报告给工作人员"},
+    "report_now": {Language.EN: "Report a problem now", Language.ZH: "立即报告问题"},
+    "cancel": {Language.EN: "No, don't report", Language.ZH: "不用报告"},
+    "cancel_report": {Language.EN: "Cancel the report", Language.ZH: "取消报告"},
+    "danger": {Language.EN: "Yes, someone is in danger now", Language.ZH: "是，现在有人有危险"},
+    "safe": {Language.EN: "No, no one is in danger", Language.ZH: "没有人有危险"},
+    "none": {Language.EN: "None of these", Language.ZH: "都不是"},
+}
 SKIP_WORDS = {"skip", "no", "none", "n/a", "跳过", "不用", "不", "无"}
+ACTIONS = ("pick", "none", "report", "cancel", "danger", "safe")
 
 
 def _text(name: str, language: str, **values) -> str:
     return TEXTS[name][language].format(**values)
+
+
+def _button(action: str, language: str, label: str | None = None) -> dict:
+    return {"action": action, "label": LABELS[label or action][language]}
 
 
 def _conversation(
@@ -128,19 +185,38 @@ def _limit(
 
 
 def qa_ask(
-    *, question: str, conversation_id: str | None, client: str, address: str | None = None
+    *,
+    question: str,
+    conversation_id: str | None,
+    client: str,
+    address: str | None = None,
+    action: str | None = None,
+    choice: int | None = None,
 ) -> Reply:
-    """Answer one message: clean it, classify its intent, and answer, report, alert or hand
-    off. Raises RateLimited (too many messages) or QaRefused (empty, too long, spam).
+    """Answer one message, or one tap on a button of the last reply (`action`).
+
+    The knowledge base decides first: a message it answers well is answered, whatever its
+    intent. A message that may be an emergency shows the emergency numbers at once and asks
+    whether someone is in danger; a critical incident is raised on "yes", or at once when the
+    message is unambiguous. A report is filed only after the resident confirms it, and can be
+    left at any step. Between "sure" and "no idea" the resident picks from the best entries.
+    Raises RateLimited (too many messages) or QaRefused (empty, too long, spam, an action
+    with nothing to act on).
 
     `client` is who the resident is (their chat cookie), `address` where they ask from
-    (hashed): limits count for both, so a new cookie per request buys nothing, and reports
-    and emergencies merge per address. Everything a message writes is written together.
+    (hashed): limits count for both, so a new cookie per request buys nothing. Everything a
+    message writes is written together.
     """
     from apps.ml.engine.textnorm import MessageRefused, clean_message, language_of
 
     address = address or client
     _limit("messages", client, address, per_client=settings.QA_MESSAGES_PER_MINUTE)
+    if action:
+        if action not in ACTIONS:
+            raise QaRefused(f"{str(action)[:20]!r} is not one of {', '.join(ACTIONS)}")
+        with transaction.atomic():
+            conversation = _conversation_of(conversation_id, client)
+            return _act(conversation, action, choice, address)
     try:
         text = clean_message(question, max_chars=settings.QA_MAX_CHARS)
     except MessageRefused as exc:
@@ -151,57 +227,132 @@ def qa_ask(
 
     engine = qa_engine()  # outside the transaction: a rebuild may take a while
     vector = engine.embed(text)
-    intent, intent_confidence = engine.intent(vector)
+    intents = engine.intents_of(vector)
     with transaction.atomic():
         conversation = _conversation(conversation_id, client, language, address)
-        if intent == Intent.EMERGENCY:
-            conversation.pending = {}  # a report in progress waits: help comes first
-        elif _pending_report(conversation):
-            return _report_continue(conversation, text, language, address)
-        return _dispatch(
-            conversation, text, language, intent, intent_confidence, engine, vector, address
-        )
+        step = _pending_step(conversation)
+        if step in ("location", "contact"):
+            from apps.ml.engine.triage import is_cancel
+
+            if is_cancel(text):
+                return _cancel(conversation, text, language)
+            if not _may_be_emergency(text, intents):
+                return _report_continue(conversation, text, language, address)
+        conversation.pending = {}  # a new message leaves any question asked back
+        return _dispatch(conversation, text, language, intents, engine, vector, address)
 
 
-def _pending_report(conversation: Conversation) -> bool:
-    """A report is being filled in, and not abandoned long ago."""
-    started = conversation.pending.get("started") if conversation.pending else None
+def _conversation_of(conversation_id: str | None, client: str) -> Conversation:
+    """The client's existing conversation, locked (an action needs one)."""
+    key = uuid_from_text(conversation_id) if conversation_id else None
+    found = (
+        Conversation.objects.select_for_update().filter(pk=key, client=client).first()
+        if key
+        else None
+    )
+    if found is None:
+        raise QaRefused("no such conversation")
+    return found
+
+
+def _pending_step(conversation: Conversation) -> str | None:
+    """What the conversation waits for, unless it was asked long ago (then forgotten)."""
+    pending = conversation.pending or {}
+    started = pending.get("started")
     if not started:
-        return False
-    age = timezone.now().timestamp() - float(started)
-    if age > settings.QA_REPORT_PENDING_SECONDS:
+        return None
+    if timezone.now().timestamp() - float(started) > settings.QA_REPORT_PENDING_SECONDS:
         conversation.pending = {}
-        return False
-    return True
+        return None
+    return pending.get("step")
 
 
-def _dispatch(conversation, text, language, intent, intent_confidence, engine, vector, address):
+def _may_be_emergency(text: str, intents) -> bool:
+    from apps.ml.engine.triage import danger_cues
+
+    return intents.emergency >= settings.QA_EMERGENCY_MIN_PROBABILITY or danger_cues(text).any
+
+
+def _dispatch(conversation, text, language, intents, engine, vector, address):
+    from apps.ml.engine.textnorm import is_follow_up
+    from apps.ml.engine.triage import danger_cues
+
+    intent = intents.intent
+    topic = conversation.topic if conversation.topic_id else None
+    context = topic.title(language) if topic is not None and topic.published else None
+    judged = engine.consider(text, vector, context=context)
+    answered = judged is not None and judged.decision == "answer"
+    cues = danger_cues(text)
+    # The intent model's fear is enough to show the numbers; a danger word alone is not
+    # when the FAQ answers the message ("what happens if I miss the fire drill?").
+    possible_emergency = intents.emergency >= settings.QA_EMERGENCY_MIN_PROBABILITY or (
+        cues.any and not answered
+    )
+    if cues.self_harm:
+        possible_emergency = True
+    if context and is_follow_up(text, language) and not possible_emergency:
+        intent = Intent.QUESTION  # "and on sundays?" leans on the last answer
+    elif possible_emergency:
+        intent = Intent.EMERGENCY
     asked = Message.objects.create(
         conversation=conversation,
         role=Role.RESIDENT,
         text=text,
         language=language,
         intent=intent,
-        intent_confidence=intent_confidence,
+        intent_confidence=intents.confidence,
     )
-    if intent == Intent.EMERGENCY:
-        return _emergency(conversation, asked, language, address)
+    if possible_emergency:
+        # Unambiguous: the intent model is sure, a danger word is there, and it is not a
+        # question the FAQ answers ("where is the nearest defibrillator?").
+        if (
+            intents.emergency >= settings.QA_EMERGENCY_SURE_PROBABILITY
+            and cues.danger
+            and not cues.self_harm
+            and not answered
+        ):
+            return _emergency(conversation, asked, language, address)
+        return _danger_ask(
+            conversation,
+            asked,
+            language,
+            judged,
+            self_harm=bool(cues.self_harm),
+            report=intents.intent == Intent.REPORT or not answered,
+        )
+    if answered:
+        return _answer(conversation, asked, judged, language, offer_report=intent == Intent.REPORT)
     if intent == Intent.REPORT:
-        return _report_start(conversation, asked, language)
+        return _report_offer(conversation, asked, language, judged)
     if intent == Intent.CHITCHAT and not _asks_something(text, conversation, language):
         return _say(conversation, asked, _text("hello", language), suggestions=True)
-    return _answer(conversation, asked, engine, vector, language)
+    if judged is not None and judged.decision == "suggest":
+        return _choices_offer(conversation, asked, language, judged)
+    return _handoff(conversation, asked, language, judged)
 
 
 def _asks_something(text: str, conversation: Conversation, language: str) -> bool:
-    """Small talk is answered with a greeting only when it asks nothing: a question mark or a
-    follow-up on the conversation's topic goes to the FAQ (and to staff when unsure), so an
-    off-topic question is never brushed off with "hello"."""
+    """Small talk is answered with a greeting only when it asks nothing: a question (a
+    question mark or word), anything longer than a few words, or a follow-up on the
+    conversation's topic goes to the FAQ (and to staff when unsure), so an off-topic question
+    is never brushed off with "hello"."""
     from apps.ml.engine.textnorm import is_follow_up
 
-    if "?" in text or "？" in text:
+    if "?" in text or "？" in text or _QUESTION_WORDS.search(text):
+        return True
+    if len(text.split()) > SMALL_TALK_WORDS or sum(map(str.isalpha, text)) > SMALL_TALK_CHARS:
         return True
     return conversation.topic_id is not None and is_follow_up(text, language)
+
+
+# "hi", "thanks a lot", "你好呀": small talk is short.
+SMALL_TALK_WORDS = 4
+SMALL_TALK_CHARS = 24
+_QUESTION_WORDS = re.compile(
+    r"\b(?:who|what|where|when|why|how|which|can|could|is|are|do|does|may|should)\b|"
+    r"谁|什么|哪|怎么|怎样|吗|几|多少|是否|能不能|可不可以|有没有",
+    re.IGNORECASE,
+)
 
 
 def _say(conversation, asked: Message, text: str, *, suggestions: bool = False, **fields) -> Reply:
@@ -217,6 +368,9 @@ def _say(conversation, asked: Message, text: str, *, suggestions: bool = False, 
             if k in ("faq", "confidence", "handed_off", "incident", "evidence")
         },
     )
+    if conversation.pending.get("step") and not conversation.pending.get("reply"):
+        # The reply that asked is the one a pick or a "none of these" teaches about.
+        conversation.pending = {**conversation.pending, "reply": reply.pk}
     conversation.language = asked.language
     conversation.save(update_fields=["language", "last_at", "topic", "pending"])
     faq = fields.get("faq")
@@ -236,35 +390,264 @@ def _say(conversation, asked: Message, text: str, *, suggestions: bool = False, 
         emergency=fields.get("emergency"),
         asks=fields.get("asks"),
         suggestions=_suggestions(asked.language) if suggestions else [],
+        choices=fields.get("choices", []),
+        actions=fields.get("actions", []),
     )
 
 
-def _answer(conversation, asked: Message, engine, vector, language: str) -> Reply:
-    from apps.ml.engine.textnorm import follow_up_query, is_follow_up
+def _answer(conversation, asked: Message, judged, language: str, *, offer_report=False) -> Reply:
+    """Answer with the judged entry (a message about a problem also gets a "report it" button)."""
+    entry = FaqEntry.objects.filter(pk=judged.match.entry_id, published=True).first()
+    if entry is None:  # unpublished since the index was built
+        return _handoff(conversation, asked, language, judged)
+    conversation.topic = entry
+    actions = []
+    if offer_report:
+        conversation.pending = _pending("report_offer", what=asked.text, question=asked.pk)
+        actions = [_button("report", language)]
+    return _say(
+        conversation,
+        asked,
+        entry.answer(language),
+        faq=entry,
+        confidence=judged.match.confidence,
+        evidence=judged.evidence(),
+        actions=actions,
+    )
 
-    topic = conversation.topic
-    if topic is not None and topic.published and is_follow_up(asked.text, language):
-        vector = engine.embed(follow_up_query(topic.title(language), asked.text))
-    judged = engine.judge(vector)
-    if judged is not None and judged.answer:
-        entry = FaqEntry.objects.filter(pk=judged.match.entry_id, published=True).first()
-        if entry is not None:
-            conversation.topic = entry
-            return _say(
-                conversation,
-                asked,
-                entry.answer(language),
-                faq=entry,
-                confidence=judged.match.confidence,
-                evidence=judged.evidence(),
+
+def _pending(step: str, **values) -> dict:
+    return {"step": step, "started": timezone.now().timestamp(), **values}
+
+
+def _choices_offer(conversation, asked: Message, language: str, judged) -> Reply:
+    """ "Did you mean …?": the best entries as choices; a pick answers and teaches the gate,
+    "none of these" hands the question to staff."""
+    entries = {e.pk: e for e in FaqEntry.objects.filter(pk__in=judged.choice_ids(), published=True)}
+    choices = [
+        {"faq_id": pk, "title": entries[pk].title(language)}
+        for pk in judged.choice_ids()
+        if pk in entries
+    ]
+    if not choices:
+        return _handoff(conversation, asked, language, judged)
+    conversation.pending = _pending(
+        "choice",
+        choices=[c["faq_id"] for c in choices],
+        question=asked.pk,
+        evidence=judged.evidence(),
+    )
+    return _say(
+        conversation,
+        asked,
+        _text("did_you_mean", language),
+        confidence=judged.match.confidence,
+        evidence=judged.evidence(),
+        asks="choice",
+        choices=choices,
+        actions=[_button("none", language)],
+    )
+
+
+def _report_offer(conversation, asked: Message, language: str, judged) -> Reply:
+    """A message that sounds like a problem to report: ask before filing anything, and offer
+    the entries it may also be a question about."""
+    conversation.pending = _pending("report_confirm", what=asked.text, question=asked.pk)
+    fields = {}
+    if judged is not None and judged.decision == "suggest":
+        entries = {
+            e.pk: e for e in FaqEntry.objects.filter(pk__in=judged.choice_ids(), published=True)
+        }
+        fields["choices"] = [
+            {"faq_id": pk, "title": entries[pk].title(language)}
+            for pk in judged.choice_ids()
+            if pk in entries
+        ]
+        if fields["choices"]:
+            conversation.pending["choices"] = [c["faq_id"] for c in fields["choices"]]
+            conversation.pending["evidence"] = judged.evidence()
+    return _say(
+        conversation,
+        asked,
+        _text("report_ask", language),
+        asks="report_confirm",
+        actions=[_button("report", language), _button("cancel", language)],
+        **fields,
+    )
+
+
+def _numbers() -> dict:
+    numbers = {"emergency": settings.QA_EMERGENCY_NUMBER, "security": settings.QA_SECURITY_PHONE}
+    return numbers
+
+
+def _security_line(language: str) -> str:
+    security = settings.QA_SECURITY_PHONE
+    if not security:
+        return ""
+    return (
+        f"校园保卫处：{security}。" if language == Language.ZH else f" Campus security: {security}."
+    )
+
+
+def _danger_ask(
+    conversation, asked: Message, language: str, judged, *, self_harm: bool, report: bool
+) -> Reply:
+    """A message that may be an emergency: the numbers at once, then "is someone in danger?".
+
+    When the FAQ answers it well ("where are the defibrillators?") the answer comes too. A
+    self-harm message gets the crisis line and counselling, and reaches staff as a hand-off.
+    With `report`, a "no one is in danger" is asked next whether to report it ("the fire
+    exit is blocked with boxes").
+    """
+    numbers = _numbers()
+    values = {"emergency": numbers["emergency"], "security": _security_line(language)}
+    conversation.pending = _pending(
+        "danger", what=asked.text, question=asked.pk, report=report and not self_harm
+    )
+    fields: dict = {}
+    if self_harm:
+        numbers["crisis"] = settings.QA_CRISIS_PHONE
+        counselling = settings.QA_COUNSELLING_PHONE
+        values["crisis"] = settings.QA_CRISIS_PHONE
+        values["counselling"] = (
+            (
+                f"，或校心理咨询中心 {counselling}"
+                if language == Language.ZH
+                else f", or campus counselling on {counselling}"
             )
-    return _handoff(conversation, asked, language, judged)
+            if counselling
+            else ""
+        )
+        text = _text("crisis", language, **values)
+        _handoff_record(conversation, asked, judged)
+    else:
+        text = _text("danger_ask", language, **values)
+        if judged is not None and judged.decision == "answer":
+            entry = FaqEntry.objects.filter(pk=judged.match.entry_id, published=True).first()
+            if entry is not None:
+                conversation.topic = entry
+                text = f"{entry.answer(language)}\n\n{text}"
+                fields.update(
+                    faq=entry, confidence=judged.match.confidence, evidence=judged.evidence()
+                )
+    return _say(
+        conversation,
+        asked,
+        text,
+        emergency=numbers,
+        asks="danger_confirm",
+        actions=[_button("danger", language), _button("safe", language)],
+        handed_off=self_harm,
+        **fields,
+    )
 
 
-def _handoff(conversation, asked: Message, language: str, judged) -> Reply:
-    """Staff will answer. The first hand-off of a conversation gives its private link (only
-    the token's hash is kept); later ones answer at the same link, which keeps working.
-    Runs inside qa_ask's transaction."""
+def _act(conversation: Conversation, action: str, choice, address: str) -> Reply:
+    """A tap on one of the last reply's buttons; QaRefused when the conversation is not
+    waiting for it."""
+    pending = dict(conversation.pending or {})
+    step = _pending_step(conversation)
+    language = conversation.language
+    wanted = {
+        "pick": ("choice", "report_confirm"),
+        "none": ("choice", "report_confirm"),
+        "report": ("report_confirm", "report_offer"),
+        "cancel": ("report_confirm", "report_offer", "location", "contact", "danger"),
+        "danger": ("danger",),
+        "safe": ("danger",),
+    }[action]
+    if step not in wanted:
+        raise QaRefused(f"there is nothing to {action} in this conversation now")
+    if action == "pick":
+        number = id_from_text(str(choice)) if choice is not None else None
+        if number is None or number not in pending.get("choices", []):
+            raise QaRefused("pick one of the entries offered")
+        return _pick(conversation, pending, number, language)
+    label = LABELS.get(action, LABELS["cancel"])[language]
+    asked = Message.objects.create(
+        conversation=conversation,
+        role=Role.RESIDENT,
+        text=label,
+        language=language,
+        intent=Intent.EMERGENCY if step == "danger" else Intent.REPORT,
+    )
+    conversation.pending = {}
+    if action == "none":
+        _teach(pending, right=False)
+        question = Message.objects.filter(pk=pending.get("question")).first() or asked
+        return _handoff(conversation, question, language, None, evidence=pending.get("evidence"))
+    if action == "report":
+        conversation.pending = _pending("location", what=pending.get("what", ""))
+        return _say(
+            conversation,
+            asked,
+            _text("ask_location", language),
+            asks="location",
+            actions=[_button("cancel", language, "cancel_report")],
+        )
+    if action == "danger":
+        asked.text = pending.get("what", "") or asked.text
+        return _emergency(conversation, asked, language, address, confirmed=True)
+    if action == "safe":
+        safe = _text("danger_safe", language, emergency=settings.QA_EMERGENCY_NUMBER)
+        if not pending.get("report"):
+            return _say(conversation, asked, safe)
+        conversation.pending = _pending("report_confirm", what=pending.get("what", ""))
+        return _say(
+            conversation,
+            asked,
+            f"{safe} {_text('report_ask', language)}",
+            asks="report_confirm",
+            actions=[_button("report", language), _button("cancel", language)],
+        )
+    return _cancel(conversation, None, language, asked=asked)
+
+
+def _cancel(conversation, text: str | None, language: str, *, asked=None) -> Reply:
+    """Leave whatever the chat asked (a report half filled in, a confirmation)."""
+    conversation.pending = {}
+    if asked is None:
+        asked = Message.objects.create(
+            conversation=conversation, role=Role.RESIDENT, text=text, language=language
+        )
+    return _say(conversation, asked, _text("report_cancelled", language))
+
+
+def _pick(conversation, pending: dict, number: int, language: str) -> Reply:
+    """The resident picked entry `number` from "did you mean": answer with it, and teach
+    the gate whether answering with its own first guess would have been right."""
+    entry = FaqEntry.objects.filter(pk=number, published=True).first()
+    if entry is None:
+        raise QaRefused("that entry is no longer available")
+    choices = pending.get("choices", [])
+    _teach(pending, right=bool(choices) and choices[0] == number)
+    asked = Message.objects.create(
+        conversation=conversation,
+        role=Role.RESIDENT,
+        text=entry.title(language),
+        language=language,
+        intent=Intent.QUESTION,
+    )
+    conversation.pending = {}
+    conversation.topic = entry
+    return _say(conversation, asked, entry.answer(language), faq=entry)
+
+
+def _teach(pending: dict, *, right: bool) -> None:
+    """A pick or a "none of these" is feedback on the reply that offered the choices: the
+    answer gate learns from it as from a thumb (capped per client and address)."""
+    reply = pending.get("reply")
+    if reply and pending.get("evidence"):
+        Message.objects.filter(pk=reply, role=Role.BOT, feedback__isnull=True).update(
+            feedback=1 if right else -1, feedback_at=timezone.now()
+        )
+
+
+def _handoff_record(conversation, asked: Message, judged, evidence=None) -> str | None:
+    """A ticket for staff (inside qa_ask's transaction); the private link if this is the
+    conversation's first. The first hand-off gives its private link (only the token's hash
+    is kept); later ones answer at the same link, which keeps working."""
     url = None
     token = secrets.token_urlsafe(24)
     digest = secret_digest(token)
@@ -273,8 +656,31 @@ def _handoff(conversation, asked: Message, language: str, judged) -> Reply:
         conversation.token_hash = digest
         url = f"{reverse('faq-conversation-page', args=[conversation.pk])}?t={token}"
     Message.objects.filter(pk=asked.pk).update(handed_off=True)
-    evidence = judged.evidence() if judged else None
+    if evidence is None and judged is not None:
+        evidence = judged.evidence()
     Handoff.objects.create(conversation=conversation, question=asked, evidence=evidence)
+    return url
+
+
+def _handoff(conversation, asked: Message, language: str, judged, evidence=None) -> Reply:
+    """Staff will answer, unless this client or network has filled its hourly share of
+    tickets (then the resident is told so and nothing is queued)."""
+    from apps.core.ratelimit import RateLimited
+
+    try:
+        _limit(
+            "handoffs",
+            conversation.client,
+            conversation.address or conversation.client,
+            per_client=settings.QA_HANDOFFS_PER_HOUR,
+            per_address=settings.QA_HANDOFFS_PER_ADDRESS_HOUR,
+            window_s=3600,
+        )
+    except RateLimited:
+        return _say(conversation, asked, _text("staff_busy", language))
+    url = _handoff_record(conversation, asked, judged, evidence)
+    if evidence is None and judged is not None:
+        evidence = judged.evidence()
     return _say(
         conversation,
         asked,
@@ -286,47 +692,37 @@ def _handoff(conversation, asked: Message, language: str, judged) -> Reply:
     )
 
 
-def _emergency(conversation, asked: Message, language: str, address: str) -> Reply:
+def _emergency(conversation, asked: Message, language: str, address: str, *, confirmed=False):
+    """A critical incident on the operators' wall, and the numbers. Never merged with another
+    conversation's emergency (apps.incidents.services.incident_from_resident)."""
     from apps.cameras.choices import Severity
     from apps.incidents.choices import Kind
     from apps.incidents.services import incident_from_resident
 
-    numbers = {
-        "emergency": settings.QA_EMERGENCY_NUMBER,
-        "security": settings.QA_SECURITY_PHONE,
-    }
     incident = incident_from_resident(
         kind=Kind.EMERGENCY,
         title=f"Emergency in the chat: {asked.text[:120]}",
-        text=asked.text,
+        text=asked.text + ("\n(the resident confirmed someone is in danger)" if confirmed else ""),
         severity=Severity.CRITICAL,
         reporter=address,
+        conversation=str(conversation.pk),
+        language=language,
         merge_within_seconds=settings.QA_REPORT_MERGE_SECONDS,
     )
     Message.objects.filter(pk=asked.pk).update(incident=incident)
-    security = settings.QA_SECURITY_PHONE
-    if security:
-        security = (
-            f"校园保卫处：{security}。"
-            if language == Language.ZH
-            else f" Campus security: {security}."
-        )
+    conversation.pending = {}
     return _say(
         conversation,
         asked,
-        _text("emergency", language, emergency=numbers["emergency"], security=security),
+        _text(
+            "emergency",
+            language,
+            emergency=settings.QA_EMERGENCY_NUMBER,
+            security=_security_line(language),
+        ),
         incident=incident,
-        emergency=numbers,
+        emergency=_numbers(),
     )
-
-
-def _report_start(conversation, asked: Message, language: str) -> Reply:
-    conversation.pending = {
-        "what": asked.text,
-        "step": "location",
-        "started": timezone.now().timestamp(),
-    }
-    return _say(conversation, asked, _text("ask_location", language), asks="location")
 
 
 def _report_continue(conversation, text: str, language: str, address: str) -> Reply:
@@ -343,10 +739,14 @@ def _report_continue(conversation, text: str, language: str, address: str) -> Re
         language=language,
         intent=Intent.REPORT,
     )
+    cancel = [_button("cancel", language, "cancel_report")]
     if pending.get("step") == "location":
         pending.update(location=text[:200], step="contact")
+        pending.pop("reply", None)
         conversation.pending = pending
-        return _say(conversation, asked, _text("ask_contact", language), asks="contact")
+        return _say(
+            conversation, asked, _text("ask_contact", language), asks="contact", actions=cancel
+        )
     contact = "" if text.strip().lower() in SKIP_WORDS else text[:200]
     _limit(
         "reports",
@@ -356,15 +756,16 @@ def _report_continue(conversation, text: str, language: str, address: str) -> Re
         per_address=settings.QA_REPORTS_PER_HOUR * 4,
         window_s=3600,
     )
-    details = f"{pending.get('what', '')}\nWhere: {pending.get('location', '')}"
-    if contact:
-        details += f"\nContact: {contact}"
     incident = incident_from_resident(
         kind=Kind.RESIDENT_REPORT,
         title=f"Resident report: {pending.get('what', '')[:100]} at {pending.get('location', '')[:60]}",
-        text=details,
+        text=pending.get("what", ""),
         severity=Severity.MEDIUM,
         reporter=address,
+        conversation=str(conversation.pk),
+        language=language,
+        place=pending.get("location", ""),
+        contact=contact,
         merge_within_seconds=settings.QA_REPORT_MERGE_SECONDS,
     )
     conversation.pending = {}
@@ -397,7 +798,11 @@ def qa_feedback(
     if key is None:
         raise QaRefused("no such answer in this conversation")
     message = Message.objects.filter(
-        pk=message_id, role=Role.BOT, conversation_id=key, conversation__client=client
+        pk=message_id,
+        role=Role.BOT,
+        faq__isnull=False,
+        conversation_id=key,
+        conversation__client=client,
     ).first()
     if message is None:
         raise QaRefused("no such answer in this conversation")
@@ -539,7 +944,10 @@ def _phrasing_add(entry: FaqEntry, question: str) -> bool:
 
 @transaction.atomic
 def faq_from_handoff(*, handoff: Handoff, actor, request=None) -> FaqEntry:
-    """One click: the resident's question and the staff answer become a published entry."""
+    """The resident's question and the staff answer become a draft entry: unpublished, so
+    neither the chat nor the public list shows it until an admin reviews and publishes it
+    in the knowledge base (`kb.faq_publish_set`, audited). Any operator may draft; one
+    staff answer is not yet the campus's."""
     handoff = Handoff.objects.select_for_update().select_related("question").get(pk=handoff.pk)
     if handoff.status != HandoffStatus.ANSWERED:
         raise QaRefused("answer the hand-off first")
@@ -555,6 +963,9 @@ def faq_from_handoff(*, handoff: Handoff, actor, request=None) -> FaqEntry:
     entry = FaqEntry.objects.create(
         category="from hand-offs",
         owner=actor,
+        published=False,
+        drafted_from=handoff,
+        drafted_by=actor,
         **{field_q: question.text[:300], field_a: handoff.answer},
     )
     Handoff.objects.filter(pk=handoff.pk).update(faq=entry)
@@ -563,7 +974,7 @@ def faq_from_handoff(*, handoff: Handoff, actor, request=None) -> FaqEntry:
         actor=actor,
         target=entry,
         request=request,
-        detail={"handoff": handoff.pk},
+        detail={"handoff": handoff.pk, "draft": True},
     )
     return entry
 

@@ -365,12 +365,32 @@ QA_REPORTS_PER_HOUR = env_int("SMARTCAMPUS_QA_REPORTS_PER_HOUR", 5, minimum=1)
 QA_MESSAGES_PER_MINUTE_PER_ADDRESS = env_int(
     "SMARTCAMPUS_QA_MESSAGES_PER_MINUTE_PER_ADDRESS", 120, minimum=1
 )
+# Open chat sockets per network address, counted in the shared cache (every process
+# together), and the seconds a socket may stay without a message from its client: one
+# address once held 13,750 idle sockets and 826 MB. Raise the cap behind a NAT with many
+# residents chatting at once.
+QA_SOCKETS_PER_ADDRESS = env_int("SMARTCAMPUS_QA_SOCKETS_PER_ADDRESS", 20, minimum=1)
+QA_SOCKET_IDLE_SECONDS = env_int("SMARTCAMPUS_QA_SOCKET_IDLE_SECONDS", 300, minimum=1)
 # A report left half-filled this long is dropped: the next message is read afresh.
 QA_REPORT_PENDING_SECONDS = env_int("SMARTCAMPUS_QA_REPORT_PENDING", 1800, minimum=60)
 # One client's reports (or emergencies) within this window are one incident for operators.
 QA_REPORT_MERGE_SECONDS = env_int("SMARTCAMPUS_QA_REPORT_MERGE", 1800, minimum=0)
 QA_EMERGENCY_NUMBER = env_str("SMARTCAMPUS_QA_EMERGENCY_NUMBER", "110 / 119 / 120")
 QA_SECURITY_PHONE = env_str("SMARTCAMPUS_QA_SECURITY_PHONE", "")
+# The emergency numbers are shown whenever a message may be an emergency (the intent model's
+# emergency probability >= QA_EMERGENCY_MIN_PROBABILITY, or a danger word); a critical
+# incident is raised without the resident's "yes, someone is in danger" only at or above
+# this probability with a danger word, and when the FAQ does not answer the message.
+QA_EMERGENCY_SURE_PROBABILITY = env_float("SMARTCAMPUS_QA_EMERGENCY_SURE", 0.9)
+# Shown to a resident who writes about harming themselves (with a hand-off to staff).
+QA_CRISIS_PHONE = env_str("SMARTCAMPUS_QA_CRISIS_PHONE", "12356")
+QA_COUNSELLING_PHONE = env_str("SMARTCAMPUS_QA_COUNSELLING_PHONE", "")
+# A changed knowledge base is embedded in a background thread while the old index answers
+# (false: the next question waits for the rebuild, as the tests want).
+QA_INDEX_IN_BACKGROUND = env_bool("SMARTCAMPUS_QA_INDEX_IN_BACKGROUND", True)
+# Hand-off tickets one chat client, and one network address, may open in an hour.
+QA_HANDOFFS_PER_HOUR = env_int("SMARTCAMPUS_QA_HANDOFFS_PER_HOUR", 10, minimum=1)
+QA_HANDOFFS_PER_ADDRESS_HOUR = env_int("SMARTCAMPUS_QA_HANDOFFS_PER_ADDRESS_HOUR", 60, minimum=1)
 
 # --- demo -----------------------------------------------------------------------
 DEMO_FEEDER = env_bool("SMARTCAMPUS_DEMO_FEEDER", True)

@@ -17,3 +17,4 @@ DEMO_FEEDER = False
 WS_AUTH_TIMEOUT_SECONDS = 1.0
 if not DATABASE_URL:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+QA_INDEX_IN_BACKGROUND = False  # a changed FAQ is answered from the next question on

@@ -48,6 +48,8 @@ class AnswerGate:
     bias: float
     threshold: float
     samples: dict[str, int]
+    suggest_threshold: float = 0.0
+    """Below `threshold` and at or over this, offer the best entries as choices."""
     """How many examples of each outcome it was fitted on, by source."""
 
     def probability(self, features: Sequence[float]) -> float:
@@ -66,6 +68,7 @@ class AnswerGate:
             "features": list(EVIDENCE_FEATURES),
             "weights": [round(w, 4) for w in self.weights],
             "threshold": round(self.threshold, 4),
+            "suggest_threshold": round(self.suggest_threshold, 4),
             "samples": self.samples,
         }
 
@@ -115,8 +118,24 @@ def fit_answer_gate(
         threshold=0.5,
         samples=samples or {"right": positives, "wrong": negatives},
     )
-    threshold = balanced_threshold(gate.probabilities(x), y, w)
-    return AnswerGate(**{**gate.__dict__, "threshold": threshold})
+    scores = gate.probabilities(x)
+    threshold = balanced_threshold(scores, y, w)
+    suggest = suggest_threshold(scores, y, threshold)
+    return AnswerGate(**{**gate.__dict__, "threshold": threshold, "suggest_threshold": suggest})
+
+
+# Of the questions the knowledge base does not answer (the leave-out "wrong" evidence under
+# the answer threshold), this share is handed to staff at once; the rest get "did you mean".
+HANDOFF_SHARE = 0.5
+
+
+def suggest_threshold(scores: np.ndarray, labels: np.ndarray, threshold: float) -> float:
+    """The probability under which a question goes to staff rather than to "did you mean":
+    the HANDOFF_SHARE quantile of the wrong answers' scores under the answer threshold."""
+    wrong = np.asarray(scores)[(np.asarray(labels) == 0) & (np.asarray(scores) < threshold)]
+    if not len(wrong):
+        return threshold
+    return float(min(np.quantile(wrong, HANDOFF_SHARE), threshold))
 
 
 def balanced_threshold(scores: np.ndarray, labels: np.ndarray, weights=None) -> float:

@@ -37,11 +37,14 @@ class AskView(APIView):
                 conversation_id=data.validated_data.get("conversation"),
                 client=client_of_request(request),
                 address=address_of_request(request),
+                action=data.validated_data.get("action"),
+                choice=data.validated_data.get("choice"),
             )
         except RateLimited as exc:
             raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
         except QaRefused as exc:
-            return Response({"question": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+            field = "action" if data.validated_data.get("action") else "question"
+            return Response({field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(reply.to_json())
 
 
