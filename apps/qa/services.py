@@ -208,6 +208,7 @@ def qa_ask(
     message writes is written together.
     """
     from apps.ml.engine.textnorm import MessageRefused, clean_message, language_of
+    from apps.ml.engine.triage import is_cancel
 
     address = address or client
     _limit("messages", client, address, per_client=settings.QA_MESSAGES_PER_MINUTE)
@@ -231,13 +232,12 @@ def qa_ask(
     with transaction.atomic():
         conversation = _conversation(conversation_id, client, language, address)
         step = _pending_step(conversation)
-        if step in ("location", "contact"):
-            from apps.ml.engine.triage import is_cancel
-
-            if is_cancel(text):
-                return _cancel(conversation, text, language)
-            if not _may_be_emergency(text, intents):
-                return _report_continue(conversation, text, language, address)
+        # "cancel" typed leaves any step as the button does; read as a message, the intent
+        # model takes it for a report and offers to file "cancel".
+        if step is not None and is_cancel(text):
+            return _cancel(conversation, text, language)
+        if step in ("location", "contact") and not _may_be_emergency(text, intents):
+            return _report_continue(conversation, text, language, address)
         conversation.pending = {}  # a new message leaves any question asked back
         return _dispatch(conversation, text, language, intents, engine, vector, address)
 

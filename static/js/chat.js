@@ -1,7 +1,9 @@
 // Residents' FAQ chat: asks over /ws/qa/ (or POST /api/v1/qa/ask/ while the socket is not
 // open), shows each answer with its FAQ entry, thumbs up/down, the hand-off link, emergency
-// numbers, and staff answers as they arrive. The conversation id and what was shown are kept in
-// sessionStorage, so a reload resumes the same conversation.
+// numbers, and staff answers as they arrive. A reply's buttons ("did you mean" choices and
+// actions such as "Report it") send `{action, choice}` instead of text; once one is used, or the
+// resident writes again, that reply's buttons are disabled. The conversation id and what was
+// shown are kept in sessionStorage, so a reload resumes the same conversation.
 // Every text from the server or the resident goes into the page with textContent, never HTML.
 (function () {
   "use strict";
@@ -27,19 +29,25 @@
       you: "You", bot: "Assistant", staff: "Campus staff", from: "From the FAQ: ",
       match: "match", helpful: "Helpful", unhelpful: "Not helpful", thanks: "Thanks for the feedback.",
       handoff: "Private link to the answer (keep it to yourself): ", emergency: "Emergency",
-      call: "Call", security: "Campus security", incident: "Report #",
+      call: "Call", security: "Campus security", incident: "Incident #",
       where: "Where is it? (building, floor, room)", contact: "Phone or e-mail (optional)",
       question: "Your question", thinking: "Looking for an answer…", error: "Could not send: ",
       dropped: "The connection dropped before the answer arrived; please ask again.",
+      crisis: "Crisis line (24 h, free)", didYouMean: "Did you mean", options: "Answers",
+      orThese: "Or is it one of these questions?",
+      choice: "Pick one above, or ask in other words", confirm: "Tap an answer above, or write here",
     },
     zh: {
       you: "您", bot: "助手", staff: "校园工作人员", from: "相关问答：",
       match: "匹配度", helpful: "有帮助", unhelpful: "没帮助", thanks: "谢谢您的反馈。",
       handoff: "查看回复的专属链接（请勿分享）：", emergency: "紧急情况",
-      call: "拨打", security: "校园保卫处", incident: "报告编号 #",
+      call: "拨打", security: "校园保卫处", incident: "事件编号 #",
       where: "具体在哪里？（楼栋、楼层、房间）", contact: "电话或邮箱（可不填）",
       question: "您的问题", thinking: "正在查找答案…", error: "发送失败：",
       dropped: "连接中断，未收到回复，请再问一次。",
+      crisis: "心理援助热线（24 小时，免费）", didYouMean: "您是想问", options: "选项",
+      orThese: "或者您想问的是：",
+      choice: "请选择上面的一项，或换个说法再问", confirm: "请点选上面的回答，或在这里输入",
     },
   };
   let language = document.documentElement.lang === "zh" ? "zh" : "en";
@@ -121,19 +129,42 @@
     return box;
   }
 
+  // "110 / 119 / 120" is three numbers. A tel: link gets the digits only (and a leading "+"),
+  // so nothing but a number can ever be dialled from server text.
   function phones(text) {
-    return String(text || "").split(/[/,;]| or /).map(function (part) {
-      return { text: part.trim(), tel: part.replace(/[^0-9+]/g, "") };
+    return String(text || "").split(/[/,;、]| or |或/).map(function (part) {
+      const shown = part.trim();
+      const digits = shown.replace(/\D/g, "");
+      return { text: shown, tel: digits && (shown.charAt(0) === "+" ? "+" : "") + digits };
     }).filter(function (p) { return p.text && p.tel; });
   }
 
-  function phoneLinks(parent, text) {
+  function phoneLinks(parent, text, words) {
     phones(text).forEach(function (p, i) {
       if (i > 0) parent.appendChild(document.createTextNode(" / "));
       const a = el("a", "tel", p.text);
       a.href = "tel:" + p.tel;
+      a.setAttribute("aria-label", words.call + " " + p.text);
       parent.appendChild(a);
     });
+  }
+
+  function numbersLine(box, label, text, words) {
+    if (!phones(text).length) return;
+    const line = el("p", "sos-numbers");
+    line.appendChild(el("span", "sos-label", label + " "));
+    phoneLinks(line, text, words);
+    box.appendChild(line);
+  }
+
+  // The numbers come first in an emergency reply and stay pinned to the top of the chat while
+  // the reply is in view (CSS: sticky), above however long the answer under them is.
+  function emergencyBox(numbers, words) {
+    const box = el("div", "sos-box");
+    numbersLine(box, words.crisis, numbers.crisis, words); // self-harm: the crisis line first
+    numbersLine(box, words.call, numbers.emergency, words);
+    numbersLine(box, words.security, numbers.security, words);
+    return box;
   }
 
   function scrollDown() { log.scrollTop = log.scrollHeight; }
@@ -153,28 +184,17 @@
     log.appendChild(item);
   }
 
-  function showAnswer(line) {
+  // `live`: the reply just arrived (not replayed after a reload); only then is it an alert.
+  function showAnswer(line, live) {
     const r = line.reply;
     const lang = r.language === "zh" ? "zh" : "en";
     const words = WORDS[lang];
-    if (r.emergency) {
-      const box = bubble("emergency", words.emergency, lang);
-      box.setAttribute("role", "alert");
-      box.appendChild(richText(r.answer));
-      const numbers = el("p", "sos-numbers");
-      numbers.appendChild(el("span", "sos-label", words.call + " "));
-      phoneLinks(numbers, r.emergency.emergency);
-      box.appendChild(numbers);
-      if (r.emergency.security) {
-        const campus = el("p", "sos-numbers");
-        campus.appendChild(el("span", "sos-label", words.security + " "));
-        phoneLinks(campus, r.emergency.security);
-        box.appendChild(campus);
-      }
-      log.appendChild(box);
-      return;
+    const emergency = r.emergency && typeof r.emergency === "object" ? r.emergency : null;
+    const item = bubble(emergency ? "emergency" : "bot", emergency ? words.emergency : words.bot, lang);
+    if (emergency) {
+      if (live) item.setAttribute("role", "alert");
+      item.appendChild(emergencyBox(emergency, words));
     }
-    const item = bubble("bot", words.bot, lang);
     if (r.handed_off) item.classList.add("msg-handoff");
     item.appendChild(richText(r.answer));
     if (r.faq_title) {
@@ -189,6 +209,8 @@
       secret.appendChild(link(r.handoff_url, new URL(r.handoff_url, location.href).href));
       item.appendChild(secret);
     }
+    const options = optionButtons(line, words, lang);
+    if (options) item.appendChild(options);
     if (r.incident) item.appendChild(el("p", "msg-meta", words.incident + r.incident));
     if (r.faq_id && r.message_id) item.appendChild(feedbackBar(line, words));
     if (typeof r.confidence === "number" && r.faq_id) {
@@ -196,6 +218,63 @@
     }
     log.appendChild(item);
     if (r.suggestions && r.suggestions.length) showSuggestions(r.suggestions, lang);
+    return emergency ? item : null;
+  }
+
+  // A reply's buttons: "did you mean" entries (action "pick"), then its actions. `line.used`
+  // is the key of the button tapped, or true once the resident moved on without one.
+  function optionButtons(line, words, lang) {
+    const r = line.reply;
+    const choices = (Array.isArray(r.choices) ? r.choices : []).filter(function (c) {
+      return c && Number.isInteger(c.faq_id) && c.faq_id > 0 && typeof c.title === "string" && c.title;
+    });
+    const actions = (Array.isArray(r.actions) ? r.actions : []).filter(function (a) {
+      return a && typeof a.action === "string" && typeof a.label === "string" && a.label;
+    });
+    if (!choices.length && !actions.length) return null;
+    const group = el("div", "msg-options");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", choices.length ? words.didYouMean : words.options);
+    function button(cls, text, key, payload) {
+      const b = el("button", cls, text);
+      b.type = "button";
+      b.lang = lang;
+      b.dataset.key = key;
+      if (line.used) {
+        b.disabled = true;
+        if (line.used === key) b.classList.add("chosen");
+      }
+      b.addEventListener("click", function () { tap(line, payload, text, key, b); });
+      return b;
+    }
+    let list = null;
+    if (choices.length) {
+      list = el("ul", "msg-choices");
+      choices.forEach(function (c) {
+        const li = el("li");
+        li.appendChild(button("choice-btn", c.title, "pick:" + c.faq_id, { action: "pick", choice: c.faq_id }));
+        list.appendChild(li);
+      });
+    }
+    let row = null;
+    if (actions.length) {
+      row = el("div", "msg-actions");
+      actions.forEach(function (a) {
+        const cls = "action-btn action-" + a.action.replace(/[^a-z_-]/g, "");
+        row.appendChild(button(cls, a.label, a.action, { action: a.action }));
+      });
+    }
+    if (list && row && r.asks !== "choice") {
+      // "Report it?" comes first; the entries it may also be a question about come second.
+      group.setAttribute("aria-label", words.options);
+      group.appendChild(row);
+      group.appendChild(el("p", "msg-options-title", words.orThese));
+      group.appendChild(list);
+    } else {
+      if (list) group.appendChild(list);
+      if (row) group.appendChild(row);
+    }
+    return group;
   }
 
   function feedbackBar(line, words) {
@@ -252,17 +331,21 @@
     log.appendChild(item);
   }
 
-  function show(line) {
+  function show(line, live) {
     if (hello) hello.hidden = true;
+    let alarm = null;
     if (line.kind === "resident") showResident(line);
-    else if (line.kind === "answer") showAnswer(line);
+    else if (line.kind === "answer") alarm = showAnswer(line, live);
     else if (line.kind === "staff") showStaff(line);
     else showNotice(line);
     scrollDown();
+    // The log shows the reply's end and its numbers stick to the log's top; on a phone the
+    // page may be scrolled past the log's top, so bring the numbers onto the screen too.
+    if (alarm && live) alarm.querySelector(".sos-box").scrollIntoView({ block: "nearest" });
   }
 
   function record(line, keep) {
-    show(line);
+    show(line, true);
     if (keep === false) return;
     transcript.push(line);
     if (transcript.length > KEEP) transcript = transcript.slice(-KEEP);
@@ -293,13 +376,39 @@
 
   // --- the report flow and the input -------------------------------------------------------
 
-  let asking = null; // what the service asked for: "location", "contact" or null
+  let asking = null; // what the service waits for: "location", "contact", "choice", … or null
 
   function setAsks(asks, lang) {
     asking = asks || null;
     const words = WORDS[lang] || WORDS.en;
     label.textContent = asking === "location" ? words.where : asking === "contact" ? words.contact : words.question;
+    input.placeholder = {
+      location: words.where,
+      contact: words.contact,
+      choice: words.choice,
+      report_confirm: words.confirm,
+      danger_confirm: words.confirm,
+    }[asking] || "";
     skip.hidden = asking !== "contact";
+  }
+
+  // The buttons of every reply shown so far stop working: the resident tapped one (`key`, on
+  // `tapped`) or wrote a new message, and the service only acts on its last question.
+  function retire(tapped, key) {
+    transcript.forEach(function (line) {
+      if (line.kind === "answer" && !line.used) line.used = line === tapped ? key : true;
+    });
+    log.querySelectorAll(".msg-options button:not(:disabled)").forEach(function (b) { b.disabled = true; });
+    save();
+  }
+
+  function tap(line, payload, text, key, button) {
+    if (send.disabled || line.used) return;
+    retire(line, key);
+    button.classList.add("chosen");
+    record({ kind: "resident", text: text, lang: line.reply.language === "zh" ? "zh" : "en" });
+    suggest.hidden = true;
+    deliver(Object.assign({ conversation: line.reply.conversation || conversation }, payload));
   }
 
   function busy(on) {
@@ -369,16 +478,22 @@
     });
   }
 
-  async function ask(question) {
+  function ask(question) {
     const text = question.trim();
     if (!text || send.disabled) return;
+    retire(null, null);
     record({ kind: "resident", text: text, lang: /[\u3400-\u9fff]/.test(text) ? "zh" : language });
     suggest.hidden = true; // they were for starting; a chit-chat reply brings new ones
     input.value = "";
+    deliver(conversation ? { question: text, conversation: conversation } : { question: text });
+  }
+
+  // A message or a tap: over the socket when it opens in time, else over HTTP.
+  async function deliver(body) {
     busy(true);
     if (await whenOpen(OPEN_WAIT_MS)) {
-      pending = text;
-      ws.send(JSON.stringify({ type: "ask", question: text, conversation: conversation }));
+      pending = body;
+      ws.send(JSON.stringify(Object.assign({ type: "ask" }, body)));
       return;
     }
     try {
@@ -386,14 +501,14 @@
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify(conversation ? { question: text, conversation: conversation } : { question: text }),
+        body: JSON.stringify(body),
       });
-      let body = null;
-      try { body = await response.json(); } catch (e) { body = null; }
-      if (response.ok && body) { onReply(body); return; }
+      let answer = null;
+      try { answer = await response.json(); } catch (e) { answer = null; }
+      if (response.ok && answer) { onReply(answer); return; }
       busy(false);
       const retry = Number(response.headers.get("Retry-After")) || null;
-      onError(errorText(body) || ("HTTP " + response.status), retry);
+      onError(errorText(answer) || ("HTTP " + response.status), retry);
     } catch (e) {
       busy(false);
       onError(String(e.message || e), null);
@@ -420,7 +535,8 @@
     language = reply.language === "zh" ? "zh" : "en";
     record({ kind: "answer", reply: reply, feedback: null });
     setAsks(reply.asks, language);
-    input.focus();
+    if (!reply.emergency) input.focus();
+    else if (window.matchMedia && matchMedia("(pointer: coarse)").matches) input.blur(); // the keyboard would cover the numbers
   }
 
   function onError(text, retryAfter) {
@@ -473,9 +589,12 @@
     input.focus();
   });
 
-  transcript.forEach(function (line) { show(line); });
-  if (transcript.length) suggest.hidden = true;
   const last = transcript.filter(function (l) { return l.kind === "answer"; }).pop();
+  transcript.forEach(function (line) {
+    if (line.kind === "answer" && line !== last && !line.used) line.used = true; // only the last may act
+    show(line, false);
+  });
+  if (transcript.length) suggest.hidden = true;
   if (last) { language = last.reply.language === "zh" ? "zh" : "en"; setAsks(last.reply.asks, language); }
   document.body.dataset.chat = "http";
   connect();

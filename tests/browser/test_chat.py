@@ -88,12 +88,16 @@ def test_a_resident_asks_reports_and_an_operator_sees_it_live(server, browser): 
     report = ask(
         phone, "The light in the corridor on the 3rd floor of Building 7 is broken.", expect=5
     )
-    assert "Where is it?" in report.inner_text()
+    # Nothing is filed until the resident confirms.
+    report.get_by_role("button", name="Report it to campus staff").click()
+    where = answers(phone).nth(5)
+    where.wait_for(timeout=20_000)
+    assert "Where is it?" in where.inner_text()
     assert "Where is it?" in phone.inner_text("#chat-label")
-    ask(phone, "Building 7, 3rd floor, near room 305", expect=6)
+    ask(phone, "Building 7, 3rd floor, near room 305", expect=7)
     assert phone.locator("#chat-skip").is_visible()
     phone.click("#chat-skip")
-    done = answers(phone).nth(6)
+    done = answers(phone).nth(7)
     done.wait_for(timeout=20_000)
     assert "incident #" in done.inner_text()
     assert not phone.locator("#chat-skip").is_visible()
@@ -118,7 +122,7 @@ def test_a_resident_asks_reports_and_an_operator_sees_it_live(server, browser): 
     # A reload keeps the conversation; the private link shows the answer too.
     phone.reload()
     phone.locator("#chat-log article.msg-staff").wait_for(timeout=5_000)
-    assert answers(phone).count() == 7
+    assert answers(phone).count() == 8  # seven before the report was confirmed, and "where?"
     screenshot(phone, "chat-phone-after-reload.png")
     phone.goto(handoff_url)
     assert "No pets in dormitories" in phone.inner_text("#conversation")

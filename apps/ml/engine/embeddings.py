@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import unicodedata
 import zlib
 from abc import ABC, abstractmethod
@@ -33,8 +34,10 @@ from apps.ml.engine.results import ModelLoadError
 from apps.ml.engine.textnorm import is_cjk, markdown_plain
 
 # Texts per backend call: bounds the memory of a big index build, and releases the lock
-# between chunks so a resident's question is not stuck behind a 50,000-text rebuild.
-EMBED_CHUNK = 64
+# between chunks so a resident's question is not stuck behind a 50,000-text rebuild (a
+# question waits for at most the chunk under way: 16 long answers take about a second on two
+# busy cores).
+EMBED_CHUNK = 16
 QUERY_CACHE_SIZE = 512
 # How much an entry's answer counts against its questions in the entry's score (FaqIndex).
 ANSWER_WEIGHT = 2.0
@@ -64,6 +67,10 @@ class Embedder(ABC):
 
     def __init__(self, *, cache_size: int = QUERY_CACHE_SIZE) -> None:
         self._lock = threading.Lock()
+        # Questions waiting for the model go before the next chunk of a bulk embedding (a
+        # Lock is not fair: a rebuild in a loop would otherwise take it back every time).
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._cache_size = cache_size
@@ -112,7 +119,18 @@ class Embedder(ABC):
             chunk = texts[start : start + EMBED_CHUNK]
             if self.thread_safe:
                 rows = self._embed(chunk, query=query)
+            elif len(texts) == 1:  # one question: someone is waiting for the answer
+                with self._waiting_lock:
+                    self._waiting += 1
+                try:
+                    with self._lock:
+                        rows = self._embed(chunk, query=query)
+                finally:
+                    with self._waiting_lock:
+                        self._waiting -= 1
             else:
+                while self._waiting:
+                    time.sleep(0.002)
                 with self._lock:
                     rows = self._embed(chunk, query=query)
             out[start : start + len(chunk)] = rows
@@ -664,7 +682,7 @@ class _Groups:
     def __init__(self, row_ids: np.ndarray, entry_ids: np.ndarray) -> None:
         starts = np.flatnonzero(np.r_[True, row_ids[1:] != row_ids[:-1]]) if len(row_ids) else []
         self.starts = np.asarray(starts, dtype=np.intp)
-        self.ends = np.r_[self.starts[1:], len(row_ids)].astype(np.intp)
+        self.ends = np.r_[self.starts[1:], len(row_ids)].astype(np.intp)[: len(self.starts)]
         self.slots = np.searchsorted(entry_ids, row_ids[self.starts]).astype(np.intp)
         self._entries = len(entry_ids)
         self._slot_group = {int(slot): g for g, slot in enumerate(self.slots)}

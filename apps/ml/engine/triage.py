@@ -1,8 +1,8 @@
 """Words that may mean someone is in danger, or is thinking of harming themselves, in a
 resident's chat message (Chinese and English). Standard library only.
 
-    cues = danger_cues("there's smoke coming out of the lab next door")
-    cues.danger      # ("smoke",)   -> show the emergency numbers, ask "is anyone in danger?"
+    cues = danger_cues("is the fire drill on monday compulsory?")
+    cues.danger      # ("fire",)    -> numbers and "is anyone in danger?" unless the FAQ answers
     cues.self_harm   # ()           -> crisis line and counselling, and a member of staff
 
 The chat shows the emergency numbers whenever a message *may* be an emergency (cheap, never
