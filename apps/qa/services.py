@@ -558,7 +558,7 @@ def _act(conversation: Conversation, action: str, choice, address: str) -> Reply
         "safe": ("danger",),
     }[action]
     if step not in wanted:
-        raise QaRefused(f"there is nothing to {action} in this conversation now")
+        raise QaRefused(f"this conversation is not waiting for {action!r} now")
     if action == "pick":
         number = id_from_text(str(choice)) if choice is not None else None
         if number is None or number not in pending.get("choices", []):

@@ -234,7 +234,8 @@ def test_search_many_and_search_vector_agree_with_search(hashing):
     many = index.search_many(queries, k=2)
 
     assert [_rounded(m) for m in many] == [_rounded(index.search(q, k=2)) for q in queries]
-    assert _rounded(many[0]) == _rounded(index.search_vector(hashing.embed_query(queries[0]), k=2))
+    vector = hashing.embed_query(queries[0])
+    assert _rounded(many[0]) == _rounded(index.search_vector(vector, k=2, text=queries[0]))
 
 
 def test_an_empty_index_finds_nothing(hashing):

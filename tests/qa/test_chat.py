@@ -29,6 +29,8 @@ TEST_MESSAGES = [
     ("There's a water pipe leaking in the men's toilet of the library.", "report"),
     ("Fire! The kitchen in Canteen 2 is on fire!", "emergency"),
     ("hello there", "chitchat"),
+    # A problem the knowledge base also answers (tests/qa/test_routing.py).
+    ("The light in my dorm room is broken, how do I ask for a repair?", "report"),
 ]
 
 
@@ -73,6 +75,14 @@ def ask(client, question, conversation=None, **extra):
     return client.post(ASK, body, format="json", **extra)
 
 
+def act(client, conversation, action, choice=None, **extra):
+    """A tap on one of the last reply's buttons."""
+    body = {"conversation": conversation, "action": action}
+    if choice is not None:
+        body["choice"] = choice
+    return client.post(ASK, body, format="json", **extra)
+
+
 def test_an_english_question_gets_the_entry_in_english(api_client, chat):
     reply = ask(api_client, "What are the library opening hours?").json()
     entry = FaqEntry.objects.get(question_en="What are the library opening hours?")
@@ -100,10 +110,11 @@ def test_an_unsure_answer_hands_off_with_a_private_link_staff_answer(api_client,
     assert staff.conversation_id == handoff.conversation_id
 
 
-def test_a_report_asks_where_then_contact_and_opens_one_incident(api_client, chat):
+def test_a_confirmed_report_asks_where_then_contact_and_opens_one_incident(api_client, chat):
     first = ask(api_client, "The light in the corridor on the 3rd floor of Building 7 is broken.")
-    assert first.json()["intent"] == "report" and first.json()["asks"] == "location"
+    assert first.json()["intent"] == "report" and first.json()["asks"] == "report_confirm"
     conversation = first.json()["conversation"]
+    assert act(api_client, conversation, "report").json()["asks"] == "location"
     assert ask(api_client, "Building 7, third floor", conversation).json()["asks"] == "contact"
     done = ask(api_client, "skip", conversation).json()
     incident = Incident.objects.get(pk=done["incident"])
@@ -120,6 +131,7 @@ def test_a_flood_of_reports_from_one_client_is_one_incident_then_throttled(
     for _ in range(3):
         c = ask(api_client, "There's a water pipe leaking in the men's toilet of the library.")
         c = c.json()["conversation"]
+        act(api_client, c, "report")
         ask(api_client, "library", c)
         outcomes.append(ask(api_client, "skip", c))
     assert [r.status_code for r in outcomes] == [200, 200, 429]
@@ -167,7 +179,7 @@ def test_another_client_cannot_continue_a_conversation(api_client, chat):
 @pytest.mark.parametrize(
     "question, reason",
     [
-        ("", "empty"),
+        ("", "write a question"),
         ("   \u200b\u200b  ", "empty"),
         ("\u202e\u2066", "empty"),
         ("x" * 600, "long"),
@@ -254,6 +266,7 @@ def test_new_cookies_per_request_still_count_against_the_address(chat, settings)
 def test_an_emergency_in_the_middle_of_a_report_is_an_emergency(api_client, chat):
     started = ask(api_client, "There's a water pipe leaking in the men's toilet of the library.")
     conversation = started.json()["conversation"]
+    assert act(api_client, conversation, "report").json()["asks"] == "location"
     urgent = ask(api_client, "Fire! The kitchen in Canteen 2 is on fire!", conversation).json()
     assert urgent["intent"] == "emergency" and urgent["emergency"]
     assert Incident.objects.get().kind == "emergency"
@@ -262,6 +275,7 @@ def test_an_emergency_in_the_middle_of_a_report_is_an_emergency(api_client, chat
 
 def test_a_report_left_half_done_long_ago_is_forgotten(api_client, chat):
     started = ask(api_client, "There's a water pipe leaking in the men's toilet of the library.")
+    act(api_client, started.json()["conversation"], "report")  # now it asks where
     conversation = Conversation.objects.get(pk=started.json()["conversation"])
     conversation.pending["started"] -= 3600
     conversation.save(update_fields=["pending"])
