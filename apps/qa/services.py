@@ -274,12 +274,16 @@ def _may_be_emergency(text: str, intents) -> bool:
 
 
 def _dispatch(conversation, text, language, intents, engine, vector, address):
-    from apps.ml.engine.textnorm import is_follow_up
+    from apps.ml.engine.textnorm import is_follow_up, may_follow_up
     from apps.ml.engine.triage import danger_cues
 
     intent = intents.intent
     topic = conversation.topic if conversation.topic_id else None
-    context = topic.title(language) if topic is not None and topic.published else None
+    context = (
+        topic.title(language)
+        if topic is not None and topic.published and may_follow_up(text, language)
+        else None
+    )
     judged = engine.consider(text, vector, context=context)
     answered = judged is not None and judged.decision == "answer"
     cues = danger_cues(text)

@@ -80,3 +80,20 @@ def test_a_follow_up_without_a_topic_is_not_answered_from_a_guess(api_client, si
     reply = ask(api_client, follow_up).json()
 
     assert reply["faq_id"] is None and reply["asks"] == "choice"
+
+
+def test_a_longer_question_after_an_answer_is_not_read_after_the_topic(
+    api_client, siblings, settings
+):
+    # Read after the topic's title, "How do I apply for a dorm room? ..." is 0.62 similar to
+    # the dorm entry (over this threshold); on its own the question is 0.07 similar.
+    settings.QA_THRESHOLD = 0.55
+    first = ask(api_client, "How do I apply for a dorm room?").json()
+
+    reply = ask(
+        api_client,
+        "Can I bring my horse to the graduation ceremony next week?",
+        first["conversation"],
+    ).json()
+
+    assert reply["faq_id"] is None

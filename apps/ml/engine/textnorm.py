@@ -215,6 +215,18 @@ def is_follow_up(text: str, language: str) -> bool:
     return bool(_EN_FOLLOW_UP.match(core) or _EN_PRONOUN.search(core))
 
 
+def may_follow_up(text: str, language: str) -> bool:
+    """Whether `text` is short enough to lean on the previous question without saying so
+    ("周末也一样吗", "how much is a double?"), or is a marked follow-up. A longer message
+    stands on its own: it is never read after the conversation's topic."""
+    core = text.strip().rstrip(_TRIM)
+    if language == "zh":
+        short = sum(not ch.isspace() for ch in core) <= MAX_ZH_FOLLOW_UP_CHARS
+    else:
+        short = len(core.split()) <= MAX_EN_FOLLOW_UP_WORDS
+    return bool(core) and (short or is_follow_up(text, language))
+
+
 def follow_up_query(previous_question: str, follow_up: str) -> str:
     """What to search with for a follow-up: the previous question, then the follow-up.
 
