@@ -1,28 +1,18 @@
 """How alike two residents' reports are, in English or Chinese: plain Python, no Django.
 
-Words are compared as sets of tokens: Latin words and numbers as they are, CJK as
-character bigrams (Chinese has no spaces, so a word is not a unit one can split on). The
-score is Dice's coefficient, 0 (nothing shared) to 1 (the same tokens).
+Words are the chat's search words (apps.ml.engine.lexical.tokens: Snowball stems for
+English, jieba words for Chinese) as sets, less a few more that say nothing about what or
+where. The score is Dice's coefficient, 0 (nothing shared) to 1 (the same words).
 """
 
 import re
 import unicodedata
 
-# Words that say nothing about what or where; without them "the toilet in the library"
-# and "library toilet" are the same report.
-STOPWORDS = frozenset(
-    {
-        *("a", "an", "the", "of", "in", "on", "at", "to", "is", "are", "was", "were", "be"),
-        *("been", "it", "its", "there", "there's", "here", "this", "that", "and", "or", "but"),
-        *("with", "by", "for", "from", "near", "next", "please", "help", "someone"),
-        *("somebody", "my", "our", "i", "we", "me", "us", "you", "your", "has", "have"),
-        *("had", "very", "so", "just"),
-    }
-)
+from apps.ml.engine.lexical import tokens as search_words
 
-_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_RUNS = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+(?:'[^\W_{_CJK}]+)?")
-_CJK_RUN = re.compile(rf"[{_CJK}]+")
+# Beyond the search's own stop words: without them "someone, please help: the toilet near
+# the library" and "library toilet" are the same report.
+_FILLER = ("near", "next", "please", "help", "someone", "somebody", "very", "there's")
 _NUMBERS = re.compile(r"\d+")
 
 
@@ -33,22 +23,26 @@ def normalized(text: str) -> str:
     return " ".join(folded.split())
 
 
+_filler: frozenset[str] | None = None
+
+
 def tokens(text: str) -> frozenset[str]:
-    found: set[str] = set()
-    for run in _RUNS.findall(normalized(text)):
-        if _CJK_RUN.fullmatch(run):
-            found.update(run[i : i + 2] for i in range(max(1, len(run) - 1)))
-        elif run not in STOPWORDS:
-            found.add(run)
-    return frozenset(found)
+    global _filler
+    if _filler is None:
+        _filler = frozenset(search_words(" ".join(_FILLER)))
+    return frozenset(search_words(normalized(text))) - _filler
+
+
+def dice(a: frozenset[str], b: frozenset[str]) -> float:
+    """Dice's coefficient of two token sets; 0 when either is empty."""
+    if not a or not b:
+        return 0.0
+    return 2 * len(a & b) / (len(a) + len(b))
 
 
 def likeness(a: str, b: str) -> float:
     """Dice's coefficient of the two texts' tokens; 0 when either has none."""
-    ta, tb = tokens(a), tokens(b)
-    if not ta or not tb:
-        return 0.0
-    return 2 * len(ta & tb) / (len(ta) + len(tb))
+    return dice(tokens(a), tokens(b))
 
 
 def same_place(a: str, b: str, *, threshold: float) -> bool:

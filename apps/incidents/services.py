@@ -20,7 +20,7 @@ from apps.notifications.services import notifications_enqueue
 
 from .choices import OPEN_STATUSES, AlertKind, EventKind, Kind, Status, Verdict, verdicts_for
 from .events import alert_send_after_commit, incident_payload
-from .likeness import likeness, normalized, same_place
+from .likeness import dice, normalized, same_place, tokens
 from .models import (
     AlertOutbox,
     ChecklistStep,
@@ -315,13 +315,13 @@ def incident_from_resident(
 
 def _alike_report(recent, *, conversation_id, text: str, place: str) -> Incident | None:
     """The most recently seen of `recent` (locked) holding a report like this one."""
-    same_text = normalized(text)
+    same_text, words = normalized(text), tokens(text)
     candidates = recent.prefetch_related("resident_reports").order_by("-last_seen_at")
     for incident in candidates[:REPORT_CANDIDATES_MAX]:
         for earlier in incident.resident_reports.all():
             if earlier.conversation_id == conversation_id and normalized(earlier.text) == same_text:
                 return incident
-            if likeness(earlier.text, text) >= REPORT_TEXT_LIKENESS and same_place(
+            if dice(tokens(earlier.text), words) >= REPORT_TEXT_LIKENESS and same_place(
                 earlier.place, place, threshold=REPORT_PLACE_LIKENESS
             ):
                 return incident

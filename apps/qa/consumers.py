@@ -1,8 +1,9 @@
 """`/ws/qa/`: the residents' chat (public; Origin-checked and rate-limited).
 
-Messages in: `{"type": "ask", "question": …, "conversation": id?}` (or, for a tap on a
-button of the last answer, `{"type": "ask", "conversation": id, "action": …, "choice": id?}`), `{"type": "feedback",
-"conversation": id, "message": id, "value": 1|-1}`, `{"type": "resume", "conversation": id}`.
+Messages in: `{"type": "ask", "question": …, "conversation": id?}` (for a tap on a button
+of the last answer, `{"type": "ask", "conversation": id, "action": …, "choice": id?}`),
+`{"type": "feedback", "conversation": id, "message": id, "value": 1|-1}`,
+`{"type": "resume", "conversation": id}`.
 Out: `{"type": "answer", …}` (the API's reply), `{"type": "staff", "text": …}` when staff
 answer a hand-off of this conversation, `{"type": "error", "error": …}`.
 
@@ -101,9 +102,6 @@ class ChatConsumer(BoundedJsonConsumer):
             await self.send_json(
                 {"type": "error", "error": "action must be text and choice an entry number"}
             )
-            return
-        if not question and not action:
-            await self.send_json({"type": "error", "error": "write a question or a message"})
             return
         if settings.CELERY_TASK_ALWAYS_EAGER:
             message = await database_sync_to_async(answer_message)(

@@ -31,11 +31,10 @@ class Judgement:
     """The best entries for a question and what to do with them."""
 
     match: object
-    answer: bool
     probability: float | None
     """The answer gate's probability that the entry is right (None: threshold mode)."""
     features: tuple[float, ...]
-    decision: str = "handoff"
+    decision: str
     """"answer" with `match`; "suggest" the `choices` ("did you mean …?"); "handoff"."""
     choices: tuple = ()
     """The best few matches, best first (`match` is the first)."""
@@ -89,23 +88,21 @@ class QaEngine:
         CHOICES entries; below, hand off. Without a gate, QA_THRESHOLD decides between
         answering and suggesting.
         """
-        evidence = self.index.evidence(vector, text=text)
+        evidence = self.index.evidence(vector, text=text, k=CHOICES)
         if evidence is None:
             return None
-        choices = tuple(self.index.search_vector(vector, CHOICES, text=text))
         if self.gate is None:
-            answer = evidence.match.confidence >= self.threshold
-            decision = "answer" if answer else "suggest"
-            return Judgement(evidence.match, answer, None, evidence.features, decision, choices)
-        probability = self.gate.probability(evidence.features)
-        answer = probability >= self.gate.threshold
-        if answer:
-            decision = "answer"
-        elif probability >= self.gate.suggest_threshold:
-            decision = "suggest"
+            probability = None
+            decision = "answer" if evidence.match.confidence >= self.threshold else "suggest"
         else:
-            decision = "handoff"
-        return Judgement(evidence.match, answer, probability, evidence.features, decision, choices)
+            probability = self.gate.probability(evidence.features)
+            if probability >= self.gate.threshold:
+                decision = "answer"
+            elif probability >= self.gate.suggest_threshold:
+                decision = "suggest"
+            else:
+                decision = "handoff"
+        return Judgement(evidence.match, probability, evidence.features, decision, evidence.ranked)
 
     def consider(self, text: str, vector, *, context: str | None = None) -> Judgement | None:
         """`judge` for a message in a conversation about the entry titled `context` (None:

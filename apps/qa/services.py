@@ -132,7 +132,6 @@ TEXTS = {
 }
 LABELS = {
     "report": {Language.EN: "Report it to campus staff", Language.ZH: "报告给工作人员"},
-    "report_now": {Language.EN: "Report a problem now", Language.ZH: "立即报告问题"},
     "cancel": {Language.EN: "No, don't report", Language.ZH: "不用报告"},
     "cancel_report": {Language.EN: "Cancel the report", Language.ZH: "取消报告"},
     "danger": {Language.EN: "Yes, someone is in danger now", Language.ZH: "是，现在有人有危险"},
@@ -208,10 +207,12 @@ def qa_ask(
     message writes is written together.
     """
     from apps.ml.engine.textnorm import MessageRefused, clean_message, language_of
-    from apps.ml.engine.triage import is_cancel
+    from apps.ml.engine.triage import danger_cues, is_cancel
 
     address = address or client
     _limit("messages", client, address, per_client=settings.QA_MESSAGES_PER_MINUTE)
+    if not action and not question:
+        raise QaRefused("write a question or a message")
     if action:
         if action not in ACTIONS:
             raise QaRefused(f"{str(action)[:20]!r} is not one of {', '.join(ACTIONS)}")
@@ -236,7 +237,7 @@ def qa_ask(
         # model takes it for a report and offers to file "cancel".
         if step is not None and is_cancel(text):
             return _cancel(conversation, text, language)
-        if step in ("location", "contact") and not _may_be_emergency(text, intents):
+        if step in ("location", "contact") and not _may_be_emergency(intents, danger_cues(text)):
             return _report_continue(conversation, text, language, address)
         conversation.pending = {}  # a new message leaves any question asked back
         return _dispatch(conversation, text, language, intents, engine, vector, address)
@@ -267,10 +268,15 @@ def _pending_step(conversation: Conversation) -> str | None:
     return pending.get("step")
 
 
-def _may_be_emergency(text: str, intents) -> bool:
-    from apps.ml.engine.triage import danger_cues
-
-    return intents.emergency >= settings.QA_EMERGENCY_MIN_PROBABILITY or danger_cues(text).any
+def _may_be_emergency(intents, cues, *, answered: bool = False) -> bool:
+    """The intent model's fear is enough to show the numbers; a danger word alone is not
+    when the FAQ answers the message ("what happens if I miss the fire drill?"); words of
+    self-harm always are."""
+    return (
+        intents.emergency >= settings.QA_EMERGENCY_MIN_PROBABILITY
+        or bool(cues.self_harm)
+        or (cues.any and not answered)
+    )
 
 
 def _dispatch(conversation, text, language, intents, engine, vector, address):
@@ -287,13 +293,7 @@ def _dispatch(conversation, text, language, intents, engine, vector, address):
     judged = engine.consider(text, vector, context=context)
     answered = judged is not None and judged.decision == "answer"
     cues = danger_cues(text)
-    # The intent model's fear is enough to show the numbers; a danger word alone is not
-    # when the FAQ answers the message ("what happens if I miss the fire drill?").
-    possible_emergency = intents.emergency >= settings.QA_EMERGENCY_MIN_PROBABILITY or (
-        cues.any and not answered
-    )
-    if cues.self_harm:
-        possible_emergency = True
+    possible_emergency = _may_be_emergency(intents, cues, answered=answered)
     if context and is_follow_up(text, language) and not possible_emergency:
         intent = Intent.QUESTION  # "and on sundays?" leans on the last answer
     elif possible_emergency:
@@ -424,15 +424,20 @@ def _pending(step: str, **values) -> dict:
     return {"step": step, "started": timezone.now().timestamp(), **values}
 
 
+def _choices_of(judged, language: str) -> list[dict]:
+    """The judged best entries still published, as `Reply.choices`, best first."""
+    entries = FaqEntry.objects.in_bulk(judged.choice_ids())
+    return [
+        {"faq_id": pk, "title": entries[pk].title(language)}
+        for pk in judged.choice_ids()
+        if pk in entries and entries[pk].published
+    ]
+
+
 def _choices_offer(conversation, asked: Message, language: str, judged) -> Reply:
     """ "Did you mean …?": the best entries as choices; a pick answers and teaches the gate,
     "none of these" hands the question to staff."""
-    entries = {e.pk: e for e in FaqEntry.objects.filter(pk__in=judged.choice_ids(), published=True)}
-    choices = [
-        {"faq_id": pk, "title": entries[pk].title(language)}
-        for pk in judged.choice_ids()
-        if pk in entries
-    ]
+    choices = _choices_of(judged, language)
     if not choices:
         return _handoff(conversation, asked, language, judged)
     conversation.pending = _pending(
@@ -459,14 +464,7 @@ def _report_offer(conversation, asked: Message, language: str, judged) -> Reply:
     conversation.pending = _pending("report_confirm", what=asked.text, question=asked.pk)
     fields = {}
     if judged is not None and judged.decision == "suggest":
-        entries = {
-            e.pk: e for e in FaqEntry.objects.filter(pk__in=judged.choice_ids(), published=True)
-        }
-        fields["choices"] = [
-            {"faq_id": pk, "title": entries[pk].title(language)}
-            for pk in judged.choice_ids()
-            if pk in entries
-        ]
+        fields["choices"] = _choices_of(judged, language)
         if fields["choices"]:
             conversation.pending["choices"] = [c["faq_id"] for c in fields["choices"]]
             conversation.pending["evidence"] = judged.evidence()
@@ -481,8 +479,7 @@ def _report_offer(conversation, asked: Message, language: str, judged) -> Reply:
 
 
 def _numbers() -> dict:
-    numbers = {"emergency": settings.QA_EMERGENCY_NUMBER, "security": settings.QA_SECURITY_PHONE}
-    return numbers
+    return {"emergency": settings.QA_EMERGENCY_NUMBER, "security": settings.QA_SECURITY_PHONE}
 
 
 def _security_line(language: str) -> str:
@@ -524,7 +521,9 @@ def _danger_ask(
             else ""
         )
         text = _text("crisis", language, **values)
-        _handoff_record(conversation, asked, judged)
+        # Past the hourly hand-off cap too: this one must reach a person.
+        evidence = judged.evidence() if judged is not None else None
+        fields["handoff_url"] = _handoff_record(conversation, asked, evidence)
     else:
         text = _text("danger_ask", language, **values)
         if judged is not None and judged.decision == "answer":
@@ -568,7 +567,7 @@ def _act(conversation: Conversation, action: str, choice, address: str) -> Reply
         if number is None or number not in pending.get("choices", []):
             raise QaRefused("pick one of the entries offered")
         return _pick(conversation, pending, number, language)
-    label = LABELS.get(action, LABELS["cancel"])[language]
+    label = LABELS[action][language]
     asked = Message.objects.create(
         conversation=conversation,
         role=Role.RESIDENT,
@@ -648,7 +647,7 @@ def _teach(pending: dict, *, right: bool) -> None:
         )
 
 
-def _handoff_record(conversation, asked: Message, judged, evidence=None) -> str | None:
+def _handoff_record(conversation, asked: Message, evidence: dict | None) -> str | None:
     """A ticket for staff (inside qa_ask's transaction); the private link if this is the
     conversation's first. The first hand-off gives its private link (only the token's hash
     is kept); later ones answer at the same link, which keeps working."""
@@ -660,8 +659,6 @@ def _handoff_record(conversation, asked: Message, judged, evidence=None) -> str 
         conversation.token_hash = digest
         url = f"{reverse('faq-conversation-page', args=[conversation.pk])}?t={token}"
     Message.objects.filter(pk=asked.pk).update(handed_off=True)
-    if evidence is None and judged is not None:
-        evidence = judged.evidence()
     Handoff.objects.create(conversation=conversation, question=asked, evidence=evidence)
     return url
 
@@ -682,9 +679,9 @@ def _handoff(conversation, asked: Message, language: str, judged, evidence=None)
         )
     except RateLimited:
         return _say(conversation, asked, _text("staff_busy", language))
-    url = _handoff_record(conversation, asked, judged, evidence)
     if evidence is None and judged is not None:
         evidence = judged.evidence()
+    url = _handoff_record(conversation, asked, evidence)
     return _say(
         conversation,
         asked,

@@ -370,3 +370,18 @@ async def test_a_pick_over_the_websocket_answers_with_the_entry(unsure):
     assert answer["type"] == "answer" and answer["faq_id"] == picked
     assert answer["conversation"] == offered["conversation"]
     await socket.disconnect()
+
+
+def test_a_self_harm_message_gets_the_private_link_to_the_staff_answer(api_client):
+    reply = ask(api_client, "I want to kill myself").json()
+
+    assert reply["handoff_url"] and "?t=" in reply["handoff_url"]
+
+
+def test_a_self_harm_message_reaches_staff_past_the_hourly_hand_off_cap(api_client, settings):
+    settings.QA_HANDOFFS_PER_HOUR = 1
+    ask(api_client, "Can I keep a pet rabbit in my dorm room?")
+
+    ask(api_client, "I want to kill myself")
+
+    assert Handoff.objects.filter(question__text="I want to kill myself").exists()

@@ -48,9 +48,9 @@ class AnswerGate:
     bias: float
     threshold: float
     samples: dict[str, int]
+    """How many examples of each outcome it was fitted on, by source."""
     suggest_threshold: float = 0.0
     """Below `threshold` and at or over this, offer the best entries as choices."""
-    """How many examples of each outcome it was fitted on, by source."""
 
     def probability(self, features: Sequence[float]) -> float:
         """How likely answering with the best entry is right, 0..1."""

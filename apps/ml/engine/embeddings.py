@@ -328,6 +328,8 @@ class Evidence:
 
     match: Match
     features: tuple[float, float, float]
+    ranked: tuple[Match, ...] = ()
+    """The best `k` entries asked for, best first (`match` is the first)."""
 
 
 EVIDENCE_FEATURES = ("confidence", "margin", "confidence_margin")
@@ -553,23 +555,23 @@ class FaqIndex:
             self._top(row, k, self._lexical_of(q)) for q, row in zip(queries, scores, strict=True)
         ]
 
-    def evidence(self, vector: np.ndarray, *, text: str | None = None) -> Evidence | None:
-        """The best entry for an embedded query with its EVIDENCE_FEATURES; None if empty.
-        `text`, the query itself, adds the lexical score."""
+    def evidence(
+        self, vector: np.ndarray, *, text: str | None = None, k: int = 1
+    ) -> Evidence | None:
+        """The best entry for an embedded query with its EVIDENCE_FEATURES, and the best `k`
+        entries from the same scores; None if empty. `text`, the query itself, adds the
+        lexical score."""
         if vector.shape != (self.embedder.dim,):
             raise ValueError(f"expected a ({self.embedder.dim},) vector, got {vector.shape}")
         if not self.entry_count:
             return None
         scores = self._matrix @ vector.astype(np.float32, copy=False)
         best, confidence = self._entry_scores(scores, self._lexical_of(text))
-        slot = int(np.argmax(best))
-        match = Match(
-            entry_id=int(self._entry_ids[slot]),
-            score=float(best[slot]),
-            text=self._best_text(slot, scores[: self._split], scores[self._split :]),
-            confidence=float(confidence[slot]),
+        ranked = self._ranked(scores, best, confidence, max(k, 1))
+        slot = int(np.searchsorted(self._entry_ids, ranked[0].entry_id))
+        return Evidence(
+            match=ranked[0], features=_features(best, confidence, slot), ranked=tuple(ranked)
         )
-        return Evidence(match=match, features=_features(best, confidence, slot))
 
     def leave_out_evidence(
         self, *, limit: int = 600, seed: int = 0
@@ -637,8 +639,14 @@ class FaqIndex:
         return best, confidence
 
     def _top(self, scores: np.ndarray, k: int, lexical: np.ndarray | None = None) -> list[Match]:
-        question_scores, answer_scores = scores[: self._split], scores[self._split :]
         best, confidence = self._entry_scores(scores, lexical)
+        return self._ranked(scores, best, confidence, k)
+
+    def _ranked(
+        self, scores: np.ndarray, best: np.ndarray, confidence: np.ndarray, k: int
+    ) -> list[Match]:
+        """The `k` entries best by `best`, as Matches (ties: the lower entry id first)."""
+        question_scores, answer_scores = scores[: self._split], scores[self._split :]
         chosen = np.argpartition(-best, k - 1)[:k] if k < len(best) else np.arange(len(best))
         # Ties break by entry id so results do not depend on argpartition's internals.
         chosen = sorted(chosen.tolist(), key=lambda i: (-best[i], self._entry_ids[i]))

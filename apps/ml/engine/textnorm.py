@@ -202,29 +202,25 @@ _TRIM = " ?？!！.。,，~"
 def is_follow_up(text: str, language: str) -> bool:
     """Whether `text` is a short follow-up that only makes sense after the previous question."""
     core = text.strip().rstrip(_TRIM)
-    if not core:
+    if not may_follow_up(text, language):
         return False
     if language == "zh":
-        if sum(not ch.isspace() for ch in core) > MAX_ZH_FOLLOW_UP_CHARS:
-            return False
         return core.endswith("呢") or (
             core.startswith(_ZH_MARKERS) and not core.startswith(_ZH_NOT_MARKERS)
         )
-    if len(core.split()) > MAX_EN_FOLLOW_UP_WORDS:
-        return False
     return bool(_EN_FOLLOW_UP.match(core) or _EN_PRONOUN.search(core))
 
 
 def may_follow_up(text: str, language: str) -> bool:
-    """Whether `text` is short enough to lean on the previous question without saying so
-    ("周末也一样吗", "how much is a double?"), or is a marked follow-up. A longer message
-    stands on its own: it is never read after the conversation's topic."""
+    """Whether `text` is short enough to lean on the previous question, marked or not
+    ("and on sundays?", "周末也一样吗", "how much is a double?"). A longer message stands on
+    its own: it is never read after the conversation's topic."""
     core = text.strip().rstrip(_TRIM)
+    if not core:
+        return False
     if language == "zh":
-        short = sum(not ch.isspace() for ch in core) <= MAX_ZH_FOLLOW_UP_CHARS
-    else:
-        short = len(core.split()) <= MAX_EN_FOLLOW_UP_WORDS
-    return bool(core) and (short or is_follow_up(text, language))
+        return sum(not ch.isspace() for ch in core) <= MAX_ZH_FOLLOW_UP_CHARS
+    return len(core.split()) <= MAX_EN_FOLLOW_UP_WORDS
 
 
 def follow_up_query(previous_question: str, follow_up: str) -> str:

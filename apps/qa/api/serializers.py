@@ -3,7 +3,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-ACTIONS = ["pick", "none", "report", "cancel", "danger", "safe"]
+from ..services import ACTIONS
 
 
 class AskSerializer(serializers.Serializer):
@@ -22,8 +22,6 @@ class AskSerializer(serializers.Serializer):
     choice = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
 
     def validate(self, attrs):
-        if not attrs.get("action") and not attrs.get("question"):
-            raise serializers.ValidationError({"question": ["write a question or a message"]})
         if attrs.get("action") and not attrs.get("conversation"):
             raise serializers.ValidationError(
                 {"conversation": ["an action belongs to a conversation: name it"]}
