@@ -30,6 +30,7 @@ CLOSE_TRY_AGAIN = 1013
 RECHECK_FAILURES_MAX = 5
 # A slot is held this long unless renewed; an open socket renews it every third of that, so
 # the slots of a process that died without a disconnect are free again within a minute.
+# Whole seconds: Django's Redis cache rounds timeouts down to them.
 SLOT_TTL_SECONDS = 60
 
 Standing = TypeVar("Standing")

@@ -77,13 +77,14 @@ async def test_the_cap_counts_each_address_apart(settings):
 
 async def test_slots_left_by_a_process_that_died_free_themselves(settings, monkeypatch):
     settings.QA_SOCKETS_PER_ADDRESS = 2
-    monkeypatch.setattr(sockets, "SLOT_TTL_SECONDS", 0.3)
+    # Whole seconds: Django's Redis cache rounds a timeout down to them (0.3 s is none).
+    monkeypatch.setattr(sockets, "SLOT_TTL_SECONDS", 1)
     group = f"qa:{address_of_scope({'client': (ADDRESS, 0)})}"
     for _ in range(2):  # taken and never released, as by a process killed mid-chat
         assert await sync_to_async(socket_slot_take)(group=group, limit=2) is not None
     assert (await chat_socket().connect())[0] is False
 
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(1.3)
 
     socket = chat_socket()
     assert (await socket.connect())[0]
@@ -92,10 +93,10 @@ async def test_slots_left_by_a_process_that_died_free_themselves(settings, monke
 
 async def test_an_open_socket_keeps_its_slot_longer_than_the_slots_lifetime(settings, monkeypatch):
     settings.QA_SOCKETS_PER_ADDRESS = 1
-    monkeypatch.setattr(sockets, "SLOT_TTL_SECONDS", 0.3)
+    monkeypatch.setattr(sockets, "SLOT_TTL_SECONDS", 1)  # whole seconds, as above
     held = await opened(1)
 
-    await asyncio.sleep(0.8)
+    await asyncio.sleep(2.5)
 
     assert await chat_socket().connect() == (False, CLOSE_TOO_MANY)
     await close_all(held)
