@@ -121,24 +121,34 @@ def incident_checklist(*, incident: Incident) -> list[ChecklistLine]:
 
 @dataclass(frozen=True)
 class ResidentSide:
-    """What residents said on a report or emergency: each merged report, and the chats
-    they came from (each once, in the order they first reported, messages in order)."""
+    """What residents said on a report or emergency: the first RESIDENT_REPORTS_SHOWN merged
+    reports, how many there are in all, and the chats they came from (each once, in the
+    order they first reported, messages in order)."""
 
     reports: list[ResidentReport]
+    total: int
     conversations: list
 
 
+# A flood merged into one incident (hundreds of "the lift is stuck") shows this many reports
+# and their chats; the count says how many more the timeline holds.
+RESIDENT_REPORTS_SHOWN = 50
+
+
 def incident_resident_side(*, incident: Incident) -> ResidentSide:
-    """Three queries: the reports, their conversations, and those conversations' messages
-    (the caller has already checked the viewer may see the incident)."""
+    """Four queries: the count, the reports, their conversations, and those conversations'
+    messages (the caller has already checked the viewer may see the incident)."""
     from apps.qa.models import Message
 
     reports = list(
         incident.resident_reports.select_related("conversation").prefetch_related(
             Prefetch("conversation__messages", queryset=Message.objects.order_by("id"))
-        )
+        )[:RESIDENT_REPORTS_SHOWN]
     )
+    total = len(reports)
+    if total == RESIDENT_REPORTS_SHOWN:
+        total = incident.resident_reports.count()
     conversations = list(
         {r.conversation_id: r.conversation for r in reports if r.conversation}.values()
     )
-    return ResidentSide(reports=reports, conversations=conversations)
+    return ResidentSide(reports=reports, total=total, conversations=conversations)

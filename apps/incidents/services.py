@@ -316,9 +316,16 @@ def incident_from_resident(
 def _alike_report(recent, *, conversation_id, text: str, place: str) -> Incident | None:
     """The most recently seen of `recent` (locked) holding a report like this one."""
     same_text, words = normalized(text), tokens(text)
-    candidates = recent.prefetch_related("resident_reports").order_by("-last_seen_at")
-    for incident in candidates[:REPORT_CANDIDATES_MAX]:
-        for earlier in incident.resident_reports.all():
+    candidates = list(recent.order_by("-last_seen_at")[:REPORT_CANDIDATES_MAX])
+    # Read apart, not prefetched: the incident returned must not carry a stale list of its
+    # reports once this one is added.
+    earlier_reports: dict[int, list[ResidentReport]] = {}
+    for earlier in ResidentReport.objects.filter(incident__in=candidates).only(
+        "incident_id", "conversation_id", "text", "place"
+    ):
+        earlier_reports.setdefault(earlier.incident_id, []).append(earlier)
+    for incident in candidates:
+        for earlier in earlier_reports.get(incident.pk, []):
             if earlier.conversation_id == conversation_id and normalized(earlier.text) == same_text:
                 return incident
             if dice(tokens(earlier.text), words) >= REPORT_TEXT_LIKENESS and same_place(

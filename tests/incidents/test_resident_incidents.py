@@ -217,6 +217,22 @@ def test_a_resident_incident_page_shows_their_words_place_contact_and_the_transc
     assert page.count('class="resident-report"') == 2
 
 
+def test_a_flooded_resident_incident_shows_its_first_reports_and_the_count(
+    operator_web, settings, monkeypatch
+):
+    from apps.incidents import selectors
+
+    monkeypatch.setattr(selectors, "RESIDENT_REPORTS_SHOWN", 5)
+    for n in range(7):
+        incident = report(chat(f"resident-{n}"), "The lift in building 9 is stuck", "Building 9")
+
+    page = operator_web.get(f"/incidents/{incident.pk}/").content.decode()
+
+    assert incident.resident_reports.count() == 7
+    assert page.count('class="resident-report"') == 5
+    assert "7 reports" in page and "Showing the first 5 of 7" in page
+
+
 def test_a_resident_incident_page_has_no_camera_frame_section(operator_web, reported):
     page = operator_web.get(f"/incidents/{reported.pk}/").content.decode()
 
