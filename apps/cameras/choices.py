@@ -1,16 +1,6 @@
-"""Choices shared by cameras and rules."""
+"""Choices for cameras' frames."""
 
 from django.db import models
-
-
-class Severity(models.TextChoices):
-    LOW = "low", "Low"
-    MEDIUM = "medium", "Medium"
-    HIGH = "high", "High"
-    CRITICAL = "critical", "Critical"
-
-
-SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
 
 
 class FrameStatus(models.TextChoices):

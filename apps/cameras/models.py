@@ -4,9 +4,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from apps.core.choices import Severity
 from apps.core.models import ApiKey
 
-from .choices import FrameStatus, Severity
+from .choices import FrameStatus
 from .zones import ZoneError, zone_validate
 
 ALL_DAYS = [0, 1, 2, 3, 4, 5, 6]  # Monday = 0, as datetime.weekday()
@@ -68,13 +69,13 @@ class Camera(models.Model):
         if self.snapshot_url:
             from django.conf import settings
 
-            from .snapshot import SnapshotFailed, SnapshotRefused, snapshot_url_check
+            from apps.core.outbound import OutboundFailed, OutboundRefused, snapshot_url_check
 
             try:
                 snapshot_url_check(
                     self.snapshot_url, allowed_networks=settings.SNAPSHOT_ALLOWED_NETWORKS
                 )
-            except (SnapshotRefused, SnapshotFailed) as exc:
+            except (OutboundRefused, OutboundFailed) as exc:
                 raise ValidationError({"snapshot_url": str(exc)}) from None
 
 
@@ -152,8 +153,9 @@ class Detection(models.Model):
 class Rule(models.Model):
     """When a camera's frame shows one of `classes` at `min_score` or more, raise an incident.
 
-    Outside the active days and hours a detection does nothing. A firing within
-    `cooldown_seconds` of the open incident's last one extends it instead of opening another.
+    Outside the active days and hours a detection does nothing. While the rule's incident is
+    open, every firing rolls into it (count, last seen, latest frame) instead of opening
+    another; `cooldown_seconds` is the least time between two update alerts for those repeats.
     """
 
     camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="rules")
@@ -185,7 +187,11 @@ class Rule(models.Model):
     active_days = models.JSONField(
         default=list, blank=True, help_text="0=Monday … 6=Sunday; empty: every day."
     )
-    cooldown_seconds = models.PositiveIntegerField(default=300)
+    cooldown_seconds = models.PositiveIntegerField(
+        default=300,
+        help_text="Repeats roll into the open incident; this is the least time between two "
+        "update alerts about them (an escalation always alerts).",
+    )
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
     enabled = models.BooleanField(default=True)
 

@@ -402,7 +402,8 @@ def camera_pull(*, camera: Camera) -> Frame | None:
 
     A failure is recorded on the camera, not raised: the next poll tries again.
     """
-    from .snapshot import SnapshotFailed, SnapshotRefused, snapshot_fetch
+    from apps.core.outbound import OutboundFailed, OutboundRefused, snapshot_fetch
+
     from .validation import FrameRejected
 
     try:
@@ -413,7 +414,7 @@ def camera_pull(*, camera: Camera) -> Frame | None:
             max_bytes=settings.FRAME_MAX_BYTES,
         )
         frame = frame_ingest(camera=camera, data=snapshot.data)
-    except (SnapshotRefused, SnapshotFailed, FrameRejected) as exc:
+    except (OutboundRefused, OutboundFailed, FrameRejected) as exc:
         message = getattr(exc, "message", None) or str(exc)
         log.warning("pulling camera %s failed: %s", camera.pk, message)
         Camera.objects.filter(pk=camera.pk).update(last_pull_error=message[:300])

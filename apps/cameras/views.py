@@ -2,12 +2,11 @@
 and authorised frame images; full-size frame views are audited as evidence views."""
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from apps.core.roles import is_admin, is_operator
+from apps.core.roles import is_admin, require_operator
 from apps.core.services import audit_record
 from apps.ml.choices import Task
 from apps.ml.selectors import modelversion_active
@@ -51,21 +50,16 @@ def frame_image(request, frame_id: int) -> HttpResponse:
     return response
 
 
-def _require_operator(request) -> None:
-    if not is_operator(request.user):
-        raise PermissionDenied("the operator role is required")
-
-
 @login_required
 def camera_index(request):
-    _require_operator(request)
+    require_operator(request)
     cameras = list(camera_list(viewer=request.user))
     return render(request, "cameras/list.html", {"health": camera_health(cameras=cameras)})
 
 
 @login_required
 def camera_detail(request, pk: int):
-    _require_operator(request)
+    require_operator(request)
     camera = get_object_or_404(camera_list(viewer=request.user), pk=pk)
     latest = frame_latest(camera=camera)
     detector = modelversion_active(task=Task.OBJECT_DETECTION)

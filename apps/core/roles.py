@@ -3,6 +3,7 @@
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
 
 
 class Role(StrEnum):
@@ -87,6 +88,12 @@ def has_role(user: AbstractBaseUser | AnonymousUser | None, role: Role) -> bool:
 def is_operator(user) -> bool:
     """Operators and admins may watch alerts and review incidents."""
     return has_role(user, Role.OPERATOR)
+
+
+def require_operator(request) -> None:
+    """For page views: a signed-in user without the operator role gets the 403 page."""
+    if not is_operator(request.user):
+        raise PermissionDenied("the operator role is required")
 
 
 def is_admin(user) -> bool:

@@ -24,6 +24,9 @@ class Kind(models.TextChoices):
 class AlertKind(models.TextChoices):
     OPENED = "incident.opened", "Incident opened"
     UPDATED = "incident.updated", "Incident updated"
+    # Its severity rose (a more severe rule rolled into it, or an operator raised it): cue
+    # operators as for a new incident.
+    ESCALATED = "incident.escalated", "Incident escalated"
     RESOLVED = "incident.resolved", "Incident resolved"
 
 

@@ -35,8 +35,10 @@ class IncidentPayload(TypedDict):
     score: float | None
     model_version: str | None
     count: int
+    assignee: str | None
     opened_at: str
     last_seen_at: str
+    frame_id: int | None
     thumbnail_url: str | None
     url: str
 
@@ -68,8 +70,10 @@ def incident_payload(incident: Incident) -> IncidentPayload:
         "score": incident.score,
         "model_version": incident.model_version.label if incident.model_version else None,
         "count": incident.count,
+        "assignee": incident.assignee.get_username() if incident.assignee_id else None,
         "opened_at": incident.opened_at.isoformat(),
         "last_seen_at": incident.last_seen_at.isoformat(),
+        "frame_id": frame_id,
         "thumbnail_url": (
             reverse("frame-image", args=[frame_id]) + "?size=thumb&boxes=1" if frame_id else None
         ),

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from apps.cameras.choices import SEVERITY_RANK, Severity
+from apps.core.choices import SEVERITY_RANK, Severity
 from apps.qa.choices import Language
 
 from .choices import OPEN_STATUSES, AlertKind, EventKind, Kind, Status, Verdict

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.cameras.choices import SEVERITY_RANK, Severity
 from apps.cameras.models import Camera, Frame, Rule
 from apps.cameras.rules import Firing
+from apps.core.choices import SEVERITY_RANK, Severity
 from apps.core.ids import uuid_from_text
 from apps.core.roles import is_operator
 from apps.core.services import audit_record
@@ -76,7 +76,12 @@ def _alert_write(*, incident: Incident, kind: AlertKind) -> AlertOutbox:
 
 @transaction.atomic
 def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
-    """Open an incident for a rule firing, or extend the rule's open one within its cooldown.
+    """Open an incident for a rule firing, or roll it into the rule's open incident.
+
+    Repeats never open a second incident while the first is open, however long they go on
+    (the same cat every few seconds is one incident with a count). The rule's cooldown
+    limits how often a repeat sends an update alert, so a flood of repeats does not flood
+    screens and notifications; an escalation always sends one.
 
     Idempotent per (frame, rule): a frame that fired the rule before changes nothing.
     """
@@ -97,7 +102,6 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
             # A camera moved to another zone starts afresh: who sees an incident never changes.
             zone=frame.zone,
             status__in=OPEN_STATUSES,
-            last_seen_at__gte=now - timedelta(seconds=rule.cooldown_seconds),
         )
         .order_by("-last_seen_at")
         .first()
@@ -150,18 +154,29 @@ def incident_raise(*, firing: Firing, frame: Frame) -> Incident:
                 actor=None,
                 data={"from": raised_from, "to": rule.severity, "rule": rule.name},
             )
-        kind = AlertKind.UPDATED
+        kind = AlertKind.ESCALATED if raised_from is not None else AlertKind.UPDATED
     IncidentFrame.objects.create(
         incident=incident, frame=frame, rule=rule, label=firing.label, score=firing.score
     )
-    _alert_write(incident=incident, kind=kind)
+    if kind != AlertKind.UPDATED or not _alerted_within(incident, rule.cooldown_seconds, now):
+        _alert_write(incident=incident, kind=kind)
     return incident
+
+
+def _alerted_within(incident: Incident, seconds: int, now) -> bool:
+    last = (
+        AlertOutbox.objects.filter(incident=incident)
+        .order_by("-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return last is not None and now - last < timedelta(seconds=seconds)
 
 
 def _correlated(*, rule: Rule, frame: Frame, label: str, now) -> Incident | None:
     """An open incident of the same label from the same camera, raised by another rule and
     seen within the correlation window: the firing rolls up into it instead of opening a
-    second incident. (A rule's own repeats follow its cooldown.)
+    second incident. (A rule's own repeats roll into its open incident whatever the time.)
 
     Firings of one camera are serialised by the inference claim (one worker per camera,
     in frame order), so no lock beyond the rule's is needed here.
@@ -448,7 +463,14 @@ def incident_set_severity(*, incident: Incident, severity: str, actor, request=N
         request=request,
         data={"from": before, "to": severity},
     )
-    _alert_write(incident=incident, kind=AlertKind.UPDATED)
+    _alert_write(
+        incident=incident,
+        kind=(
+            AlertKind.ESCALATED
+            if SEVERITY_RANK[severity] > SEVERITY_RANK[before]
+            else AlertKind.UPDATED
+        ),
+    )
     return incident
 
 

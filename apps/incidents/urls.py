@@ -1,10 +1,10 @@
 from django.urls import path
 
-from . import views
+from .views import detail, queue, wall
 
 urlpatterns = [
-    path("", views.alert_wall, name="alert-wall"),
-    path("queue/", views.incident_queue, name="incident-queue-page"),
-    path("incidents/<int:pk>/", views.incident_detail, name="incident-detail-page"),
-    path("incidents/<int:pk>/<str:verb>", views.incident_act, name="incident-act"),
+    path("", wall.alert_wall, name="alert-wall"),
+    path("queue/", queue.incident_queue, name="incident-queue-page"),
+    path("incidents/<int:pk>/", detail.incident_detail, name="incident-detail-page"),
+    path("incidents/<int:pk>/<str:verb>", detail.incident_act, name="incident-act"),
 ]

@@ -6,8 +6,8 @@ import secrets
 from django import forms
 from django.contrib import admin, messages
 
-from apps.cameras.choices import Severity
 from apps.core.admin import AuditedModelAdmin, ReadOnlyAdmin
+from apps.core.choices import Severity
 from apps.incidents.choices import AlertKind, Kind
 
 from .choices import Channel

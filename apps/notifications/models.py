@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from apps.cameras.choices import Severity
+from apps.core.choices import Severity
 from apps.incidents.choices import AlertKind, Kind
 
 from .choices import RECIPIENT_ROLES, Channel, DeliveryStatus
@@ -186,10 +186,10 @@ def webhook_origin(url: str) -> str:
 def webhook_url_refusal(url: str) -> str | None:
     """Why the server must not post to `url` (scheme, credentials, a private or loopback
     address outside the allow-list), or None when it may."""
-    from apps.cameras.snapshot import SnapshotFailed, SnapshotRefused, snapshot_url_check
+    from apps.core.outbound import OutboundFailed, OutboundRefused, snapshot_url_check
 
     try:
         snapshot_url_check(url, allowed_networks=settings.WEBHOOK_ALLOWED_NETWORKS)
-    except (SnapshotRefused, SnapshotFailed) as exc:
+    except (OutboundRefused, OutboundFailed) as exc:
         return f"This URL is refused: {exc}."
     return None

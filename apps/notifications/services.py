@@ -21,6 +21,9 @@ from .transports import SendFailed, email_send, webhook_post
 
 log = logging.getLogger(__name__)
 
+# An escalation is an update to notification rules: they watch severities, not changes.
+UPDATES = frozenset({AlertKind.UPDATED, AlertKind.ESCALATED})
+
 # Longer than the send task's hard time limit, so a claim outlives any run that holds it.
 CLAIM_SECONDS = 150
 
@@ -88,14 +91,14 @@ def _wanted(
         # Whoever was told about an incident hears that it closed, even if it no longer
         # matches (its severity was lowered meanwhile).
         return AlertKind.RESOLVED in kinds and (matches or last is not None)
+    if alert_kind == AlertKind.ESCALATED and AlertKind.ESCALATED in kinds:
+        return True  # a rule that asks for escalations hears each one, cooldown or not
     if last is None:
         # The first message: the opening, or the update that first brings the incident
         # into the rule (an escalation to a watched severity must not go unheard).
-        return AlertKind.OPENED in kinds or (
-            alert_kind == AlertKind.UPDATED and AlertKind.UPDATED in kinds
-        )
+        return AlertKind.OPENED in kinds or (alert_kind in UPDATES and AlertKind.UPDATED in kinds)
     return (
-        alert_kind == AlertKind.UPDATED
+        alert_kind in UPDATES
         and AlertKind.UPDATED in kinds
         and now - last >= timedelta(seconds=rule.cooldown_seconds)
     )

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 
-from apps.cameras.snapshot import SnapshotFailed, SnapshotRefused, guarded_post
+from apps.core.outbound import OutboundFailed, OutboundRefused, guarded_post
 from apps.incidents.choices import AlertKind
 from apps.incidents.models import AlertOutbox
 
@@ -66,9 +66,9 @@ def webhook_post(*, url: str, secret: str, alert: AlertOutbox, delivery_id: int)
             timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
             max_bytes=settings.WEBHOOK_MAX_RESPONSE_BYTES,
         )
-    except SnapshotRefused as exc:
+    except OutboundRefused as exc:
         raise SendFailed(f"URL refused: {exc}", permanent=True) from exc
-    except SnapshotFailed as exc:
+    except OutboundFailed as exc:
         raise SendFailed(str(exc), permanent=False) from exc
     if 200 <= response.status < 300:
         return

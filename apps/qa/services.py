@@ -696,7 +696,7 @@ def _handoff(conversation, asked: Message, language: str, judged, evidence=None)
 def _emergency(conversation, asked: Message, language: str, address: str, *, confirmed=False):
     """A critical incident on the operators' wall, and the numbers. Never merged with another
     conversation's emergency (apps.incidents.services.incident_from_resident)."""
-    from apps.cameras.choices import Severity
+    from apps.core.choices import Severity
     from apps.incidents.choices import Kind
     from apps.incidents.services import incident_from_resident
 
@@ -728,7 +728,7 @@ def _emergency(conversation, asked: Message, language: str, address: str, *, con
 
 def _report_continue(conversation, text: str, language: str, address: str) -> Reply:
     """The resident answers the report's questions: where, then (optionally) how to reach them."""
-    from apps.cameras.choices import Severity
+    from apps.core.choices import Severity
     from apps.incidents.choices import Kind
     from apps.incidents.services import incident_from_resident
 

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from apps.core.ratelimit import RateLimited, rate_take
-from apps.core.roles import is_admin, is_operator
+from apps.core.roles import is_admin, require_operator
 from apps.core.services import audit_record
 
 from .choices import HandoffStatus, Intent, Language, Role
@@ -54,11 +54,6 @@ HANDOFFS_SHOWN = 100
 SUGGESTED_ENTRIES = 3
 # Public pages that query on the visitor's input (search, private links), per client a minute.
 PUBLIC_LOOKUPS_PER_MINUTE = 60
-
-
-def _require_operator(request) -> None:
-    if not is_operator(request.user):
-        raise PermissionDenied("hand-offs are for operators and admins")
 
 
 def _require_admin(request) -> None:
@@ -219,7 +214,7 @@ def _with_transcripts(handoffs):
 @login_required
 def handoff_index(request):
     """Open hand-offs newest first, each with its conversation; then the answered ones."""
-    _require_operator(request)
+    require_operator(request)
     waiting = handoff_list(viewer=request.user)
     answered = handoff_list(viewer=request.user, status=HandoffStatus.ANSWERED)
     shown = list(_with_transcripts(waiting)[:HANDOFFS_SHOWN])
@@ -259,7 +254,7 @@ def _handoff_or_404(request, pk: int):
 @require_POST
 @login_required
 def handoff_reply(request, pk: int):
-    _require_operator(request)
+    require_operator(request)
     handoff = _handoff_or_404(request, pk)
     try:
         handoff_answer(
@@ -280,7 +275,7 @@ def handoff_reply(request, pk: int):
 @require_POST
 @login_required
 def handoff_to_faq(request, pk: int):
-    _require_operator(request)
+    require_operator(request)
     handoff = _handoff_or_404(request, pk)
     try:
         entry = faq_from_handoff(handoff=handoff, actor=request.user, request=request)
@@ -298,7 +293,7 @@ def handoff_to_faq(request, pk: int):
 @login_required
 def qa_learning(request):
     """Questions that were handed off or got a thumbs down, most frequent first."""
-    _require_operator(request)
+    require_operator(request)
     from .runtime import gate_status
 
     return render(

@@ -9,7 +9,7 @@ from django.db.models import Avg, Count, F, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from apps.cameras.choices import Severity
+from apps.core.choices import Severity
 from apps.core.models import AuditLog
 from apps.core.roles import is_admin
 from apps.incidents.choices import Kind, Verdict

@@ -1,6 +1,5 @@
-// Alert wall: renders open incidents and keeps them live over /ws/alerts/.
-// After any drop it reconnects with backoff and sends {"type":"resume","after":lastId},
-// so the server replays what was missed, in order; ids already shown are ignored.
+// Alert wall: renders open incidents and keeps them live from the alert stream
+// (alertstream.js: reconnects, replays what was missed, drops repeats).
 (function () {
   "use strict";
   const wall = document.getElementById("wall");
@@ -11,17 +10,10 @@
   const soundBtn = document.getElementById("sound");
   const wallSize = Number(wall.dataset.wallSize) || 100;
   let lastId = Number(wall.dataset.lastAlertId) || 0;
-  let attempt = 0;
   let unseen = 0;
   let soundOn = false;
   let audio = null;
   const baseTitle = document.title;
-
-  function setStatus(state, text) {
-    connEl.className = "conn conn-" + state;
-    connEl.textContent = text;
-    document.body.dataset.connection = state;
-  }
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -108,39 +100,9 @@
   }
 
   function onAlert(msg) {
-    if (msg.id <= lastId) return; // replayed and live copies of the same alert
     lastId = msg.id;
     wall.dataset.lastAlertId = lastId;
     if (upsert(msg.incident, true)) cue();
-  }
-
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const ws = new WebSocket(scheme + location.host + "/ws/alerts/");
-    setStatus("connecting", attempt ? "reconnecting…" : "connecting…");
-    ws.onmessage = function (event) {
-      let msg;
-      try { msg = JSON.parse(event.data); } catch (e) { return; }
-      if (msg.type === "ready") {
-        ws.send(JSON.stringify({ type: "resume", after: lastId }));
-      } else if (msg.type === "resumed") {
-        attempt = 0;
-        setStatus("live", "live");
-      } else if (msg.type === "alert") {
-        onAlert(msg);
-      }
-    };
-    ws.onclose = function (event) {
-      if (event.code === 4401 || event.code === 4403) {
-        setStatus("down", "signed out");
-        location.reload(); // the login page takes over
-        return;
-      }
-      const delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
-      attempt += 1;
-      setStatus("down", "offline — retrying in " + Math.ceil(delay / 1000) + " s");
-      setTimeout(connect, delay);
-    };
   }
 
   soundBtn.addEventListener("click", function () {
@@ -155,5 +117,5 @@
 
   const initial = JSON.parse(document.getElementById("initial-incidents").textContent);
   for (let i = initial.length - 1; i >= 0; i--) upsert(initial[i], false);
-  connect();
+  AlertStream.open({ lastId: lastId, status: connEl, onAlert: onAlert });
 })();

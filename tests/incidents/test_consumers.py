@@ -60,7 +60,7 @@ def session_cookie(user) -> tuple[bytes, bytes]:
 
 @database_sync_to_async
 def raise_alerts(n: int, rule=None) -> list[int]:
-    rule = rule or RuleFactory()
+    rule = rule or RuleFactory(cooldown_seconds=0)  # every repeat alerts
     for _ in range(n):
         frame = FrameFactory(camera=rule.camera)
         incident_raise(
@@ -182,7 +182,7 @@ async def test_a_live_push_after_a_gap_is_filled_from_the_database():
     ws, ready = await connect_with_token()
     await ws.send_json_to({"type": "resume", "after": ready["last_id"]})
     assert (await ws.receive_json_from())["type"] == "resumed"
-    rule = await database_sync_to_async(RuleFactory)()
+    rule = await database_sync_to_async(RuleFactory)(cooldown_seconds=0)
     # Write three alerts without their pushes, as if the channel layer had dropped them.
     from apps.incidents import events
 

@@ -4,7 +4,7 @@ fit them."""
 
 import pytest
 
-from apps.cameras.choices import Severity
+from apps.core.choices import Severity
 from apps.core.models import AuditLog
 from apps.incidents.choices import Kind
 from apps.incidents.likeness import likeness, same_place

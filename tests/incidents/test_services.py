@@ -1,4 +1,5 @@
-"""Raising incidents from rule firings: open, extend within the cooldown, idempotent per frame."""
+"""Raising incidents from rule firings: open, roll repeats into the open incident (update alerts
+at most once per cooldown, escalations always), idempotent per frame."""
 
 from datetime import timedelta
 
@@ -30,31 +31,46 @@ def test_a_first_firing_opens_an_incident_with_an_opened_alert():
     assert list(AlertOutbox.objects.values_list("kind", flat=True)) == ["incident.opened"]
 
 
-def test_a_firing_within_the_cooldown_extends_the_open_incident():
+def test_a_repeat_rolls_into_the_open_incident_and_alerts_once_per_cooldown():
     rule = RuleFactory(cooldown_seconds=300)
-    first, second = FrameFactory(camera=rule.camera), FrameFactory(camera=rule.camera)
+    first, second, third = (FrameFactory(camera=rule.camera) for _ in range(3))
     opened = fire(rule, first, score=0.7)
+    AlertOutbox.objects.update(created_at=timezone.now() - timedelta(seconds=301))
     extended = fire(rule, second, score=0.9)
+    fire(rule, third, score=0.8)
     assert extended.pk == opened.pk
     extended.refresh_from_db()
-    assert extended.count == 2
-    assert extended.latest_frame == second and extended.frame == first
+    assert extended.count == 3
+    assert extended.latest_frame == third and extended.frame == first
     assert extended.score == 0.9
+    # The third firing came within the cooldown of the second's alert: counted, not alerted.
     assert list(AlertOutbox.objects.values_list("kind", flat=True)) == [
         "incident.opened",
         "incident.updated",
     ]
 
 
-def test_a_firing_after_the_cooldown_opens_a_new_incident():
+def test_repeats_long_after_the_cooldown_still_roll_into_the_open_incident():
     rule = RuleFactory(cooldown_seconds=60)
     opened = fire(rule, FrameFactory(camera=rule.camera))
-    Incident.objects.filter(pk=opened.pk).update(
-        last_seen_at=timezone.now() - timedelta(seconds=61)
-    )
+    Incident.objects.filter(pk=opened.pk).update(last_seen_at=timezone.now() - timedelta(hours=3))
     later = fire(rule, FrameFactory(camera=rule.camera))
-    assert later.pk != opened.pk
-    assert Incident.objects.count() == 2
+    assert later.pk == opened.pk
+    assert Incident.objects.get().count == 2
+
+
+def test_a_more_severe_rule_rolling_in_sends_an_escalation_within_the_cooldown():
+    low = RuleFactory(classes=["person"], severity="low", cooldown_seconds=600)
+    high = RuleFactory(camera=low.camera, name="at night", classes=["person"], severity="high")
+    frame = FrameFactory(camera=low.camera)
+    opened = fire(low, frame, label="person")
+    escalated = fire(high, FrameFactory(camera=low.camera), label="person")
+    assert escalated.pk == opened.pk
+    assert Incident.objects.get().severity == "high"
+    assert list(AlertOutbox.objects.values_list("kind", flat=True)) == [
+        "incident.opened",
+        "incident.escalated",
+    ]
 
 
 def test_a_resolved_incident_is_not_extended():

@@ -156,8 +156,9 @@ def test_the_admin_user_form_sets_an_operators_zones(admin_user):
 
 @database_sync_to_async
 def zone_rules():
-    return RuleFactory(camera=CameraFactory(zone="north")), RuleFactory(
-        camera=CameraFactory(zone="south")
+    # No cooldown: every repeat sends an alert.
+    return RuleFactory(camera=CameraFactory(zone="north"), cooldown_seconds=0), RuleFactory(
+        camera=CameraFactory(zone="south"), cooldown_seconds=0
     )
 
 

@@ -33,6 +33,8 @@ from apps.incidents.models import AlertOutbox
 from apps.incidents.services import incident_raise
 
 rule = Rule.objects.select_related("camera").order_by("pk").first()
+Rule.objects.filter(pk=rule.pk).update(cooldown_seconds=0)  # every repeat sends an alert
+rule.cooldown_seconds = 0
 raised = []
 for _ in range({n}):
     frame = Frame.objects.create(

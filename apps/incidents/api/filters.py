@@ -3,7 +3,7 @@
 import django_filters
 from django.db.models import Q
 
-from apps.cameras.choices import Severity
+from apps.core.choices import Severity
 
 from ..choices import Kind, Status
 from ..models import Incident, IncidentEvent

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.cameras.choices import Severity
+from apps.core.choices import Severity
 
 from ..choices import Verdict
 from ..events import incident_payload

@@ -1,6 +1,6 @@
-"""Fetch a camera's snapshot URL as hostile input: public or allow-listed addresses only, every
-redirect checked again, every connection pinned to the address that passed the check.
-`guarded_post` sends webhooks under the same guard.
+"""The guarded outbound HTTP client: every URL a user gives (a camera's snapshot, a webhook) is
+hostile input, so only public or allow-listed addresses are reached, every redirect is checked
+again, and every connection is pinned to the address that passed the check.
 
 Plain Python, no Django: the caller passes the allow-list and limits from its settings.
 """
@@ -34,11 +34,11 @@ _SHARED_ADDRESS_SPACE = ip_network("100.64.0.0/10")  # carrier-grade NAT, RFC 65
 _NAT64 = ip_network("64:ff9b::/96")  # RFC 6052: the last 32 bits are the IPv4 destination
 
 
-class SnapshotRefused(ValueError):
+class OutboundRefused(ValueError):
     """The URL, or a redirect's target, names something the server must not fetch."""
 
 
-class SnapshotFailed(RuntimeError):
+class OutboundFailed(RuntimeError):
     """The fetch was allowed but gave no image: network, timeout, HTTP status, size or type."""
 
 
@@ -72,7 +72,7 @@ def snapshot_url_check(
 ) -> list[IPAddress]:
     """Validate syntax and resolve the host; return the addresses it may connect to.
 
-    Raises SnapshotRefused naming why the URL is not allowed, or SnapshotFailed when the
+    Raises OutboundRefused naming why the URL is not allowed, or OutboundFailed when the
     host does not resolve (a fault of the moment, not a verdict on the URL).
     """
     return _check(url, allowed_networks, resolver).addresses
@@ -108,8 +108,8 @@ def snapshot_fetch(
         # CertificateError: urllib3's own name check (assert_hostname) raises a ValueError.
         except (HTTPError, http.client.HTTPException, OSError, CertificateError) as error:
             if deadline.expired:
-                raise SnapshotFailed(f"timed out after {timeout:g} s") from error
-            raise SnapshotFailed(f"fetch failed: {error}") from error
+                raise OutboundFailed(f"timed out after {timeout:g} s") from error
+            raise OutboundFailed(f"fetch failed: {error}") from error
 
 
 def guarded_post(
@@ -127,8 +127,8 @@ def guarded_post(
     within `timeout`.
 
     Redirects are not followed: a 3xx comes back as the status it is. Only the first
-    `max_bytes` of the answer are read. Raises SnapshotRefused for a URL that is not
-    allowed and SnapshotFailed when no status came back (network, timeout).
+    `max_bytes` of the answer are read. Raises OutboundRefused for a URL that is not
+    allowed and OutboundFailed when no status came back (network, timeout).
     """
     with _Deadline(timeout) as deadline:
         try:
@@ -139,8 +139,8 @@ def guarded_post(
                 return PostResponse(response.status, _read_capped(response, max_bytes))
         except (HTTPError, http.client.HTTPException, OSError, CertificateError) as error:
             if deadline.expired:
-                raise SnapshotFailed(f"timed out after {timeout:g} s") from error
-            raise SnapshotFailed(f"post failed: {error}") from error
+                raise OutboundFailed(f"timed out after {timeout:g} s") from error
+            raise OutboundFailed(f"post failed: {error}") from error
 
 
 def _read_capped(response: HTTPResponse, max_bytes: int) -> bytes:
@@ -169,19 +169,19 @@ def _follow(
     for hop in range(max_redirects + 1):
         try:
             checked = _check(url, allowed_networks, resolver)
-        except SnapshotRefused as refusal:
+        except OutboundRefused as refusal:
             if hop == 0:
                 raise
-            raise SnapshotRefused(f"redirect to {url} refused: {refusal}") from refusal
+            raise OutboundRefused(f"redirect to {url} refused: {refusal}") from refusal
         with _exchange(checked, deadline, ca_certs, headers=_IMAGE_REQUEST_HEADERS) as response:
             if response.status not in REDIRECT_STATUSES:
                 data, content_type = _read_image(response, max_bytes=max_bytes, deadline=deadline)
                 return Snapshot(data=data, content_type=content_type, url=url)
             location = response.headers.get("Location")
             if not location:
-                raise SnapshotFailed(f"HTTP status {response.status} without a Location")
+                raise OutboundFailed(f"HTTP status {response.status} without a Location")
             url = urljoin(url, location)
-    raise SnapshotFailed(f"too many redirects (more than {max_redirects})")
+    raise OutboundFailed(f"too many redirects (more than {max_redirects})")
 
 
 def _check(url: str, allowed_networks: Sequence[Network], resolver: Resolver | None) -> _Checked:
@@ -189,16 +189,16 @@ def _check(url: str, allowed_networks: Sequence[Network], resolver: Resolver | N
         parsed = parse_url(url)
     except LocationParseError:
         # urllib3's message repeats the URL, which may carry a password.
-        raise SnapshotRefused("not a valid URL (host or port cannot be parsed)") from None
+        raise OutboundRefused("not a valid URL (host or port cannot be parsed)") from None
     if parsed.scheme not in ("http", "https"):
         scheme = "missing" if parsed.scheme is None else repr(parsed.scheme)
-        raise SnapshotRefused(f"scheme {scheme} is not allowed; only http and https")
+        raise OutboundRefused(f"scheme {scheme} is not allowed; only http and https")
     if parsed.auth is not None:
-        raise SnapshotRefused("credentials in the URL (user:password@) are not allowed")
+        raise OutboundRefused("credentials in the URL (user:password@) are not allowed")
     if not parsed.host:
-        raise SnapshotRefused("the URL names no host")
+        raise OutboundRefused("the URL names no host")
     if parsed.port == 0:
-        raise SnapshotRefused("port 0 is not allowed")
+        raise OutboundRefused("port 0 is not allowed")
 
     host = parsed.host.strip("[]")
     literal = _numeric_addresses(host)
@@ -206,7 +206,7 @@ def _check(url: str, allowed_networks: Sequence[Network], resolver: Resolver | N
     for address in addresses:
         reason = _refusal(address, allowed_networks)
         if reason:
-            raise SnapshotRefused(f"host {host!r} resolves to {address}, which is {reason}")
+            raise OutboundRefused(f"host {host!r} resolves to {address}, which is {reason}")
     return _Checked(
         scheme=parsed.scheme,
         tls_name=str(addresses[0]) if literal else host,
@@ -231,9 +231,9 @@ def _resolve(host: str, resolver: Resolver | None) -> list[IPAddress]:
     try:
         names = list((resolver or _system_resolver)(host))
     except OSError as error:
-        raise SnapshotFailed(f"cannot resolve {host!r}: {error}") from error
+        raise OutboundFailed(f"cannot resolve {host!r}: {error}") from error
     if not names:
-        raise SnapshotFailed(f"{host!r} resolves to no address")
+        raise OutboundFailed(f"{host!r} resolves to no address")
     return _addresses(names)
 
 
@@ -247,7 +247,7 @@ def _addresses(names: Iterable[str]) -> list[IPAddress]:
         try:
             addresses.append(ip_address(name))
         except ValueError:
-            raise SnapshotFailed(f"resolver answered {name!r}, which is not an address") from None
+            raise OutboundFailed(f"resolver answered {name!r}, which is not an address") from None
     return addresses
 
 
@@ -326,7 +326,7 @@ class _Deadline:
     def left(self) -> float:
         left = self._ends - time.monotonic()
         if left <= 0 or self.expired:
-            raise SnapshotFailed(f"timed out after {self.seconds:g} s")
+            raise OutboundFailed(f"timed out after {self.seconds:g} s")
         return left
 
     def on_expiry(self, cut: Callable[[], None]) -> None:
@@ -412,7 +412,7 @@ def _connect(checked: _Checked, deadline: _Deadline, ca_certs: str | None) -> HT
         deadline.on_expiry(lambda sock=conn.sock: _shut(sock))
         return conn
     deadline.left()  # a connect the deadline cut short is a timeout, not a refusal
-    raise SnapshotFailed(f"cannot connect to {checked.tls_name} port {checked.port}: {failure}")
+    raise OutboundFailed(f"cannot connect to {checked.tls_name} port {checked.port}: {failure}")
 
 
 def _connection(
@@ -436,16 +436,16 @@ def _read_image(
     response: HTTPResponse, *, max_bytes: int, deadline: _Deadline
 ) -> tuple[bytes, str]:
     if not 200 <= response.status < 300:
-        raise SnapshotFailed(f"HTTP status {response.status}")
+        raise OutboundFailed(f"HTTP status {response.status}")
     declared_type = response.headers.get("Content-Type", "")
     content_type = declared_type.split(";", 1)[0].strip().lower()
     if content_type not in IMAGE_TYPES:
-        raise SnapshotFailed(f"content type {declared_type!r} is not image/jpeg or image/png")
+        raise OutboundFailed(f"content type {declared_type!r} is not image/jpeg or image/png")
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding != "identity":
-        raise SnapshotFailed(f"content encoding {encoding!r} was not asked for")
+        raise OutboundFailed(f"content encoding {encoding!r} was not asked for")
     if response.length_remaining is not None and response.length_remaining > max_bytes:
-        raise SnapshotFailed(
+        raise OutboundFailed(
             f"too large: Content-Length {response.length_remaining} > {max_bytes} bytes"
         )
 
@@ -454,8 +454,8 @@ def _read_image(
     while chunk := response.read1(CHUNK_BYTES, decode_content=False):
         body += chunk
         if len(body) > max_bytes:
-            raise SnapshotFailed(f"too large: more than {max_bytes} bytes")
+            raise OutboundFailed(f"too large: more than {max_bytes} bytes")
     # A cut socket reads as the end of a body that has no Content-Length.
     if deadline.expired:
-        raise SnapshotFailed(f"timed out after {deadline.seconds:g} s")
+        raise OutboundFailed(f"timed out after {deadline.seconds:g} s")
     return bytes(body), content_type

@@ -14,10 +14,10 @@ from ipaddress import IPv4Address, ip_network
 
 import pytest
 
-from apps.cameras.snapshot import (
+from apps.core.outbound import (
+    OutboundFailed,
+    OutboundRefused,
     Snapshot,
-    SnapshotFailed,
-    SnapshotRefused,
     snapshot_fetch,
     snapshot_url_check,
 )
@@ -211,7 +211,7 @@ def test_a_snapshot_is_fetched_from_a_camera_inside_the_allow_list(camera):
 
 
 def test_the_same_camera_is_refused_without_the_allow_list(camera):
-    with pytest.raises(SnapshotRefused, match=r"resolves to 127\.0\.0\.1, which is loopback"):
+    with pytest.raises(OutboundRefused, match=r"resolves to 127\.0\.0\.1, which is loopback"):
         snapshot_fetch(camera.url("/snapshot.jpg"))
     assert camera.requests == []
 
@@ -219,7 +219,7 @@ def test_the_same_camera_is_refused_without_the_allow_list(camera):
 def test_an_address_outside_the_allow_list_is_refused():
     resolver = FakeResolver({"camera.example": [["10.21.0.7"]]})
 
-    with pytest.raises(SnapshotRefused, match=r"10\.21\.0\.7, which is private"):
+    with pytest.raises(OutboundRefused, match=r"10\.21\.0\.7, which is private"):
         snapshot_url_check(
             "http://camera.example/",
             allowed_networks=[ip_network("10.20.0.0/16")],
@@ -270,14 +270,14 @@ def test_a_public_address_needs_no_allow_list():
 def test_a_host_resolving_to_a_forbidden_address_is_refused(address, kind):
     resolver = FakeResolver({"camera.example": [[address]]})
 
-    with pytest.raises(SnapshotRefused, match=f"resolves to {address}, which is {kind}"):
+    with pytest.raises(OutboundRefused, match=f"resolves to {address}, which is {kind}"):
         snapshot_url_check("http://camera.example/", resolver=resolver)
 
 
 def test_a_host_resolving_to_one_public_and_one_private_address_is_refused():
     resolver = FakeResolver({"camera.example": [["93.184.216.34", "10.0.0.5"]]})
 
-    with pytest.raises(SnapshotRefused, match=r"10\.0\.0\.5, which is private"):
+    with pytest.raises(OutboundRefused, match=r"10\.0\.0\.5, which is private"):
         snapshot_url_check("http://camera.example/", resolver=resolver)
 
 
@@ -294,7 +294,7 @@ def test_a_host_resolving_to_one_public_and_one_private_address_is_refused():
     ],
 )
 def test_odd_notations_for_local_addresses_are_refused(url, kind):
-    with pytest.raises(SnapshotRefused, match=f"which is {kind}"):
+    with pytest.raises(OutboundRefused, match=f"which is {kind}"):
         snapshot_url_check(url)
 
 
@@ -308,7 +308,7 @@ def test_odd_notations_for_local_addresses_are_refused(url, kind):
     ],
 )
 def test_ipv6_forms_of_a_forbidden_ipv4_address_are_refused(url, embedded, kind):
-    with pytest.raises(SnapshotRefused, match=f"IPv6 form of {embedded}, which is {kind}"):
+    with pytest.raises(OutboundRefused, match=f"IPv6 form of {embedded}, which is {kind}"):
         snapshot_url_check(url)
 
 
@@ -329,28 +329,28 @@ def test_an_ipv4_mapped_form_of_an_allowed_address_is_allowed():
     ],
 )
 def test_only_http_and_https_are_allowed(url):
-    with pytest.raises(SnapshotRefused, match=r"scheme .* is not allowed"):
+    with pytest.raises(OutboundRefused, match=r"scheme .* is not allowed"):
         snapshot_url_check(url, allowed_networks=LOCAL)
 
 
 def test_credentials_in_the_url_are_refused_without_repeating_them():
-    with pytest.raises(SnapshotRefused, match="credentials") as refused:
+    with pytest.raises(OutboundRefused, match="credentials") as refused:
         snapshot_url_check("http://admin:s3cret@127.0.0.1/", allowed_networks=LOCAL)
     assert "s3cret" not in str(refused.value)
 
 
 def test_port_zero_is_refused():
-    with pytest.raises(SnapshotRefused, match="port 0"):
+    with pytest.raises(OutboundRefused, match="port 0"):
         snapshot_url_check("http://127.0.0.1:0/", allowed_networks=LOCAL)
 
 
 def test_a_url_without_a_host_is_refused():
-    with pytest.raises(SnapshotRefused, match="no host"):
+    with pytest.raises(OutboundRefused, match="no host"):
         snapshot_url_check("http:///snapshot.jpg", allowed_networks=LOCAL)
 
 
 def test_a_name_that_does_not_resolve_fails():
-    with pytest.raises(SnapshotFailed, match=r"cannot resolve 'gone\.example'"):
+    with pytest.raises(OutboundFailed, match=r"cannot resolve 'gone\.example'"):
         snapshot_url_check("http://gone.example/", resolver=FakeResolver({}))
 
 
@@ -398,7 +398,7 @@ def test_a_camera_that_refuses_connections_fails():
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
 
-    with pytest.raises(SnapshotFailed, match=f"cannot connect to 127.0.0.1 port {port}"):
+    with pytest.raises(OutboundFailed, match=f"cannot connect to 127.0.0.1 port {port}"):
         snapshot_fetch(f"http://127.0.0.1:{port}/snapshot.jpg", allowed_networks=LOCAL)
 
 
@@ -425,7 +425,7 @@ def test_a_relative_redirect_is_followed(camera):
 
 def test_redirect_to_cloud_metadata_address_is_refused(camera):
     with pytest.raises(
-        SnapshotRefused,
+        OutboundRefused,
         match=r"redirect to http://169\.254\.169\.254/latest/meta-data/ refused: .* link-local",
     ):
         snapshot_fetch(camera.url("/metadata"), allowed_networks=LOCAL)
@@ -437,7 +437,7 @@ def test_redirect_to_another_loopback_name_is_refused_when_only_the_camera_is_al
     resolver = FakeResolver({"camera.example": [["127.0.0.1"]], "admin.internal": [["127.0.0.2"]]})
 
     with pytest.raises(
-        SnapshotRefused, match=r"redirect to .*admin\.internal.* 127\.0\.0\.2, which is loopback"
+        OutboundRefused, match=r"redirect to .*admin\.internal.* 127\.0\.0\.2, which is loopback"
     ):
         snapshot_fetch(
             allowed.url("/elsewhere", "camera.example"), allowed_networks=LOCAL, resolver=resolver
@@ -446,7 +446,7 @@ def test_redirect_to_another_loopback_name_is_refused_when_only_the_camera_is_al
 
 
 def test_too_many_redirects_fail(camera):
-    with pytest.raises(SnapshotFailed, match="too many redirects"):
+    with pytest.raises(OutboundFailed, match="too many redirects"):
         snapshot_fetch(camera.url("/loop"), allowed_networks=LOCAL, max_redirects=3)
     assert camera.paths == ["/loop"] * 4
 
@@ -455,7 +455,7 @@ def test_too_many_redirects_fail(camera):
 
 
 def test_a_body_over_max_bytes_fails_and_the_read_stops(camera):
-    with pytest.raises(SnapshotFailed, match="too large"):
+    with pytest.raises(OutboundFailed, match="too large"):
         snapshot_fetch(camera.url("/huge"), allowed_networks=LOCAL, max_bytes=256 * 1024)
 
     assert camera.huge_done.wait(5)
@@ -465,7 +465,7 @@ def test_a_body_over_max_bytes_fails_and_the_read_stops(camera):
 
 def test_a_declared_length_over_max_bytes_fails_before_the_body_is_read(camera):
     # The server sends 2 bytes and then waits: reading on would time out, not fail on size.
-    with pytest.raises(SnapshotFailed, match=f"too large: Content-Length {HUGE_BYTES}"):
+    with pytest.raises(OutboundFailed, match=f"too large: Content-Length {HUGE_BYTES}"):
         snapshot_fetch(
             camera.url("/huge-declared"), allowed_networks=LOCAL, max_bytes=1024, timeout=2
         )
@@ -474,7 +474,7 @@ def test_a_declared_length_over_max_bytes_fails_before_the_body_is_read(camera):
 def test_a_server_that_does_not_answer_fails_within_the_timeout(camera):
     started = time.monotonic()
 
-    with pytest.raises(SnapshotFailed, match="timed out"):
+    with pytest.raises(OutboundFailed, match="timed out"):
         snapshot_fetch(camera.url("/slow"), allowed_networks=LOCAL, timeout=0.5)
 
     assert time.monotonic() - started < 2
@@ -483,19 +483,19 @@ def test_a_server_that_does_not_answer_fails_within_the_timeout(camera):
 def test_a_server_that_drips_its_body_fails_at_the_overall_deadline(camera):
     started = time.monotonic()
 
-    with pytest.raises(SnapshotFailed, match=r"timed out after 0\.5 s"):
+    with pytest.raises(OutboundFailed, match=r"timed out after 0\.5 s"):
         snapshot_fetch(camera.url("/drip"), allowed_networks=LOCAL, timeout=0.5)
 
     assert time.monotonic() - started < 2
 
 
 def test_an_error_status_fails_with_the_status(camera):
-    with pytest.raises(SnapshotFailed, match="HTTP status 404"):
+    with pytest.raises(OutboundFailed, match="HTTP status 404"):
         snapshot_fetch(camera.url("/missing"), allowed_networks=LOCAL)
 
 
 def test_a_page_that_is_not_an_image_fails(camera):
-    with pytest.raises(SnapshotFailed, match="content type 'text/html'"):
+    with pytest.raises(OutboundFailed, match="content type 'text/html'"):
         snapshot_fetch(camera.url("/page.html"), allowed_networks=LOCAL)
 
 
@@ -620,6 +620,6 @@ def test_https_with_a_certificate_for_another_name_fails(campus_ca, tls_camera):
     resolver = FakeResolver({"camera.example": [["127.0.0.1"]]})
     url = f"https://camera.example:{camera.port}/snapshot.jpg"
 
-    with pytest.raises(SnapshotFailed, match=r"hostname 'camera\.example' doesn't match"):
+    with pytest.raises(OutboundFailed, match=r"hostname 'camera\.example' doesn't match"):
         snapshot_fetch(url, allowed_networks=LOCAL, resolver=resolver, ca_certs=campus_ca["ca"])
     assert camera.requests == []

@@ -1,0 +1,1 @@
+"""Operator pages, one module per page: wall, queue, detail."""
