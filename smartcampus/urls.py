@@ -5,7 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from apps.core.views import healthz
+from apps.core.views import favicon
+from smartcampus.health import healthz
 
 api_v1 = [
     path("", include("apps.core.api.urls")),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("", include("apps.incidents.urls")),
     path("", include("apps.cameras.urls")),
     path("", include("apps.ml.urls")),
+    path("", include("apps.labelling.urls")),
     path("", include("apps.notifications.urls")),
     path("", include("apps.reports.urls")),
     path("", include("apps.qa.urls")),
@@ -33,4 +35,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
 ]

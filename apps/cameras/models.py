@@ -11,6 +11,7 @@ from .choices import FrameStatus
 from .zones import ZoneError, zone_validate
 
 ALL_DAYS = [0, 1, 2, 3, 4, 5, 6]  # Monday = 0, as datetime.weekday()
+DAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
 class Camera(models.Model):
@@ -203,6 +204,13 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.camera} · {self.name}"
+
+    @property
+    def days_text(self) -> str:
+        """The active days in words: "every day", or e.g. "Mon, Tue, Fri"."""
+        if not self.active_days or sorted(self.active_days) == ALL_DAYS:
+            return "every day"
+        return ", ".join(DAY_NAMES[d] for d in sorted(self.active_days) if d in ALL_DAYS)
 
     def clean(self) -> None:
         if (

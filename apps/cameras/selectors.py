@@ -1,5 +1,6 @@
 """Reads for cameras: health figures, the latest frame, what was seen in a frame."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -106,3 +107,32 @@ def frame_overlays(*, frame: Frame) -> list[Overlay]:
 
 def camera_zones(*, camera: Camera) -> list[list[list[float]]]:
     return [r.zone for r in camera.rules.filter(enabled=True) if r.zone]
+
+
+@dataclass(frozen=True)
+class ClassChoice:
+    """A category a rule may watch for, and the active models that can produce it now."""
+
+    name: str
+    produced_by: tuple[str, ...]  # labels of the active vision models; empty: none now
+
+
+def rule_class_choices(*, extra: Sequence[str] = ()) -> list[ClassChoice]:
+    """What the rule editor offers: the labels of the active vision models, the campus
+    categories the engine maps model outputs to, and `extra` (a rule's own classes, which
+    may be ones no model produces any more). Produced classes first, then by name."""
+    from apps.ml.choices import VISION_TASKS
+    from apps.ml.engine.campus_labels import CAMPUS_CATEGORIES
+    from apps.ml.models import ModelVersion
+
+    producers: dict[str, list[str]] = {name: [] for name in (*CAMPUS_CATEGORIES, *extra)}
+    for version in ModelVersion.objects.filter(task__in=VISION_TASKS, is_active=True).order_by(
+        "task"
+    ):
+        for label in version.labels:
+            if label != "other":
+                producers.setdefault(label, []).append(version.label)
+    return sorted(
+        (ClassChoice(name, tuple(models)) for name, models in producers.items()),
+        key=lambda choice: (not choice.produced_by, choice.name),
+    )

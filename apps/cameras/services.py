@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
@@ -32,20 +33,77 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# What an admin sets on a camera (the rest is kept by the server: key, health, pull state).
+CAMERA_FIELDS = (
+    "name",
+    "location",
+    "zone",
+    "enabled",
+    "snapshot_url",
+    "poll_interval_seconds",
+    "motion_gating",
+    "motion_threshold",
+    "keyframe_seconds",
+    "offline_after_seconds",
+)
+
+
 def camera_create(
-    *, name: str, location: str = "", zone: str = "", enabled: bool = True
+    *,
+    name: str,
+    location: str = "",
+    zone: str = "",
+    enabled: bool = True,
+    actor=None,
+    **options,
 ) -> tuple[Camera, str]:
-    """Create a camera with a fresh API key; the key's plaintext is returned once."""
+    """Create a camera with a fresh API key; the key's plaintext is returned once.
+
+    `options` are further CAMERA_FIELDS (snapshot URL, motion gating, ...). Validated as a
+    whole first (unique name, the snapshot URL guard): a ValidationError naming each problem
+    leaves nothing written, no key either.
+    """
+    unknown = set(options) - set(CAMERA_FIELDS)
+    if unknown:
+        raise TypeError(f"not camera settings: {', '.join(sorted(unknown))}")
+    camera = Camera(name=name, location=location, zone=zone, enabled=enabled, **options)
+    camera.full_clean(exclude=["api_key"])
     with transaction.atomic():
-        key, plaintext = apikey_create(name=f"camera {name}")
-        camera = Camera.objects.create(
-            name=name, location=location, zone=zone, enabled=enabled, api_key=key
+        camera.api_key, plaintext = apikey_create(name=f"camera {name}")
+        camera.save()
+        audit_record(
+            action="camera.create",
+            actor=actor,
+            target=camera,
+            detail={field: getattr(camera, field) for field in CAMERA_FIELDS},
         )
     return camera, plaintext
 
 
+@transaction.atomic
+def camera_update(*, camera: Camera, data: dict, actor) -> Camera:
+    """Change a camera's settings (CAMERA_FIELDS); validated as a whole, audited with what
+    changed. Raises ValidationError naming each problem; nothing is saved then."""
+    changed = {}
+    for field in CAMERA_FIELDS:
+        if field in data and getattr(camera, field) != data[field]:
+            setattr(camera, field, data[field])
+            changed[field] = data[field]
+    if not changed:
+        return camera
+    camera.full_clean(exclude=["api_key"])
+    fields = list(changed)
+    if "snapshot_url" in changed:
+        # A new address is polled at once, and the old one's error is no longer news.
+        camera.next_pull_at, camera.last_pull_error = None, ""
+        fields += ["next_pull_at", "last_pull_error"]
+    camera.save(update_fields=fields)
+    audit_record(action="camera.update", actor=actor, target=camera, detail=changed)
+    return camera
+
+
 def camera_key_rotate(*, camera: Camera, actor=None) -> str:
-    """Revoke the camera's key and issue a new one; returns the new plaintext once."""
+    """Revoke the camera's key and issue a new one (audited); returns the new plaintext once."""
     with transaction.atomic():
         old = camera.api_key
         key, plaintext = apikey_create(name=f"camera {camera.name}")
@@ -53,6 +111,9 @@ def camera_key_rotate(*, camera: Camera, actor=None) -> str:
         camera.save(update_fields=["api_key"])
         if old is not None:
             apikey_revoke(key=old, actor=actor)
+        audit_record(
+            action="camera.key_rotate", actor=actor, target=camera, detail={"prefix": key.prefix}
+        )
     return plaintext
 
 
@@ -453,6 +514,9 @@ def rule_save(*, rule: Rule, data: dict, actor) -> Rule:
         if field in data:
             setattr(rule, field, data[field])
             changed[field] = data[field] if field != "camera" else data[field].pk
+    if Rule.objects.filter(camera_id=rule.camera_id, name=rule.name).exclude(pk=rule.pk).exists():
+        # Said at the name: the constraint's own message would not name a field.
+        raise ValidationError({"name": f"This camera already has a rule named “{rule.name}”."})
     rule.full_clean()
     rule.save()
     audit_record(

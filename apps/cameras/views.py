@@ -1,17 +1,24 @@
-"""Operator pages for cameras (list with health, one camera with its rules and zone editor)
-and authorised frame images; full-size frame views are audited as evidence views."""
+"""Operator pages for cameras (list with health, one camera with its rules and zone editor),
+the admins' setup pages (add or edit a camera, its key shown once, its rules), and
+authorised frame images; full-size frame views are audited as evidence views."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from apps.core.roles import is_admin, require_operator
 from apps.core.services import audit_record
 from apps.ml.choices import Task
 from apps.ml.selectors import modelversion_active
 
+from .forms import CameraForm, RuleForm, form_errors_from
 from .images import frame_render
+from .models import Camera, Rule
 from .selectors import (
     camera_health,
     camera_list,
@@ -20,7 +27,9 @@ from .selectors import (
     frame_get,
     frame_latest,
     frame_overlays,
+    rule_class_choices,
 )
+from .services import CAMERA_FIELDS, camera_create, camera_key_rotate, camera_update, rule_save
 
 
 @login_required
@@ -54,7 +63,11 @@ def frame_image(request, frame_id: int) -> HttpResponse:
 def camera_index(request):
     require_operator(request)
     cameras = list(camera_list(viewer=request.user))
-    return render(request, "cameras/list.html", {"health": camera_health(cameras=cameras)})
+    return render(
+        request,
+        "cameras/list.html",
+        {"health": camera_health(cameras=cameras), "can_edit": is_admin(request.user)},
+    )
 
 
 @login_required
@@ -80,3 +93,133 @@ def camera_detail(request, pk: int):
             "boxed_labels": detector.labels if detector else [],
         },
     )
+
+
+def _require_admin(request) -> None:
+    if not is_admin(request.user):
+        raise PermissionDenied("the admin role is required to change the setup")
+
+
+def _key_page(request, camera: Camera, plaintext: str, *, rotated: bool):
+    """The one response that ever shows a camera's key: never cached, never stored."""
+    response = render(
+        request,
+        "cameras/key.html",
+        {
+            "camera": camera,
+            "key": plaintext,
+            "rotated": rotated,
+            "frames_url": request.build_absolute_uri(reverse("camera-frames", args=[camera.pk])),
+            "status_url": reverse("camera-detail", args=[camera.pk]),
+        },
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def camera_add(request):
+    _require_admin(request)
+    form = CameraForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            camera, plaintext = camera_create(
+                actor=request.user, **{f: form.cleaned_data[f] for f in CAMERA_FIELDS}
+            )
+        except ValidationError as error:
+            form_errors_from(form, error)
+        else:
+            return _key_page(request, camera, plaintext, rotated=False)
+    return render(request, "cameras/camera_form.html", {"form": form, "camera": None})
+
+
+@login_required
+def camera_edit(request, pk: int):
+    require_operator(request)
+    camera = get_object_or_404(camera_list(viewer=request.user), pk=pk)
+    can_edit = is_admin(request.user)
+    if request.method == "POST":
+        _require_admin(request)
+    form = CameraForm(request.POST or None, instance=camera)
+    if request.method == "POST" and form.is_valid():
+        try:
+            camera_update(
+                camera=Camera.objects.get(pk=pk),
+                data={f: form.cleaned_data[f] for f in CAMERA_FIELDS},
+                actor=request.user,
+            )
+        except ValidationError as error:
+            form_errors_from(form, error)
+        else:
+            messages.success(request, f"Camera {form.cleaned_data['name']} saved.")
+            return redirect("camera-detail-page", pk=pk)
+    return render(
+        request,
+        "cameras/camera_form.html",
+        {"form": form, "camera": camera, "can_edit": can_edit},
+    )
+
+
+@login_required
+@require_POST
+def camera_key_new(request, pk: int):
+    _require_admin(request)
+    camera = get_object_or_404(Camera, pk=pk)
+    plaintext = camera_key_rotate(camera=camera, actor=request.user)
+    return _key_page(request, camera, plaintext, rotated=True)
+
+
+def _rule_page(request, camera: Camera, rule: Rule, form: RuleForm, can_edit: bool):
+    latest = frame_latest(camera=camera)
+    return render(
+        request,
+        "cameras/rule_form.html",
+        {
+            "camera": camera,
+            "rule": rule,
+            "form": form,
+            "can_edit": can_edit,
+            "latest": latest,
+            "choices": form.class_choices,
+        },
+    )
+
+
+@login_required
+def rule_edit(request, pk: int, rule_pk: int | None = None):
+    """Create (no rule_pk) or change one of a camera's rules; operators may look only."""
+    require_operator(request)
+    camera = get_object_or_404(camera_list(viewer=request.user), pk=pk)
+    rule = get_object_or_404(camera.rules, pk=rule_pk) if rule_pk else Rule(camera=camera)
+    can_edit = is_admin(request.user)
+    if rule.pk is None or request.method == "POST":
+        _require_admin(request)
+    initial = RuleForm.initial_from(rule) if rule.pk else {}
+    choices = rule_class_choices(extra=rule.classes or [])
+    form = RuleForm(request.POST or None, initial=initial, choices=choices)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = rule_save(rule=rule, data=form.data_for_save(), actor=request.user)
+        except ValidationError as error:
+            form_errors_from(form, error)
+        else:
+            messages.success(request, f"Rule “{saved.name}” saved.")
+            return redirect(reverse("camera-detail-page", args=[pk]) + f"#rule-{saved.pk}")
+    return _rule_page(request, camera, rule, form, can_edit)
+
+
+@login_required
+@require_POST
+def rule_enabled(request, pk: int, rule_pk: int):
+    """Turn a rule on or off from the camera page (`enabled` is "1" or "0")."""
+    _require_admin(request)
+    rule = get_object_or_404(Rule, pk=rule_pk, camera_id=pk)
+    enabled = request.POST.get("enabled") == "1"
+    try:
+        rule_save(rule=rule, data={"enabled": enabled}, actor=request.user)
+    except ValidationError as error:
+        # A rule saved before today's checks may need fixing in the editor first.
+        messages.error(request, f"Rule “{rule.name}” not changed: {'; '.join(error.messages)}")
+    else:
+        messages.success(request, f"Rule “{rule.name}” {'enabled' if enabled else 'disabled'}.")
+    return redirect(reverse("camera-detail-page", args=[pk]) + f"#rule-{rule.pk}")

@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.cache import cache
 
-from apps.ml.engine.jsonsafe import JsonTooDeep, json_loads_bounded
+from apps.core.jsonsafe import JsonTooDeep, json_loads_bounded
 
 log = logging.getLogger(__name__)
 

@@ -42,6 +42,14 @@ class Verdict(models.TextChoices):
     SPAM = "spam", "Spam"
 
 
+class BulkAction(models.TextChoices):
+    """What the queue can do to many incidents at once (each through its own service)."""
+
+    ACKNOWLEDGE = "acknowledge", "Acknowledge"
+    ASSIGN = "assign", "Assign"
+    RESOLVE = "resolve", "Resolve"
+
+
 RESIDENT_KINDS = [Kind.RESIDENT_REPORT, Kind.EMERGENCY]
 CAMERA_VERDICTS = [Verdict.TRUE_ALARM, Verdict.FALSE_ALARM, Verdict.WRONG_CLASS]
 RESIDENT_VERDICTS = [Verdict.ACTION_TAKEN, Verdict.NO_ACTION, Verdict.DUPLICATE, Verdict.SPAM]

@@ -4,10 +4,11 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
+from apps.core.choices import SEVERITY_RANK, Severity
 from apps.core.pagination import KeysetPage, keyset_page
 from apps.core.roles import viewer_zones
 
-from .choices import OPEN_STATUSES, Verdict
+from .choices import OPEN_STATUSES, Status, Verdict
 from .models import AlertOutbox, ChecklistStep, Incident, ResidentReport, StepTick
 
 
@@ -26,6 +27,58 @@ def incident_list(*, viewer) -> QuerySet[Incident]:
     show joined in."""
     incidents = Incident.objects.select_related("camera", "rule", "model_version", "assignee")
     return _visible(incidents, viewer).order_by("-id")
+
+
+# The wall shows every open incident of these, whatever the volume; the others are folded
+# behind a count.
+WALL_ALWAYS_SHOWN = (Severity.CRITICAL, Severity.HIGH)
+
+
+@dataclass(frozen=True)
+class WallOpen:
+    """The open incidents a viewer may see, as the alert wall needs them.
+
+    `ids` holds every one per severity (newest first) and `new` the unacknowledged ones, so
+    the header counts are exact and the page can keep them exact from the alert stream;
+    `shown` holds the incidents drawn as cards: every critical and high one and the newest
+    `lower_shown` of each lower severity, most severe first, then newest."""
+
+    ids: dict[str, list[int]]
+    new: list[int]
+    shown: list[Incident]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {severity: len(ids) for severity, ids in self.ids.items()}
+
+
+def incident_wall(*, viewer, lower_shown: int) -> WallOpen:
+    """Two queries beside the viewer's roles: the open ids with severity and status (a
+    few bytes each, on the open-queue index), then the incidents to draw."""
+    zones = viewer_zones(viewer)
+    visible = _visible(Incident.objects.filter(status__in=OPEN_STATUSES), viewer, zones=zones)
+    ids: dict[str, list[int]] = {severity: [] for severity in _most_severe_first()}
+    new: list[int] = []
+    for pk, severity, status in visible.order_by("-id").values_list("id", "severity", "status"):
+        ids.setdefault(severity, []).append(pk)
+        if status == Status.NEW:
+            new.append(pk)
+    lower = [
+        pk
+        for severity, pks in ids.items()
+        if severity not in WALL_ALWAYS_SHOWN
+        for pk in pks[:lower_shown]
+    ]
+    shown = list(
+        visible.filter(Q(severity__in=WALL_ALWAYS_SHOWN) | Q(pk__in=lower))
+        .select_related("camera", "rule", "model_version", "assignee")
+        .order_by("-severity_rank", "-id")
+    )
+    return WallOpen(ids=ids, new=new, shown=shown)
+
+
+def _most_severe_first() -> list[str]:
+    return sorted(SEVERITY_RANK, key=SEVERITY_RANK.__getitem__, reverse=True)
 
 
 QUEUE_ORDERS: dict[str, tuple[str, ...]] = {

@@ -4,6 +4,8 @@ online, residents' reports and emergencies from the chat, and the operator's wor
 audit entry and outbox alert."""
 
 import re
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,7 +20,16 @@ from apps.core.roles import is_operator
 from apps.core.services import audit_record
 from apps.notifications.services import notifications_enqueue
 
-from .choices import OPEN_STATUSES, AlertKind, EventKind, Kind, Status, Verdict, verdicts_for
+from .choices import (
+    OPEN_STATUSES,
+    AlertKind,
+    BulkAction,
+    EventKind,
+    Kind,
+    Status,
+    Verdict,
+    verdicts_for,
+)
 from .events import alert_send_after_commit, incident_payload
 from .likeness import dice, normalized, same_place, tokens
 from .models import (
@@ -30,7 +41,7 @@ from .models import (
     ResidentReport,
     StepTick,
 )
-from .selectors import incident_visible
+from .selectors import incident_list, incident_visible
 
 COMMENT_MAX_CHARS = 10_000
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_ -]{0,63}$")
@@ -650,3 +661,218 @@ def incident_resolve(
         sample_from_verdict(incident=incident, label=sample_label)
     _alert_write(incident=incident, kind=AlertKind.RESOLVED)
     return incident
+
+
+# One bulk request acts on at most this many incidents (a queue page holds 50).
+BULK_MAX_IDS = 200
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What one incident of a bulk request came to: done, or refused with the reason."""
+
+    id: int
+    done: bool
+    detail: str
+
+
+@dataclass
+class BulkResult:
+    action: str
+    outcomes: list[BulkOutcome] = dataclass_field(default_factory=list)
+    not_found: list[int] = dataclass_field(default_factory=list)
+
+    @property
+    def done(self) -> list[int]:
+        return [o.id for o in self.outcomes if o.done]
+
+    @property
+    def refused(self) -> list[BulkOutcome]:
+        return [o for o in self.outcomes if not o.done]
+
+    def summary(self) -> str:
+        """e.g. "12 resolved, 2 refused: #41 required checklist steps are not ticked (…)"."""
+        verb = {
+            BulkAction.ACKNOWLEDGE: "acknowledged",
+            BulkAction.ASSIGN: "assigned",
+            BulkAction.RESOLVE: "resolved",
+        }[self.action]
+        parts = [f"{len(self.done)} {verb}"]
+        if self.refused:
+            reasons = "; ".join(f"#{o.id} {o.detail}" for o in self.refused)
+            parts.append(f"{len(self.refused)} refused: {reasons}")
+        if self.not_found:
+            parts.append("not found: " + ", ".join(f"#{pk}" for pk in self.not_found))
+        return ", ".join(parts)
+
+
+def incidents_bulk_act(
+    *,
+    ids: list[int],
+    action: str,
+    actor,
+    request=None,
+    assignee=None,
+    verdict: str = "",
+    label: str = "",
+    note: str = "",
+    reason: str = "",
+) -> BulkResult:
+    """Acknowledge, assign or resolve many incidents, each through its own service.
+
+    Per incident, not all-or-nothing: one incident another operator resolved a second ago,
+    or one whose required checklist steps are unticked, must not stop the other forty from
+    being done. Each incident's step is its own transaction (the per-incident service), so
+    none is ever half written, and each gets its own timeline entry, audit entry, alert and,
+    resolved with a camera verdict, its training sample. The result lists every incident's
+    outcome; ids the actor may not see are reported as not found, like unknown ones.
+
+    Input that is wrong for every incident alike (no ids, too many, an unknown action or
+    verdict, a wrong-class verdict without its label) is refused before anything is written.
+    """
+    if action not in BulkAction.values:
+        raise IncidentInputError(
+            "action", f"unknown action {action!r}: use one of {', '.join(BulkAction.values)}"
+        )
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        raise IncidentInputError("ids", "no incidents were chosen")
+    if len(wanted) > BULK_MAX_IDS:
+        raise IncidentInputError(
+            "ids", f"{len(wanted)} incidents were chosen; one request takes at most {BULK_MAX_IDS}"
+        )
+    if action == BulkAction.ASSIGN and assignee is None:
+        raise IncidentInputError("assignee", "assigning needs the operator to assign to")
+    if action == BulkAction.RESOLVE:
+        _bulk_verdict_check(verdict=verdict, label=label)
+    found = {i.pk: i for i in incident_list(viewer=actor).filter(pk__in=wanted)}
+    result = BulkResult(action=action)
+    for pk in wanted:
+        incident = found.get(pk)
+        if incident is None:
+            incident_refusal_record(pk=pk, actor=actor, request=request)
+            result.not_found.append(pk)
+            continue
+        try:
+            if action == BulkAction.ACKNOWLEDGE:
+                incident_acknowledge(incident=incident, actor=actor, request=request)
+                detail = "acknowledged"
+            elif action == BulkAction.ASSIGN:
+                incident_assign(incident=incident, assignee=assignee, actor=actor, request=request)
+                detail = f"assigned to {assignee.get_username()}"
+            else:
+                resolved = incident_resolve(
+                    incident=incident,
+                    verdict=verdict,
+                    label=label,
+                    note=note,
+                    reason=reason,
+                    actor=actor,
+                    request=request,
+                )
+                detail = f"resolved: {resolved.get_verdict_display()}"
+        except (IncidentActionRefused, IncidentInputError) as exc:
+            result.outcomes.append(BulkOutcome(id=pk, done=False, detail=str(exc)))
+        else:
+            result.outcomes.append(BulkOutcome(id=pk, done=True, detail=detail))
+    audit_record(
+        action="incident.bulk",
+        actor=actor,
+        request=request,
+        detail={
+            "action": action,
+            "done": result.done,
+            "refused": [o.id for o in result.refused],
+            "not_found": result.not_found,
+        },
+    )
+    return result
+
+
+def _bulk_verdict_check(*, verdict: str, label: str) -> None:
+    """The checks of `incident_resolve` that do not depend on the incident, made once."""
+    if verdict not in Verdict.values:
+        raise IncidentInputError(
+            "verdict", f"unknown verdict {verdict!r}: use one of {', '.join(Verdict.values)}"
+        )
+    if verdict == Verdict.WRONG_CLASS and not LABEL_PATTERN.match(label.strip().lower()):
+        raise IncidentInputError(
+            "label", 'a wrong-class verdict needs the right label, e.g. "bicycle"'
+        )
+    if verdict != Verdict.WRONG_CLASS and label.strip():
+        raise IncidentInputError("label", "a label is given only with a wrong-class verdict")
+
+
+# Checklists (admins' setup pages) ------------------------------------------------------
+
+CHECKLIST_MAX_STEPS = 30
+
+
+@dataclass(frozen=True)
+class StepInput:
+    """One step as an admin wrote it, in order; `id` names an existing step to keep."""
+
+    text: str
+    mandatory: bool = True
+    id: int | None = None
+
+
+@transaction.atomic
+def checklist_save(*, checklist, kind: str, title: str, steps: list[StepInput], actor):
+    """Create or change the checklist of an incident kind with its ordered steps; audited.
+
+    Steps keep their identity by `id` (ticks on open incidents stay with them); a step left
+    out is deleted. Raises django.core.exceptions.ValidationError naming the field ("kind",
+    "title" or "steps"); nothing is saved then.
+    """
+    from django.core.exceptions import ValidationError
+
+    from .models import Checklist
+
+    errors: dict[str, str] = {}
+    title = title.strip()
+    if kind not in Kind.values:
+        errors["kind"] = f"Pick one of: {', '.join(Kind.labels)}."
+    elif Checklist.objects.filter(kind=kind).exclude(pk=checklist.pk).exists():
+        errors["kind"] = f"{Kind(kind).label} has a checklist already: change that one."
+    if not title:
+        errors["title"] = "Give the checklist a title."
+    elif len(title) > 120:
+        errors["title"] = f"At most 120 characters (this is {len(title)})."
+    steps = [StepInput(s.text.strip(), s.mandatory, s.id) for s in steps if s.text.strip()]
+    known = set(checklist.steps.values_list("pk", flat=True)) if checklist.pk else set()
+    if not steps:
+        errors["steps"] = "Write at least one step."
+    elif len(steps) > CHECKLIST_MAX_STEPS:
+        errors["steps"] = f"At most {CHECKLIST_MAX_STEPS} steps."
+    else:
+        for number, step in enumerate(steps, start=1):
+            if len(step.text) > 200:
+                errors["steps"] = f"Step {number} is over 200 characters; shorten it."
+            elif step.id is not None and step.id not in known:
+                errors["steps"] = f"Step {number} is not on this checklist; reload the page."
+    if errors:
+        raise ValidationError(errors)
+    creating = checklist.pk is None
+    checklist.kind, checklist.title = kind, title
+    checklist.save()
+    kept = {s.id for s in steps if s.id is not None}
+    checklist.steps.exclude(pk__in=kept).delete()
+    for position, step in enumerate(steps):
+        if step.id is None:
+            checklist.steps.create(position=position, text=step.text, mandatory=step.mandatory)
+        else:
+            checklist.steps.filter(pk=step.id).update(
+                position=position, text=step.text, mandatory=step.mandatory
+            )
+    audit_record(
+        action="checklist.create" if creating else "checklist.update",
+        actor=actor,
+        target=checklist,
+        detail={
+            "kind": kind,
+            "title": title,
+            "steps": [{"text": s.text, "required": s.mandatory} for s in steps],
+        },
+    )
+    return checklist

@@ -8,7 +8,7 @@ from django.db.models import Count, QuerySet
 
 from apps.core.roles import is_admin
 
-from .choices import Task
+from .choices import VISION_TASKS, Task
 from .models import Dataset, ModelActivation, ModelVersion, Sample, TrainingRun
 
 
@@ -124,3 +124,96 @@ def modelversion_activations(*, viewer, task: str | None = None) -> QuerySet[Mod
         return ModelActivation.objects.none()
     entries = ModelActivation.objects.select_related("version", "previous", "actor")
     return entries.filter(task=task) if task else entries
+
+
+# --- what a change of the active version would change ------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelChange:
+    """How a version's label set differs from another's (the active one of its task)."""
+
+    other: ModelVersion
+    added: list[str]
+    removed: list[str]
+
+
+def modelversion_label_change(
+    *, version: ModelVersion, other: ModelVersion | None = None
+) -> LabelChange | None:
+    """Labels `version` adds and removes against `other` (default: the active version of its
+    task); None when there is nothing to compare with or the sets are the same."""
+    if other is None:
+        other = (
+            ModelVersion.objects.filter(task=version.task, is_active=True)
+            .exclude(pk=version.pk)
+            .first()
+        )
+    if other is None or other.pk == version.pk:
+        return None
+    ours, theirs = list(version.labels or []), list(other.labels or [])
+    added = [label for label in ours if label not in theirs]
+    removed = [label for label in theirs if label not in ours]
+    if not added and not removed:
+        return None
+    return LabelChange(other=other, added=added, removed=removed)
+
+
+@dataclass(frozen=True)
+class RuleLeftBlind:
+    """An enabled camera rule that would no longer see some of its classes."""
+
+    rule_id: int
+    camera_id: int
+    camera: str
+    rule: str
+    missing: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.camera} · {self.rule} (needs {', '.join(self.missing)})"
+
+    def as_dict(self) -> dict:
+        return {
+            "rule_id": self.rule_id,
+            "camera_id": self.camera_id,
+            "camera": self.camera,
+            "rule": self.rule,
+            "missing": list(self.missing),
+        }
+
+
+def _producible(versions) -> set[str]:
+    return {label for version in versions for label in (version.labels or [])}
+
+
+def modelversion_rules_left_blind(*, version: ModelVersion) -> list[RuleLeftBlind]:
+    """Enabled camera rules that would lose a class if `version` became the active version
+    of its task, camera then rule by name.
+
+    A rule fires on detections whose label is one of its classes, and the labels are the
+    categories (`ModelVersion.labels`) of every active vision model together (cameras.rules,
+    runtime). So a class is lost when today's active vision models produce it and they,
+    with `version` in its task's place, no longer do. A class no active model produces
+    today is not this change's doing and does not count.
+    """
+    if version.task not in VISION_TASKS:
+        return []
+    active = {v.task: v for v in ModelVersion.objects.filter(task__in=VISION_TASKS, is_active=True)}
+    lost = _producible(active.values()) - _producible({**active, version.task: version}.values())
+    if not lost:
+        return []
+    # The registry reads the cameras' rules here only, lazily: cameras import this app.
+    from apps.cameras.models import Rule
+
+    blind = []
+    rules = (
+        Rule.objects.filter(enabled=True).select_related("camera").order_by("camera__name", "name")
+    )
+    for rule in rules:
+        classes = rule.classes if isinstance(rule.classes, list) else []
+        missing = tuple(dict.fromkeys(c for c in classes if c in lost))
+        if missing:
+            blind.append(
+                RuleLeftBlind(rule.pk, rule.camera_id, rule.camera.name, rule.name, missing)
+            )
+    return blind

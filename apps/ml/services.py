@@ -31,7 +31,8 @@ from .models import (
     Split,
     TrainingRun,
 )
-from .selectors import intent_head_embedder, modelversion_directory
+from .selectors import intent_head_embedder, modelversion_directory, modelversion_rules_left_blind
+from .signals import verdict_sample_filed
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +76,32 @@ def _model_check(directory: Path, *, checksum: str, task: str) -> tuple[str, ...
 
 class PromotionRefused(ValueError):
     """Not promoted: the gate said no (`gate` holds both versions' scores and the reasons),
-    or the registry changed meanwhile."""
+    enabled camera rules would lose classes (`rules`, as RuleLeftBlind.as_dict()), or the
+    registry changed meanwhile."""
 
-    def __init__(self, message: str, *, gate: dict) -> None:
+    def __init__(self, message: str, *, gate: dict, rules: list[dict] | None = None) -> None:
         super().__init__(message)
         self.gate = gate
+        self.rules = rules or []
+
+
+def _rules_guard(version: ModelVersion, *, gate: dict | None = None) -> None:
+    """Refuse to activate `version` while enabled rules need a class it would take away.
+
+    No force overrides this: a rule that can no longer fire fails silently, so the admin
+    changes or disables the rules first (or trains a version that knows the classes)."""
+    blind = modelversion_rules_left_blind(version=version)
+    if not blind:
+        return
+    missing = sorted({label for rule in blind for label in rule.missing})
+    raise PromotionRefused(
+        f"{version.label} cannot become active: {len(blind)} enabled "
+        f"rule{'s' if len(blind) > 1 else ''} would lose "
+        f"{', '.join(missing)}, which no active model would produce: "
+        f"{'; '.join(str(rule) for rule in blind)}. Change or disable those rules first.",
+        gate=gate if gate is not None else version.gate,
+        rules=[rule.as_dict() for rule in blind],
+    )
 
 
 _UNCHECKED = object()
@@ -137,7 +159,8 @@ def modelversion_activate(
     The directory is checked first (checksum, no pickles, loads): a refused version raises
     ModelVersionRefused and the version active before stays active. `expected_active` (an
     id or None) is the version the caller's gate compared against: if another became active
-    meanwhile, PromotionRefused, and nothing changes.
+    meanwhile, PromotionRefused, and nothing changes. So does a change that would leave an
+    enabled camera rule without one of its classes (whatever the kind: forced, rollback).
     """
     _model_check(modelversion_directory(version), checksum=version.checksum, task=version.task)
     # Every version of the task locked, in id order: activations of one task serialise here
@@ -153,6 +176,8 @@ def modelversion_activate(
             "checked: check the gate again",
             gate=gate or {},
         )
+    # Under the lock: the active set read here is the one this change replaces.
+    _rules_guard(version, gate=gate)
     ModelVersion.objects.filter(task=version.task, is_active=True).update(is_active=False)
     version.is_active = True
     version.activated_at = timezone.now()
@@ -394,9 +419,8 @@ def sample_from_verdict(*, incident, label: str) -> Sample | None:
     )
     if label not in dataset.labels:
         dataset_labels_add(dataset=dataset, labels=[label])
-    from .labelling import labelling_verdict_check
-
-    labelling_verdict_check(sample=sample)  # operators who disagree go to the queue
+    # The labelling queue (apps/labelling, above this app) listens: disagreements go there.
+    verdict_sample_filed.send(sender=Sample, sample=sample)
     return sample
 
 
@@ -949,6 +973,8 @@ def dataset_schedule_set(
 def _scores(version: ModelVersion | None, test: dict | None) -> dict | None:
     if version is None:
         return None
+    if not (test or {}).get("samples"):
+        test = None  # an empty test split scores nothing: no figure, not 0 or 100 %
     false_alarms = (test or {}).get("false_alarms") or {}
     verdicts = false_alarms.get("samples", 0)
     rate = false_alarms.get("rate")
@@ -999,7 +1025,7 @@ def modelversion_gate(*, candidate: ModelVersion) -> dict:
     reasons: list[str] = []
     notes: list[str] = []
     if ours["macro_f1"] is None:
-        reasons.append("it has no scores on a test split, so it cannot be compared")
+        reasons.append("no test samples: no score, so it cannot be compared")
     elif active is None:
         notes.append("no version of this task is active: nothing to beat")
     elif theirs["macro_f1"] is None:
@@ -1042,10 +1068,12 @@ def modelversion_promote(
     kind: str = ActivationKind.PROMOTE,
 ) -> ModelVersion:
     """Promote a candidate if it passes the gate; an admin may force one that does not,
-    with a written reason (audited). Raises PromotionRefused with the gate's figures."""
+    with a written reason (audited). Raises PromotionRefused with the gate's figures, or
+    with the enabled rules it would leave without a class (forced or not)."""
     if version.is_active:
         raise PromotionRefused(f"{version.label} is already active", gate=version.gate)
     force_reason = force_reason.strip()
+    _rules_guard(version)  # before the gate: no score or force makes up for a blind rule
     gate = modelversion_gate(candidate=version)
     if not gate["passed"]:
         if not force_reason:

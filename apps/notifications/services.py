@@ -243,3 +243,85 @@ def deliveries_requeue_stale(*, older_than_seconds: float) -> int:
     if stale:
         log.warning("re-queued %d deliveries overdue by %ss", len(stale), older_than_seconds)
     return len(stale)
+
+
+# Fields an admin sets on a rule; the secret is audited as changed, never by value.
+RULE_FIELDS = (
+    "name",
+    "enabled",
+    "channel",
+    "user",
+    "role",
+    "webhook_url",
+    "webhook_secret",
+    "severities",
+    "incident_kinds",
+    "alert_kinds",
+    "cooldown_seconds",
+)
+
+
+@transaction.atomic
+def notification_rule_save(*, rule: NotificationRule, data: dict, actor, request=None):
+    """Create or change a notification rule; validated as a whole (the webhook URL guard,
+    recipients that fit the channel), audited with what changed.
+
+    Raises django.core.exceptions.ValidationError naming each problem; nothing is saved then.
+    """
+    creating = rule.pk is None
+    changed: dict[str, object] = {}
+    for field in RULE_FIELDS:
+        if field not in data:
+            continue
+        value = data[field]
+        before = getattr(rule, "user_id" if field == "user" else field)
+        after = value.pk if field == "user" and value is not None else value
+        if creating or before != after:
+            setattr(rule, field, value)
+            changed[field] = after
+    if "webhook_secret" in changed:
+        changed["webhook_secret"] = "(set)" if rule.webhook_secret else "(none)"
+    if not changed:
+        return rule
+    rule.full_clean()
+    rule.save()
+    audit_record(
+        action="notification_rule.create" if creating else "notification_rule.update",
+        actor=actor,
+        target=rule,
+        request=request,
+        detail=changed,
+    )
+    return rule
+
+
+# The event name of a test message: no incident, so receivers can tell it apart.
+TEST_EVENT = "notification.test"
+
+
+def notification_rule_test(*, rule: NotificationRule, actor, request=None) -> str | None:
+    """Post one signed test message through a webhook rule now; None when the receiver
+    took it, else what went wrong. Audited either way. No delivery row: there is no alert.
+
+    Only webhooks: a test e-mail to every holder of a role would be noise.
+    """
+    if rule.channel != Channel.WEBHOOK:
+        raise DeliveryActionRefused("only webhook rules can send a test message")
+    # Never saved: the body carries the test event and a payload naming no incident.
+    alert = AlertOutbox(
+        kind=TEST_EVENT,
+        payload={"title": "Test message from smartcampus", "rule": rule.name, "test": True},
+    )
+    try:
+        webhook_post(url=rule.webhook_url, secret=rule.webhook_secret, alert=alert, delivery_id=0)
+        problem = None
+    except SendFailed as failure:
+        problem = str(failure)
+    audit_record(
+        action="notification_rule.test",
+        actor=actor,
+        target=rule,
+        request=request,
+        detail={"ok": problem is None, **({"error": problem[:200]} if problem else {})},
+    )
+    return problem

@@ -28,11 +28,11 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.core.jsonsafe import JsonTooDeep, json_loads_bounded
 from apps.core.roles import is_admin
 from apps.core.services import audit_record
 from apps.incidents.exports import FORMULA_STARTS, LineWriter, csv_cell
 from apps.ml.engine.imports import BIDI_CONTROLS
-from apps.ml.engine.jsonsafe import JsonTooDeep, json_loads_bounded
 
 from .models import FaqEntry
 

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from .categories import CategoryName, category_name
 from .choices import HandoffStatus, Intent, Language, Role
 
 
@@ -63,6 +64,11 @@ class FaqEntry(models.Model):
 
     def __str__(self) -> str:
         return self.question_en or self.question_zh
+
+    @property
+    def category_name(self) -> CategoryName:
+        """What residents read for the category slug ("Lost and found", "失物招领")."""
+        return category_name(self.category)
 
     @property
     def languages(self) -> list[str]:

@@ -292,16 +292,28 @@ def handoff_to_faq(request, pk: int):
 
 @login_required
 def qa_learning(request):
-    """Questions that were handed off or got a thumbs down, most frequent first."""
+    """Questions that were handed off or got a thumbs down, most frequent first, and the
+    answer gate this process holds, in words (its fit's figures, never a raw dict)."""
     require_operator(request)
     from .runtime import gate_status
 
+    gate = gate_status()
+    held = gate.get("held")
+    if isinstance(held, dict):
+        gate["held_weights"] = [
+            (feature.replace("_", " "), f"{weight:+.3f}")
+            for feature, weight in zip(
+                held.get("features", []), held.get("weights", []), strict=False
+            )
+        ]
+        samples = held.get("samples") or {}
+        gate["held_samples"] = [(str(name), count) for name, count in samples.items()]
     return render(
         request,
         "qa/learning.html",
         {
             "questions": questions_to_improve(viewer=request.user),
-            "gate": gate_status(),
+            "gate": gate,
             "week": reply_outcomes(days=7),
         },
     )

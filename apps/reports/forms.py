@@ -56,7 +56,16 @@ class PeriodForm(forms.Form):
             default = period_default()
             start, end = default.first, default.last
         if start > end:
-            raise forms.ValidationError("The first day must not be after the last day.")
+            raise forms.ValidationError(
+                f"The first day ({start:%d %b %Y}) is after the last day ({end:%d %b %Y}): "
+                "swap them, or pick a later last day."
+            )
+        today = period_default().last
+        if start > today:
+            raise forms.ValidationError(
+                f"The period starts on {start:%d %b %Y}, after today ({today:%d %b %Y}): "
+                "nothing can have happened in it yet."
+            )
         if (end - start).days + 1 > MAX_PERIOD_DAYS:
             raise forms.ValidationError(
                 f"Choose at most {MAX_PERIOD_DAYS} days; that was {(end - start).days + 1}."
@@ -94,7 +103,10 @@ class AuditSearchForm(forms.Form):
         cleaned = super().clean()
         start, end = cleaned.get("start"), cleaned.get("end")
         if start and end and start > end:
-            raise forms.ValidationError("The first day must not be after the last day.")
+            raise forms.ValidationError(
+                f"The first day ({start:%d %b %Y}) is after the last day ({end:%d %b %Y}): "
+                "swap them."
+            )
         return cleaned
 
     def filters(self) -> AuditFilters:

@@ -1,9 +1,10 @@
-"""Pages: incident statistics for operators, the audit search and its CSV export for admins."""
+"""Pages: incident statistics for operators; for admins the audit search and its CSV export,
+and the measured loop (false alarms of each camera-model version, held out and live)."""
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -11,10 +12,12 @@ from django.views.decorators.http import require_GET
 from apps.core.ids import id_from_text
 from apps.core.roles import is_admin, is_operator
 from apps.core.services import audit_record
+from apps.ml.choices import VISION_TASKS
 
 from .charts import daily_kinds_chart, duration_text, false_alarm_chart, response_times_chart
 from .exports import audit_csv, detail_text
 from .forms import AuditSearchForm, PeriodForm
+from .loop import MIN_VERDICTS, loop_chart, loop_tasks, loop_timeline
 from .selectors import (
     audit_page,
     audit_search,
@@ -155,3 +158,32 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
     return response
+
+
+@require_GET
+@login_required
+def loop_index(request: HttpRequest) -> HttpResponse:
+    """The measured loop: the camera-model tasks to choose from."""
+    _require_admin(request)
+    return render(request, "reports/loop.html", {"tasks": loop_tasks()})
+
+
+@require_GET
+@login_required
+def loop_task(request: HttpRequest, task: str) -> HttpResponse:
+    """One task's live and held-out false-alarm rates across its versions, before and after
+    each activation."""
+    _require_admin(request)
+    if task not in VISION_TASKS:
+        raise Http404("no such camera-model task")
+    timeline = loop_timeline(viewer=request.user, task=task)
+    return render(
+        request,
+        "reports/loop.html",
+        {
+            "timeline": timeline,
+            "chart": loop_chart(timeline),
+            "periods": list(reversed(timeline.periods)),
+            "min_verdicts": MIN_VERDICTS,
+        },
+    )

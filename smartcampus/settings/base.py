@@ -63,13 +63,16 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from here: /api/docs/ works offline
     "apps.core",
     "apps.ml",
     "apps.cameras",
     "apps.incidents",
     "apps.notifications",
     "apps.reports",
+    "apps.labelling",
     "apps.qa",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +201,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several models have a field named "kind": name each choice set in the schema.
     "ENUM_NAME_OVERRIDES": {
         "IncidentKindEnum": "apps.incidents.choices.Kind",
@@ -206,6 +212,7 @@ SPECTACULAR_SETTINGS = {
         "IncidentStatusEnum": "apps.incidents.choices.Status",
         "ModelTaskEnum": "apps.ml.choices.Task",
         "DatasetTaskEnum": "apps.ml.choices.IMPORTABLE_TASK_CHOICES",
+        "ChatActionEnum": "apps.qa.services.ACTIONS",
     },
 }
 

@@ -2,79 +2,21 @@
 
 Sign in, watch the alert wall go live, post a real photo through the camera API and see
 the alert appear without a reload, then open the incident; an admin draws a rule's zone
-on a camera's latest frame.
+on a camera's latest frame. A flood of low incidents never hides the high ones; a repeat
+updates its card in place without a new-alert cue; the wall works by keyboard.
 """
 
 import os
-import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from apps.cameras.client import frame_post
 
+from .pages import bundled_photo, screenshot, sign_in
+
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from smartcampus.embedded import EmbeddedServer
-
-    # An FAQ entry added by a test is answered from the next question on, not after a
-    # background rebuild (the product's default for imports).
-    os.environ["SMARTCAMPUS_QA_INDEX_IN_BACKGROUND"] = "false"
-    running = EmbeddedServer(var_dir=tmp_path_factory.mktemp("embedded")).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (.ci/install --test installs it as root)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
-
-
-def bundled_photo(name: str) -> Path:
-    skimage_data = pytest.importorskip("skimage.data")
-    return Path(skimage_data.__file__).parent / name
-
-
-@pytest.fixture
-def motorcycle() -> Path:
-    return bundled_photo("motorcycle_left.png")
-
-
-def screenshot(page, name: str) -> None:
-    folder = os.environ.get("SMARTCAMPUS_SCREENSHOTS")
-    if folder:
-        page.screenshot(path=str(Path(folder) / name), full_page=True)
-
-
-def sign_in(page, server, username: str = "operator") -> None:
-    page.goto(f"{server.url}/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", server.passwords[username])
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{server.url}/")
 
 
 def test_an_operator_sees_a_new_alert_appear_live_and_opens_it(server, browser, motorcycle):
@@ -120,6 +62,9 @@ def test_the_wall_replays_alerts_missed_while_the_network_was_down(server, brows
         network["live"].append((ws, upstream))
 
     page.route_web_socket("**/ws/alerts/", route)
+    # Every repeat alerts, so each of the two frames below is an alert to miss (with the
+    # demo's cooldown the second would only be counted into the open incident, silently).
+    gate_rules_alert_every_repeat(server)
     sign_in(page, server)
     page.wait_for_selector("#conn.conn-live", timeout=15_000)
     before = int(page.get_attribute("#wall", "data-last-alert-id"))
@@ -259,3 +204,188 @@ def test_an_operator_acknowledges_comments_and_resolves_as_false_alarm(server, b
     assert set(rows.locator("td:nth-child(2)").all_inner_texts()) == {"operator"}
     screenshot(audit, "audit-walk.png")
     audit.close()
+
+
+OPEN_STATUSES = ("new", "acknowledged", "investigating")
+
+
+def gate_rules_alert_every_repeat(server) -> None:
+    server.shell(
+        "from apps.cameras.models import Rule;"
+        "Rule.objects.filter(camera__name='Car park gate').update(cooldown_seconds=0)"
+    )
+
+
+def open_counts(server) -> dict[str, int]:
+    """Open incidents per severity, and unacknowledged ones, read from the server's database."""
+    db = sqlite3.connect(server.var_dir / "db.sqlite3")
+    try:
+        rows = db.execute(
+            "SELECT severity, count(*) FROM incidents_incident WHERE status IN (?, ?, ?)"
+            " GROUP BY severity",
+            OPEN_STATUSES,
+        ).fetchall()
+        (new,) = db.execute(
+            "SELECT count(*) FROM incidents_incident WHERE status = 'new'"
+        ).fetchone()
+    finally:
+        db.close()
+    return {"critical": 0, "high": 0, "medium": 0, "low": 0, **dict(rows), "new": new}
+
+
+def header_counts(page) -> dict[str, int]:
+    return {
+        name: int(page.inner_text(f"#count-{name}"))
+        for name in ("critical", "high", "medium", "low", "new")
+    }
+
+
+def doc_screenshot(page, name: str) -> None:
+    """What the viewport shows (not the whole page), for docs/screens/."""
+    folder = os.environ.get("SMARTCAMPUS_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / name))
+
+
+@pytest.fixture(scope="module")
+def flood(server):
+    """3 high incidents, then 300 low ones after them, in the library (as a flood of
+    repeats from a rule without a cooldown would leave them)."""
+    server.shell(
+        """
+from django.utils import timezone
+from apps.cameras.models import Camera
+from apps.incidents.models import Incident
+camera = Camera.objects.get(name="Library entrance")
+def incidents(n, severity, title):
+    Incident.objects.bulk_create(
+        Incident(title=f"{title} {i}", severity=severity, camera=camera, zone=camera.zone,
+                 label="animal", last_seen_at=timezone.now())
+        for i in range(n)
+    )
+incidents(3, "high", "Intruder at the rare-books door")
+incidents(300, "low", "Cat in the library")
+"""
+    )
+
+
+def test_a_flood_of_300_low_incidents_never_hides_the_3_high_ones(server, browser, flood):
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    sign_in(page, server)
+    page.wait_for_selector("#conn.conn-live", timeout=15_000)
+
+    highs = page.locator("#wall li.card", has_text="Intruder at the rare-books door")
+    assert highs.count() == 3
+    for i in range(3):
+        box = highs.nth(i).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 900  # on screen, no scrolling
+    expected = open_counts(server)
+    assert expected["low"] >= 300 and expected["high"] >= 3
+    assert header_counts(page) == expected
+    lows_drawn = page.locator("#list-low li.card").count()
+    more = page.locator("button.more[data-more=low]")
+    assert more.inner_text() == f"{expected['low'] - lows_drawn} more low — show"
+    doc_screenshot(page, "wall-desktop.png")
+
+    more.click()
+    page.wait_for_function(
+        f"document.querySelectorAll('#list-low li.card').length === {lows_drawn + 100}"
+    )
+    assert more.inner_text() == f"{expected['low'] - lows_drawn - 100} more low — show"
+    assert header_counts(page) == expected  # drawing more changes no count
+
+    # A 1080p control-room screen shows at least 15 incidents at once.
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.evaluate("window.scrollTo(0, 0)")
+    on_screen = page.evaluate(
+        "Array.from(document.querySelectorAll('#wall li.card'))"
+        ".filter(c => { const r = c.getBoundingClientRect(); return r.top >= 0 && r.bottom <= 1080; })"
+        ".length"
+    )
+    assert on_screen >= 15
+    page.close()
+
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    sign_in(phone, server)
+    phone.wait_for_selector("#conn.conn-live", timeout=15_000)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+    first = phone.locator("#wall li.card").first
+    assert "sev-high" in first.get_attribute("class")  # critical and high first
+    assert "Intruder" in first.inner_text()
+    doc_screenshot(phone, "wall-phone.png")
+    phone.close()
+
+
+def test_an_operator_works_the_wall_by_keyboard(server, browser, flood):
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    sign_in(page, server)
+    page.wait_for_selector("#conn.conn-live", timeout=15_000)
+    unacknowledged = int(page.inner_text("#count-new"))
+
+    page.keyboard.press("j")
+    first = page.locator("#wall li.card").first
+    assert "is-current" in first.get_attribute("class")
+    incident_id = first.get_attribute("data-incident-id")
+    page.keyboard.press("a")
+    page.wait_for_function(
+        "document.querySelector('#wall li.card').dataset.status === 'acknowledged'"
+    )
+    assert first.locator(".status").inner_text() == "Acknowledged"
+    assert int(page.inner_text("#count-new")) == unacknowledged - 1
+    assert page.title() == f"({unacknowledged - 1}) Alert wall · smartcampus"
+
+    page.keyboard.press("j")
+    second = page.locator("#wall li.card").nth(1)
+    assert "is-current" in second.get_attribute("class")
+    assert "is-current" not in first.get_attribute("class")
+    page.keyboard.press("t")
+    second.locator(".assignee", has_text="→ operator").wait_for(timeout=10_000)
+    assert second.get_attribute("data-status") == "acknowledged"  # taking acknowledges
+
+    page.keyboard.press("k")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url.rstrip("/").endswith(f"/incidents/{incident_id}")
+    page.close()
+
+
+def test_a_repeat_updates_its_card_in_place_without_a_new_alert_cue(server, browser):
+    gate_rules_alert_every_repeat(server)
+    gate = server.camera_ids["Car park gate"]
+    server.shell(  # a fresh incident for the gate, so the first frame opens one
+        "from apps.incidents.models import Incident;"
+        "Incident.objects.filter(camera__name='Car park gate').update(status='resolved')"
+    )
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    sign_in(page, server)
+    page.wait_for_selector("#conn.conn-live", timeout=15_000)
+
+    frame_post(server.url, gate, server.camera_keys[gate], bundled_photo("motorcycle_right.png"))
+    card = page.locator("#wall li.card", has_text="Car park gate")
+    card.wait_for(timeout=10_000)
+    page.wait_for_function("document.querySelector('#wall').dataset.cues === '1'")
+    card.evaluate("node => { node.__drawnOnce = true; }")
+    title = page.title()
+    position = page.evaluate(
+        "Array.from(document.querySelectorAll('#wall li.card'))"
+        ".findIndex(c => c.textContent.includes('Car park gate'))"
+    )
+
+    frame_post(server.url, gate, server.camera_keys[gate], bundled_photo("motorcycle_left.png"))
+    page.wait_for_function(
+        "document.querySelector('#wall li.card.sev-high[data-count=\"2\"]') !== null",
+        timeout=10_000,
+    )
+    assert card.count() == 1
+    assert card.evaluate("node => node.__drawnOnce") is True  # the same card, updated
+    assert "\u00d72" in card.inner_text()
+    assert page.get_attribute("#wall", "data-cues") == "1"  # no sound, no flash
+    assert page.title() == title  # still one unacknowledged incident, not one more push
+    assert (
+        page.evaluate(
+            "Array.from(document.querySelectorAll('#wall li.card'))"
+            ".findIndex(c => c.textContent.includes('Car park gate'))"
+        )
+        == position
+    )
+    page.close()

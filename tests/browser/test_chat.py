@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from .test_alert_wall import browser, screenshot, server, sign_in  # noqa: F401 (fixtures)
+from .pages import screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +48,7 @@ def ask(page, question: str, *, expect: int) -> object:
     return answer
 
 
-def test_a_resident_asks_reports_and_an_operator_sees_it_live(server, browser):  # noqa: F811
+def test_a_resident_asks_reports_and_an_operator_sees_it_live(server, browser):
     entry_id = int(server.shell(SEED_ENTRY.format(values=json.dumps(UMBRELLA))).split()[-1])
     wall = browser.new_page(viewport=DESKTOP)
     sign_in(wall, server)
@@ -143,7 +143,7 @@ def test_a_resident_asks_reports_and_an_operator_sees_it_live(server, browser): 
     wall.close()
 
 
-def test_an_emergency_shows_the_numbers_at_once_on_a_desktop(server, browser):  # noqa: F811
+def test_an_emergency_shows_the_numbers_at_once_on_a_desktop(server, browser):
     page = browser.new_page(viewport=DESKTOP)
     page.goto(f"{server.url}/faq/")
     page.wait_for_function("document.body.dataset.chat === 'socket'", timeout=15_000)
@@ -158,7 +158,7 @@ def test_an_emergency_shows_the_numbers_at_once_on_a_desktop(server, browser):  
     page.close()
 
 
-def test_the_chat_falls_back_to_the_api_when_the_socket_cannot_open(server, browser):  # noqa: F811
+def test_the_chat_falls_back_to_the_api_when_the_socket_cannot_open(server, browser):
     page = browser.new_page(viewport=DESKTOP)
     page.route_web_socket("**/ws/qa/", lambda ws: ws.close(code=4000, reason="blocked"))
     page.goto(f"{server.url}/faq/")
@@ -174,7 +174,7 @@ def test_the_chat_falls_back_to_the_api_when_the_socket_cannot_open(server, brow
     page.close()
 
 
-def test_the_public_faq_pages_on_a_phone(server, browser):  # noqa: F811
+def test_the_public_faq_pages_on_a_phone(server, browser):
     page = browser.new_page(viewport=PHONE)
     page.goto(f"{server.url}/faq/entries/?q=library")
     assert "What are the library opening hours?" in page.inner_text("#faq-entries")
@@ -186,7 +186,7 @@ def test_the_public_faq_pages_on_a_phone(server, browser):  # noqa: F811
     page.close()
 
 
-def test_the_knowledge_base_and_the_learning_page_for_staff(server, browser):  # noqa: F811
+def test_the_knowledge_base_and_the_learning_page_for_staff(server, browser):
     page = browser.new_page(viewport=DESKTOP)
     sign_in(page, server, "admin")
     page.goto(f"{server.url}/qa/entries/")

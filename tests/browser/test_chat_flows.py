@@ -14,11 +14,7 @@ import uuid
 
 import pytest
 
-from . import test_alert_wall as wall
-from .test_alert_wall import screenshot
-
-# The alert wall's fixtures, found here by pytest: this module gets a server of its own.
-server, browser = wall.server, wall.browser
+from .pages import screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -6,10 +6,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from . import test_alert_wall as wall
-from .test_alert_wall import screenshot, sign_in
-
-server, browser = wall.server, wall.browser
+from .pages import screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -53,4 +50,38 @@ def test_an_admin_uploads_a_dataset_and_a_bad_one_is_refused_whole(server, brows
     assert totals == ["3", "3"]
     assert "v1: 6 samples" in page.inner_text("#versions")
     screenshot(page, "dataset.png")
+    page.close()
+
+
+ML_PAGES = [
+    "/ml/datasets/",
+    "/ml/datasets/{dataset}/",
+    "/ml/runs/",
+    "/ml/models/",
+    "/ml/models/{model}/",
+    "/ml/models/compare/?a={model}&b={model}",
+    "/ml/labelling/",
+]
+
+
+def test_the_ml_pages_fit_a_phone_without_scrolling_sideways(server, browser):
+    # Given an admin on a 390 px wide phone
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    sign_in(page, server, "admin")
+    ids = server.shell(
+        "from apps.ml.models import Dataset, ModelVersion\n"
+        "print(Dataset.objects.order_by('pk').first().pk, "
+        "ModelVersion.objects.order_by('pk').first().pk)"
+    ).split()
+    wide = {}
+    for path in ML_PAGES:
+        # When each ML page is opened
+        response = page.goto(server.url + path.format(dataset=ids[-2], model=ids[-1]))
+        assert response.status == 200, path
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            wide[path] = width
+    # Then none is wider than the screen (wide tables scroll inside their own box)
+    assert wide == {}
+    screenshot(page, "labelling-phone.png")
     page.close()

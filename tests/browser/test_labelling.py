@@ -7,11 +7,7 @@ import pytest
 
 from apps.cameras.client import frame_post
 
-from . import test_alert_wall as wall
-from .test_alert_wall import bundled_photo, screenshot, sign_in
-
-# The alert wall's fixtures, found here by pytest: this module gets a server of its own.
-server, browser = wall.server, wall.browser
+from .pages import bundled_photo, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +16,7 @@ pytestmark = pytest.mark.browser
 QUEUE_TWO = """
 import time
 from apps.cameras.models import Frame
-from apps.ml.labelling import camera_dataset
+from apps.labelling.services import camera_dataset
 from apps.ml.models import LabellingItem, ModelVersion
 frames = {frames}
 deadline = time.monotonic() + 60

@@ -4,11 +4,7 @@ import pytest
 
 from apps.cameras.client import frame_post
 
-from . import test_alert_wall as wall
-from .test_alert_wall import bundled_photo, screenshot, sign_in
-
-# The alert wall's fixtures, found here by pytest: this module gets a server of its own.
-server, browser = wall.server, wall.browser
+from .pages import bundled_photo, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -57,4 +53,46 @@ def test_an_admin_searches_the_audit_log_for_the_incident_steps(server, browser,
     actions = page.locator("#audit-entries td:nth-child(3)").all_inner_texts()
     assert actions[:2] == ["incident.resolved", "incident.acknowledged"]
     screenshot(page, "audit.png")
+    page.close()
+
+
+def test_statistics_audit_and_the_measured_loop_fit_a_phone(server, browser, false_alarm):
+    # Given an admin on a 390 px wide phone
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    sign_in(page, server, "admin")
+    wide = {}
+    for path in (
+        "/statistics/",
+        "/audit/?action=incident.",
+        "/ml/loop/",
+        "/ml/loop/image_classification/",
+    ):
+        # When each report is opened
+        assert page.goto(server.url + path).status == 200, path
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            wide[path] = width
+    # Then none is wider than the screen: the audit table scrolls inside its own box
+    assert wide == {}
+    page.goto(f"{server.url}/audit/?action=incident.")
+    box = page.locator("#audit-entries").evaluate(
+        "t => getComputedStyle(t.parentElement).overflowX"
+    )
+    assert box == "auto"
+    page.close()
+
+
+def test_a_reversed_period_is_said_at_the_form_and_not_sent(server, browser):
+    # Given an operator on the statistics page
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, server)
+    page.goto(f"{server.url}/statistics/")
+    # When the first day typed is after the last day
+    page.fill("#id_start", "2025-03-12")
+    page.fill("#id_end", "2025-03-01")
+    page.click("#period-form button[type=submit]")
+    # Then the form says so, and the figures stay those of the period shown
+    problem = page.locator("#period-problem")
+    assert "is after the last day" in problem.inner_text()
+    assert "start=" not in page.url
     page.close()

@@ -10,11 +10,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from . import test_alert_wall as wall
-from .test_alert_wall import screenshot, sign_in
-
-# The alert wall's fixtures, found here by pytest: this module gets a server of its own.
-server, browser = wall.server, wall.browser
+from .pages import screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -115,12 +111,25 @@ def test_an_admin_trains_a_model_and_reads_its_scores(server, browser, tiny_base
     screenshot(page, "training-run.png")
     page.screenshot(path="/tmp/training-run.png", full_page=True)
 
-    # promote the candidate (through the gate, or forced with a reason), then roll back
+    # the candidate knows only person and vehicle: the demo's enabled rules for the classes
+    # it would take away block it, named, until an admin disables them
     page.click("#result-link")
     assert "candidate" in page.inner_text("h1 + p").lower()
+    blocked = page.inner_text("#blind-rules")
+    assert "Loading dock · Weapon seen" in blocked and "needs weapon" in blocked
+    assert page.locator("#promote").count() == 0
+    blind_rules = (
+        "Rule.objects.filter(name__in=['Weapon seen', 'Animal indoors', 'Vehicle at the gate'])"
+    )
+    server.shell(f"from apps.cameras.models import Rule\n{blind_rules}.update(enabled=False)")
+    page.reload()
+    assert page.locator("#blind-rules").count() == 0
+
+    # promote the candidate (through the gate, or forced with a reason), then roll back
     page.click("#promote")
     if page.locator("#promotion-refused").count():
         assert "stays a candidate" in page.inner_text("#promotion-refused")
+        page.click("#force-zone summary")
         page.fill("#force-form input[name=reason]", "the browser test needs it live")
         page.click("#force-form button")
     assert "active" in page.inner_text("h1 + p").lower()
@@ -130,6 +139,7 @@ def test_an_admin_trains_a_model_and_reads_its_scores(server, browser, tiny_base
     assert page.url != promoted_url and "active" in page.inner_text("h1 + p").lower()
     page.goto(promoted_url)
     assert "retired" in page.inner_text("h1 + p").lower()
+    server.shell(f"from apps.cameras.models import Rule\n{blind_rules}.update(enabled=True)")
     page.goto(f"{server.url}/ml/models/")
     assert "Rolled back" in page.inner_text("#activations")
     page.set_viewport_size({"width": 390, "height": 844})

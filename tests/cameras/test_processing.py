@@ -252,7 +252,7 @@ def test_a_model_directory_holding_a_pickle_is_refused(active_model, tmp_path):
 def test_a_broken_version_made_active_behind_the_services_back_leaves_the_old_one_serving(
     camera_with_key, active_model, tmp_path, django_capture_on_commit_callbacks
 ):
-    from apps.core.health import check_models
+    from smartcampus.health import check_models
 
     camera, _ = camera_with_key
     camera.motion_gating = False

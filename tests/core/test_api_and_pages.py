@@ -1,6 +1,10 @@
 """Schema, docs, health, and the operator pages behind sign-in."""
 
+import re
+
 import pytest
+from django.conf import settings
+from django.contrib.staticfiles import finders
 
 from ..factories import FrameFactory, IncidentFactory
 
@@ -19,8 +23,17 @@ def test_the_openapi_schema_describes_the_public_paths(client):
         assert path in paths
 
 
-def test_the_api_docs_page_loads(client):
-    assert client.get("/api/docs/").status_code == 200
+def test_the_api_docs_page_loads_swagger_ui_from_this_server_only(client):
+    response = client.get("/api/docs/")
+    page = response.content.decode()
+
+    assert response.status_code == 200
+    links = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert any(link.endswith("swagger-ui-bundle.js") for link in links), links
+    for link in links:
+        assert link.startswith(settings.STATIC_URL), f"{link} is not one of our static files"
+        assert finders.find(link.removeprefix(settings.STATIC_URL)), f"{link} is not bundled"
+    assert "cdn" not in page.lower() and "@latest" not in page
 
 
 def test_healthz_reports_each_dependency(client, active_model):

@@ -105,3 +105,11 @@ def test_a_revoked_or_expired_token_is_refused(api_client, operator):
     token.save()
     response = api_client.get("/api/v1/incidents/", HTTP_AUTHORIZATION=f"Token {plaintext}")
     assert response.status_code == 401
+
+
+def test_the_camera_filter_takes_a_name_as_well_as_an_id(operator_client):
+    gate = IncidentFactory(camera=CameraFactory(name="Car park gate"))
+    IncidentFactory(camera=CameraFactory(name="Loading dock"))
+    by_name = operator_client.get("/api/v1/incidents/?camera=park gate").json()["results"]
+    by_id = operator_client.get(f"/api/v1/incidents/?camera={gate.camera_id}").json()["results"]
+    assert [i["id"] for i in by_name] == [i["id"] for i in by_id] == [gate.pk]

@@ -156,3 +156,37 @@ def test_search_with_many_comment_matches_still_finds_them(client_of, operator, 
         incident_comment(incident=incident, text="checked the bicycle rack", actor=operator)
     IncidentFactory(title="Vehicle")
     assert sorted(ids_on(client_of.get("/queue/?q=bicycle"))) == [i.pk for i in noted]
+
+
+def test_the_camera_filter_takes_part_of_a_name_in_any_case_or_an_id(client_of):
+    gate = IncidentFactory(camera=CameraFactory(name="Car park gate"))
+    dock = IncidentFactory(camera=CameraFactory(name="Loading dock"))
+    assert ids_on(client_of.get("/queue/?camera=PARK")) == [gate.pk]
+    assert ids_on(client_of.get(f"/queue/?camera={dock.camera_id}")) == [dock.pk]
+    assert ids_on(client_of.get(f"/queue/?camera=%23{dock.camera_id}")) == [dock.pk]
+    assert ids_on(client_of.get("/queue/?camera=library")) == []
+
+
+def test_the_queue_goes_live_from_the_last_alert_read_after_the_list(client_of, operator):
+    from apps.incidents.models import AlertOutbox
+    from apps.incidents.services import incident_acknowledge
+
+    incident_acknowledge(incident=IncidentFactory(), actor=operator)
+    last = AlertOutbox.objects.order_by("-pk").first().pk
+    response = client_of.get("/queue/")
+    assert response.context["last_alert_id"] == last
+    page = response.content.decode()
+    assert f'data-last-alert-id="{last}"' in page
+    assert page.index("js/alertstream.js") < page.index("js/queue.js")
+
+
+def test_each_row_has_a_checkbox_and_the_bulk_menu_lists_operators(client_of, operator):
+    from ..factories import UserFactory
+
+    UserFactory(username="carl", role="operator")
+    UserFactory(username="zed")  # no role: not offered
+    incident = IncidentFactory()
+    response = client_of.get("/queue/")
+    page = response.content.decode()
+    assert f'class="pick-one" value="{incident.pk}"' in page
+    assert response.context["operators"] == ["carl", operator.username]

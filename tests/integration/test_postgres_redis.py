@@ -12,11 +12,11 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 from rest_framework.test import APIClient
 
-from apps.core.health import check_broker, check_channel_layer
 from apps.core.models import AuditLog
 from apps.core.services import audit_record, user_token_create
 from apps.incidents.models import Incident
 from smartcampus.asgi import application
+from smartcampus.health import check_broker, check_channel_layer
 from smartcampus.queues import Queue
 
 from ..images import image_bytes

@@ -118,7 +118,18 @@ def test_a_worse_false_alarm_rate_fails_the_gate_even_with_a_better_macro_f1(
 def test_a_candidate_without_test_scores_cannot_pass(active_model, dataset):
     blind = candidate(active_model, dataset, ours=None, theirs=evaluation(0.8))
     gate = modelversion_gate(candidate=blind)
-    assert not gate["passed"] and "no scores on a test split" in gate["reasons"][0]
+    assert not gate["passed"] and "no test samples: no score" in gate["reasons"][0]
+
+
+def test_an_empty_test_split_is_no_score_even_when_its_figures_say_100_percent(
+    active_model, dataset
+):
+    empty = candidate(
+        active_model, dataset, ours=evaluation(1.0, samples=0), theirs=evaluation(0.8)
+    )
+    gate = modelversion_gate(candidate=empty)
+    assert not gate["passed"] and "no test samples: no score" in gate["reasons"][0]
+    assert gate["candidate"]["macro_f1"] is None
 
 
 def test_a_forced_promotion_needs_a_written_reason_and_is_audited(

@@ -347,6 +347,22 @@ def test_a_run_from_before_baselines_says_not_measured(admin_page, dataset):
     assert "baseline-heatmap" not in page
 
 
+def test_a_run_without_test_samples_says_no_score_instead_of_a_perfect_one(admin_page, dataset):
+    # Given a run whose test split was empty and whose 3 validation samples were all right
+    run = succeeded_run(dataset)
+    run.metrics = {**run.metrics, "test": None, "samples": {"train": 20, "validation": 3}}
+    run.save(update_fields=["metrics"])
+    # When the admin opens it, and the list
+    page = page_of(admin_page, run)
+    listing = admin_page.get("/ml/runs/").content.decode()
+    # Then it says there is no score; the 100 % sits folded away, named as validation
+    assert "No test samples: no score." in page
+    headline, folded = page.split('<details class="validation-scores"', 1)
+    assert "100.0 %" not in headline and "100.0 %" in folded
+    assert "Validation scores on 3 samples" in folded
+    assert "no test samples" in listing
+
+
 def test_label_names_are_escaped_everywhere(admin_page, dataset):
     evil = '<img src=x onerror="alert(1)">'
     page = page_of(admin_page, succeeded_run(dataset, labels=("vehicle", evil, "other")))

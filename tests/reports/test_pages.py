@@ -76,8 +76,12 @@ def test_camera_names_are_escaped_in_charts_and_tables(client, operator):
         ("?start=2025-13-01", "From: Enter a date as YYYY-MM-DD."),
         ("?end=yesterday", "To: Enter a date as YYYY-MM-DD."),
         ("?start=0001-01-01", "From: Enter a date between 1970-01-01 and 2999-12-31."),
-        ("?start=2025-03-12&end=2025-03-01", "The first day must not be after the last day."),
+        (
+            "?start=2025-03-12&end=2025-03-01",
+            "The first day (12 Mar 2025) is after the last day (01 Mar 2025): swap them",
+        ),
         ("?start=2023-01-01&end=2025-01-01", "Choose at most 366 days; that was 732."),
+        ("?start=2999-01-01", "The period starts on 01 Jan 2999, after today"),
     ],
 )
 def test_a_bad_period_gives_a_message_and_the_default_period(client, operator, query, message):
@@ -87,6 +91,17 @@ def test_a_bad_period_gives_a_message_and_the_default_period(client, operator, q
     assert response.status_code == 200
     assert message in page
     assert "Showing the last 30 days instead." in page and "(30 days)" in page
+
+
+def test_a_reversed_period_is_told_at_the_form_before_any_figure(client, operator):
+    # Given an operator who typed the days the wrong way round
+    client.force_login(operator)
+    # When the statistics page is asked for that period
+    page = client.get("/statistics/?start=2025-03-12&end=2025-03-01").content.decode()
+    # Then the refusal comes right after the form, before the figures of the default period
+    message = page.index("is after the last day")
+    assert page.index('class="period"') < message < page.index('id="opened"')
+    assert 'id="period-problem"' in page and "Showing the last 30 days instead." in page
 
 
 def test_one_day_given_makes_a_thirty_day_period_from_it(client, operator):

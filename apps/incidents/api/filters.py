@@ -18,7 +18,12 @@ class IncidentFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Status.choices, distinct=False)
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices, distinct=False)
     kind = django_filters.MultipleChoiceFilter(choices=Kind.choices, distinct=False)
-    camera = django_filters.NumberFilter(field_name="camera_id")
+    camera = django_filters.CharFilter(
+        method="filter_camera",
+        max_length=100,
+        label="Camera",
+        help_text="A camera's id, or part of its name (any case).",
+    )
     opened_after = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
     opened_before = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
     # The incident's own zone (where it happened): no join, and the same field the zone
@@ -36,6 +41,15 @@ class IncidentFilter(django_filters.FilterSet):
             return queryset
         me = self.request.user if self.request else None
         return queryset.filter(assignee=me) if value else queryset.exclude(assignee=me)
+
+    def filter_camera(self, queryset, name, value):
+        """An id ("12", "#12") picks that camera; anything else matches names, so "gate"
+        finds "Car park gate" and "Gate B"."""
+        value = value.strip()
+        digits = value.removeprefix("#")
+        if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+            return queryset.filter(camera_id=int(digits))
+        return queryset.filter(camera__name__icontains=value) if value else queryset
 
     def filter_text(self, queryset, name, value):
         """Words in the title or the comments and notes; every word must match.

@@ -5,11 +5,11 @@ from rest_framework import serializers
 
 from apps.core.choices import Severity
 
-from ..choices import Verdict
+from ..choices import BulkAction, Verdict
 from ..events import incident_payload
 from ..models import Incident, IncidentEvent
 from ..selectors import incident_checklist
-from ..services import COMMENT_MAX_CHARS
+from ..services import BULK_MAX_IDS, COMMENT_MAX_CHARS
 
 
 class IncidentSerializer(serializers.ModelSerializer):
@@ -128,3 +128,55 @@ class MergeSerializer(serializers.Serializer):
     into = serializers.IntegerField(
         min_value=1, max_value=2**63 - 1, help_text="The incident this one folds into."
     )
+
+
+class BulkSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        allow_empty=False,
+        max_length=BULK_MAX_IDS,
+        help_text=f"The incidents, at most {BULK_MAX_IDS}; ones you may not see count as not "
+        "found.",
+    )
+    action = serializers.ChoiceField(choices=BulkAction.choices)
+    assignee = serializers.CharField(
+        max_length=150, required=False, help_text="assign: the operator's username."
+    )
+    verdict = serializers.ChoiceField(
+        choices=Verdict.choices, required=False, help_text="resolve: one verdict for all."
+    )
+    label = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    note = serializers.CharField(
+        max_length=COMMENT_MAX_CHARS, required=False, allow_blank=True, default=""
+    )
+    reason = serializers.CharField(
+        max_length=COMMENT_MAX_CHARS,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="resolve: why required checklist steps were left unticked.",
+    )
+
+    def validate(self, data):
+        if data["action"] == BulkAction.ASSIGN and not data.get("assignee"):
+            raise serializers.ValidationError(
+                {"assignee": "assigning needs an operator's username"}
+            )
+        if data["action"] == BulkAction.RESOLVE and not data.get("verdict"):
+            raise serializers.ValidationError({"verdict": "resolving needs a verdict"})
+        return data
+
+
+class BulkOutcomeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    done = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
+class BulkResultSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    done = serializers.ListField(child=serializers.IntegerField())
+    refused = BulkOutcomeSerializer(many=True)
+    not_found = serializers.ListField(child=serializers.IntegerField())
+    outcomes = BulkOutcomeSerializer(many=True)
+    summary = serializers.CharField()

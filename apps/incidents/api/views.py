@@ -1,5 +1,6 @@
 """`/api/v1/incidents/`: the incident list (cursor-paginated, filtered), detail with its
-timeline, and the workflow actions (acknowledge, assign, comment, resolve)."""
+timeline, the workflow actions (acknowledge, assign, comment, resolve), and the same steps
+for many incidents at once (`bulk/`)."""
 
 from django.contrib.auth import get_user_model
 from django.http import Http404, StreamingHttpResponse
@@ -29,10 +30,13 @@ from ..services import (
     incident_resolve,
     incident_set_severity,
     incident_step_tick,
+    incidents_bulk_act,
 )
 from .filters import IncidentFilter
 from .serializers import (
     AssignSerializer,
+    BulkResultSerializer,
+    BulkSerializer,
     CommentSerializer,
     IncidentDetailSerializer,
     IncidentEventSerializer,
@@ -98,6 +102,46 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="incidents-{stamp}.csv"'
         return response
+
+    @extend_schema(request=BulkSerializer, responses=BulkResultSerializer)
+    @action(detail=False, methods=["post"], url_path="bulk")
+    def bulk(self, request):
+        """Acknowledge, assign or resolve up to 200 incidents; each is done or refused on its
+        own (its own timeline entry, audit entry and, for a camera verdict, training sample),
+        and the answer lists every one's outcome. Ids you may not see are "not found"."""
+        data = self._input(BulkSerializer)
+        assignee = None
+        if data["action"] == "assign":
+            username = data["assignee"]
+            assignee = get_user_model().objects.filter(username=username, is_active=True).first()
+            if assignee is None:
+                raise ValidationError({"assignee": f"there is no active user {username!r}"})
+        try:
+            result = incidents_bulk_act(
+                ids=data["ids"],
+                action=data["action"],
+                assignee=assignee,
+                verdict=data.get("verdict", ""),
+                label=data["label"],
+                note=data["note"],
+                reason=data["reason"],
+                actor=request.user,
+                request=request,
+            )
+        except IncidentInputError as exc:
+            raise ValidationError({exc.field: str(exc)}) from None
+        return Response(
+            BulkResultSerializer(
+                {
+                    "action": result.action,
+                    "done": result.done,
+                    "refused": result.refused,
+                    "not_found": result.not_found,
+                    "outcomes": result.outcomes,
+                    "summary": result.summary(),
+                }
+            ).data
+        )
 
     def _done(self, incident) -> Response:
         incident = self.get_queryset().prefetch_related("events__actor").get(pk=incident.pk)

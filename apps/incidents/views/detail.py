@@ -1,8 +1,9 @@
 """The incident page: its evidence and timeline, and the workflow forms on it (acknowledge,
-take, comment, resolve with a verdict)."""
+take, comment, resolve with a verdict), kept live by static/js/incident.js."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -14,14 +15,18 @@ from apps.core.roles import require_operator
 from apps.core.services import audit_record
 
 from ..choices import OPEN_STATUSES, RESIDENT_KINDS, Verdict, verdicts_for
+from ..models import Incident
 from ..selectors import (
+    alert_last_id,
     false_alarm_rate,
     incident_checklist,
     incident_get,
+    incident_list,
     incident_resident_side,
 )
 from ..services import (
     IncidentActionRefused,
+    IncidentInputError,
     incident_acknowledge,
     incident_assign,
     incident_comment,
@@ -47,7 +52,12 @@ def incident_detail(request, pk: int):
     """A camera incident shows its frame and what the models saw; a resident's report or
     emergency shows their words, where, how to reach them and the chat instead."""
     require_operator(request)
-    incident = _incident_or_404(request, pk)
+    return _page(request, _incident_or_404(request, pk))
+
+
+def _page(request, incident: Incident, *, resolve: dict | None = None, status: int = 200):
+    """The page; `resolve` is a refused resolve form: what was entered, and the message
+    with the field it is about, shown at the form."""
     resident = None
     frame = None
     if incident.kind in RESIDENT_KINDS:
@@ -63,6 +73,15 @@ def incident_detail(request, pk: int):
     else:
         frame = incident.latest_frame or incident.frame
     verdicts = verdicts_for(incident.kind)
+    timeline = list(incident.events.select_related("actor"))
+    for event in timeline:
+        # Human names on the timeline: "False alarm", not false_alarm.
+        event.verdict_name = _choice_name(Verdict, event.data.get("verdict"))
+        event.from_name = _choice_name(Severity, event.data.get("from"))
+        event.to_name = _choice_name(Severity, event.data.get("to"))
+    is_open = incident.status in OPEN_STATUSES
+    # Read after the incident: an alert committed in between is replayed, never missed.
+    last_id = alert_last_id()
     return render(
         request,
         "incidents/detail.html",
@@ -71,9 +90,12 @@ def incident_detail(request, pk: int):
             "resident": resident,
             "frame": frame,
             "detections": frame_detections(frame=frame) if frame else [],
-            "timeline": incident.events.select_related("actor"),
+            "timeline": timeline,
             "checklist": incident_checklist(incident=incident),
-            "is_open": incident.status in OPEN_STATUSES,
+            "is_open": is_open,
+            "next_incident": None if is_open else _next_open(request.user, incident),
+            "last_alert_id": last_id,
+            "resolve": resolve or {},
             "verdicts": [(v.value, v.label) for v in verdicts],
             "needs_label": Verdict.WRONG_CLASS in verdicts,
             "severities": Severity.choices,
@@ -83,7 +105,28 @@ def incident_detail(request, pk: int):
                 else None
             ),
         },
+        status=status,
     )
+
+
+def _choice_name(choices, value) -> str:
+    return choices(value).label if value in choices.values else (value or "")
+
+
+def _next_open(viewer, incident: Incident) -> Incident | None:
+    """The open incident after this one in queue order (most severe first, then newest) that
+    the viewer may see; past the end, the queue's first."""
+    queue = (
+        incident_list(viewer=viewer)
+        .filter(status__in=OPEN_STATUSES)
+        .exclude(pk=incident.pk)
+        .order_by("-severity_rank", "-id")
+    )
+    after = queue.filter(
+        Q(severity_rank__lt=incident.severity_rank)
+        | Q(severity_rank=incident.severity_rank, id__lt=incident.pk)
+    )
+    return after.first() or queue.first()
 
 
 @require_POST
@@ -131,9 +174,23 @@ def incident_act(request, pk: int, verb: str):
     if verb not in steps:
         raise Http404("no such step")
     try:
-        steps[verb]()
+        done = steps[verb]()
     except (IncidentActionRefused, ValueError) as exc:
+        fresh = _incident_or_404(request, pk)
+        if verb == "resolve" and fresh.status in OPEN_STATUSES:
+            # The form comes back as it was sent, with the message at the field it is about.
+            field = exc.field if isinstance(exc, IncidentInputError) else ""
+            entered = {key: post.get(key, "") for key in ("verdict", "label", "note", "reason")}
+            return _page(
+                request,
+                fresh,
+                resolve={**entered, "error": str(exc), "field": field},
+                status=409 if isinstance(exc, IncidentActionRefused) else 400,
+            )
         messages.error(request, str(exc))
+    else:
+        if verb == "resolve":
+            messages.success(request, f"Resolved: {done.get_verdict_display()}.")
     return redirect("incident-detail-page", pk=pk)
 
 

@@ -1,13 +1,22 @@
-"""The operator's queue page: filters, counts per status, keyset pages."""
+"""The operator's queue page: filters, counts per status, keyset pages, bulk actions, kept
+live from the alert stream by static/js/queue.js."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.shortcuts import render
 
-from apps.core.roles import require_operator
+from apps.core.roles import Role, require_operator
 
 from ..api.filters import IncidentFilter
-from ..choices import OPEN_STATUSES, Status
-from ..selectors import QUEUE_ORDERS, incident_list, incident_queue_page, incident_status_counts
+from ..choices import CAMERA_VERDICTS, OPEN_STATUSES, RESIDENT_VERDICTS, Status
+from ..selectors import (
+    QUEUE_ORDERS,
+    alert_last_id,
+    incident_list,
+    incident_queue_page,
+    incident_status_counts,
+)
 
 QUEUE_PAGE_SIZE = 50
 
@@ -39,6 +48,8 @@ def incident_queue(request):
     counts = incident_status_counts(
         count_filters.qs if count_filters.is_valid() else visible.none()
     )
+    # Read after the list and counts: an alert committed in between is replayed, never missed.
+    last_id = alert_last_id()
     base = params.copy()
     base.pop("cursor", None)
     return render(
@@ -63,7 +74,31 @@ def incident_queue(request):
             "next_query": _query(base, cursor=page.next_cursor) if page.next_cursor else None,
             "first_query": _query(base) if params.get("cursor") else None,
             "export_query": _query(base),
+            "last_alert_id": last_id,
+            "later_page": bool(params.get("cursor")),
+            "status_names": dict(Status.choices),
+            "camera_verdicts": [(v.value, v.label) for v in CAMERA_VERDICTS],
+            "resident_verdicts": [(v.value, v.label) for v in RESIDENT_VERDICTS],
+            "operators": _assignable_usernames(),
         },
+    )
+
+
+# The assign menu lists at most this many operators; others are assigned from their page.
+ASSIGNABLE_MAX = 200
+
+
+def _assignable_usernames() -> list[str]:
+    """Active operators and admins, for the bulk "assign to" menu. Zone limits are checked
+    per incident when assigning (incident_assign), where the refusal names them."""
+    users = get_user_model().objects.filter(is_active=True)
+    operators = users.filter(
+        Q(is_superuser=True) | Q(groups__name__in=[Role.OPERATOR.value, Role.ADMIN.value])
+    )
+    return list(
+        operators.distinct()
+        .order_by("username")
+        .values_list("username", flat=True)[:ASSIGNABLE_MAX]
     )
 
 

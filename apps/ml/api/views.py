@@ -189,7 +189,9 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         request=PromoteSerializer,
         responses={200: ModelVersionSerializer},
         description="409 with the gate's figures (`gate`) when it says no and `force` is not "
-        "set, or `force` comes without a reason of 10+ characters.",
+        "set, or `force` comes without a reason of 10+ characters; 409 with `rules` (camera, "
+        "rule, missing classes), forced or not, when enabled camera rules need a class no "
+        "active model would produce any more.",
     )
     @action(detail=True, methods=["post"])
     def promote(self, request, pk=None):
@@ -208,7 +210,10 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
                 force_reason=reason if force else "",
             )
         except PromotionRefused as exc:
-            return Response({"detail": str(exc), "gate": exc.gate}, status=status.HTTP_409_CONFLICT)
+            return Response(
+                {"detail": str(exc), "gate": exc.gate, "rules": exc.rules},
+                status=status.HTTP_409_CONFLICT,
+            )
         except ModelVersionRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         version.refresh_from_db()
@@ -217,12 +222,17 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None, responses={200: ModelVersionSerializer})
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
-        """Answers the version that is active now (the one before `pk`)."""
+        """Answers the version that is active now (the one before `pk`); 409 with `rules`
+        when the version before would leave enabled camera rules without a class."""
         try:
             version = modelversion_rollback(
                 version=self.get_object(), actor=request.user, request=request
             )
-        except (PromotionRefused, ModelVersionRefused) as exc:
+        except PromotionRefused as exc:
+            return Response(
+                {"detail": str(exc), "rules": exc.rules}, status=status.HTTP_409_CONFLICT
+            )
+        except ModelVersionRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(ModelVersionSerializer(version).data)
 

@@ -1,0 +1,29 @@
+"""The registry's app stays below the pages built on it: apps/ml imports neither the
+labelling queue (apps/labelling) nor the reports (apps/reports, the measured loop), and the
+ML admin views live in one `views/` package."""
+
+from ..test_layers import ROOT, imports_matching
+
+ML = ROOT / "apps" / "ml"
+# Forwards apps/cameras' old import of the queue; goes once that import names apps.labelling.
+FORWARDING = ML / "labelling.py"
+
+
+def above_ml(name: str) -> bool:
+    return name.split(".")[:2] in (["apps", "labelling"], ["apps", "reports"])
+
+
+def test_the_ml_app_imports_neither_the_labelling_queue_nor_the_reports():
+    offending = [
+        line
+        for line in imports_matching(ML, above_ml)
+        if not line.startswith(str(FORWARDING.relative_to(ROOT)))
+    ]
+    assert not offending, "apps/ml must not import the apps above it:\n" + "\n".join(offending)
+
+
+def test_the_ml_pages_are_one_views_package():
+    loose = sorted(path.name for path in ML.glob("*views.py"))
+    assert loose == [], f"page views belong in apps/ml/views/: {loose}"
+    assert {path.stem for path in (ML / "views").glob("*.py")} >= {"datasets", "registry", "runs"}
+    assert not (ML / "loop.py").exists()
