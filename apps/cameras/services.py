@@ -25,6 +25,7 @@ from .choices import FrameStatus
 from .models import Camera, Detection, Frame, Rule
 from .motion import motion_between, motion_signature
 from .rules import rule_evaluate
+from .signals import frames_inferred
 from .validation import frame_check
 
 if TYPE_CHECKING:
@@ -334,11 +335,9 @@ def frames_process(*, frames: Sequence[Frame], models: Sequence["ActiveModel"]) 
                 )
     elapsed_ms = (time.perf_counter() - started) * 1000
     Detection.objects.bulk_create([d for frame_seen in seen for d in frame_seen])
-    # Hard examples for the labelling queue (frames the classifier was unsure of). No query
-    # unless a score is inside the band; it never raises into this path.
-    from apps.ml.labelling import labelling_flag_frames
-
-    labelling_flag_frames(seen=zip(good, seen, strict=True))
+    # Apps above (the labelling queue of hard examples) look at what was seen; they never
+    # raise into this path.
+    frames_inferred.send(sender=Frame, seen=list(zip(good, seen, strict=True)))
     rules: dict[int, list[Rule]] = {}
     for frame, detections in zip(good, seen, strict=True):
         Frame.objects.filter(pk=frame.pk).update(

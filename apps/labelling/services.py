@@ -13,7 +13,7 @@ stays in apps/ml, where it was created: moving a model between apps means renami
 in a migration of both apps for no behaviour gained. The verdict feed arrives by the
 `verdict_sample_filed` signal that apps/ml sends (connected in `LabellingConfig.ready`), so
 the registry never calls up into this app; the inference path calls `labelling_flag_frames`
-lazily from apps/cameras (through apps/ml/labelling.py until that import names this module).
+from apps/cameras through its `frames_inferred` signal.
 """
 
 import logging
@@ -75,6 +75,11 @@ def labelling_flag_low_confidence(*, frame: "Frame", detections: Sequence["Detec
     """Queue `frame` if the classifier was unsure of it; returns how many frames were queued
     (0 or 1). See `labelling_flag_frames`."""
     return labelling_flag_frames(seen=[(frame, detections)])
+
+
+def labelling_frames_inferred(sender, *, seen, **kwargs) -> None:
+    """Receiver of apps.cameras.signals.frames_inferred."""
+    labelling_flag_frames(seen=seen)
 
 
 def labelling_flag_frames(*, seen: Iterable[tuple["Frame", Sequence["Detection"]]]) -> int:

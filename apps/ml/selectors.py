@@ -194,7 +194,8 @@ def modelversion_rules_left_blind(*, version: ModelVersion) -> list[RuleLeftBlin
     categories (`ModelVersion.labels`) of every active vision model together (cameras.rules,
     runtime). So a class is lost when today's active vision models produce it and they,
     with `version` in its task's place, no longer do. A class no active model produces
-    today is not this change's doing and does not count.
+    today is not this change's doing and does not count. A rule counts whether or not its
+    camera is switched on: a camera switched back on must find its rules working.
     """
     if version.task not in VISION_TASKS:
         return []

@@ -154,6 +154,9 @@ STATIC_URL = "/static/"
 STATIC_ROOT = env_str("SMARTCAMPUS_STATIC_ROOT")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = STATIC_ROOT is None
+# Without collectstatic, read files as they are now: a file edited while the server runs
+# would otherwise be served at the size it had at start (cut short).
+WHITENOISE_AUTOREFRESH = STATIC_ROOT is None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

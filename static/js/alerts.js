@@ -454,6 +454,7 @@
   function cue(node, severity) {
     wall.dataset.cues = Number(wall.dataset.cues || 0) + 1;
     if (node) {
+      node.dataset.cues = Number(node.dataset.cues || 0) + 1;
       node.classList.remove("is-new");
       void node.offsetWidth; // restart the animation for a second cue on the same card
       node.classList.add("is-new");

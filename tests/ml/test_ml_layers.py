@@ -5,8 +5,6 @@ ML admin views live in one `views/` package."""
 from ..test_layers import ROOT, imports_matching
 
 ML = ROOT / "apps" / "ml"
-# Forwards apps/cameras' old import of the queue; goes once that import names apps.labelling.
-FORWARDING = ML / "labelling.py"
 
 
 def above_ml(name: str) -> bool:
@@ -14,11 +12,7 @@ def above_ml(name: str) -> bool:
 
 
 def test_the_ml_app_imports_neither_the_labelling_queue_nor_the_reports():
-    offending = [
-        line
-        for line in imports_matching(ML, above_ml)
-        if not line.startswith(str(FORWARDING.relative_to(ROOT)))
-    ]
+    offending = list(imports_matching(ML, above_ml))
     assert not offending, "apps/ml must not import the apps above it:\n" + "\n".join(offending)
 
 
