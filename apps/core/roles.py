@@ -130,3 +130,25 @@ def users_seeing_zone(users, zone: str):
         | ~Exists(limits)
         | Exists(limits.filter(zone=zone))
     ).distinct()
+
+
+# The assign menu lists at most this many operators; others are assigned from their page.
+ASSIGNABLE_MAX = 200
+
+
+def assignable_usernames() -> list[str]:
+    """Active operators and admins, for an "assign to" menu. Zone limits are checked per
+    incident when assigning (incident_assign), where the refusal names them."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    operators = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(groups__name__in=[Role.OPERATOR.value, Role.ADMIN.value]))
+    )
+    return list(
+        operators.distinct()
+        .order_by("username")
+        .values_list("username", flat=True)[:ASSIGNABLE_MAX]
+    )

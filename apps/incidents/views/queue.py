@@ -1,12 +1,10 @@
 """The operator's queue page: filters, counts per status, keyset pages, bulk actions, kept
 live from the alert stream by static/js/queue.js."""
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.shortcuts import render
 
-from apps.core.roles import Role, require_operator
+from apps.core.roles import assignable_usernames, require_operator
 
 from ..api.filters import IncidentFilter
 from ..choices import CAMERA_VERDICTS, OPEN_STATUSES, RESIDENT_VERDICTS, Status
@@ -79,26 +77,8 @@ def incident_queue(request):
             "status_names": dict(Status.choices),
             "camera_verdicts": [(v.value, v.label) for v in CAMERA_VERDICTS],
             "resident_verdicts": [(v.value, v.label) for v in RESIDENT_VERDICTS],
-            "operators": _assignable_usernames(),
+            "operators": assignable_usernames(),
         },
-    )
-
-
-# The assign menu lists at most this many operators; others are assigned from their page.
-ASSIGNABLE_MAX = 200
-
-
-def _assignable_usernames() -> list[str]:
-    """Active operators and admins, for the bulk "assign to" menu. Zone limits are checked
-    per incident when assigning (incident_assign), where the refusal names them."""
-    users = get_user_model().objects.filter(is_active=True)
-    operators = users.filter(
-        Q(is_superuser=True) | Q(groups__name__in=[Role.OPERATOR.value, Role.ADMIN.value])
-    )
-    return list(
-        operators.distinct()
-        .order_by("username")
-        .values_list("username", flat=True)[:ASSIGNABLE_MAX]
     )
 
 
