@@ -8,6 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from apps.core.choices import Severity
+from apps.core.jsonsafe import json_loads_bounded
 
 from .models import DAY_NAMES, Camera, Rule
 from .selectors import ClassChoice
@@ -169,7 +170,7 @@ class RuleForm(forms.Form):
     def clean_zone(self) -> list[list[float]]:
         raw = self.cleaned_data["zone"].strip()
         try:
-            points = json.loads(raw) if raw else []
+            points = json_loads_bounded(raw) if raw else []
         except ValueError:
             raise ValidationError("The drawn zone could not be read; draw it again.") from None
         try:

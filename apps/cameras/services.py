@@ -19,6 +19,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from apps.core.models import ApiKey
+from apps.core.outbound import url_for_record
 from apps.core.services import apikey_create, apikey_revoke, audit_record
 
 from .choices import FrameStatus
@@ -70,13 +72,13 @@ def camera_create(
     camera = Camera(name=name, location=location, zone=zone, enabled=enabled, **options)
     camera.full_clean(exclude=["api_key"])
     with transaction.atomic():
-        camera.api_key, plaintext = apikey_create(name=f"camera {name}")
+        camera.api_key, plaintext = apikey_create(name=_key_name(camera))
         camera.save()
         audit_record(
             action="camera.create",
             actor=actor,
             target=camera,
-            detail={field: getattr(camera, field) for field in CAMERA_FIELDS},
+            detail=_for_record({field: getattr(camera, field) for field in CAMERA_FIELDS}),
         )
     return camera, plaintext
 
@@ -99,15 +101,27 @@ def camera_update(*, camera: Camera, data: dict, actor) -> Camera:
         camera.next_pull_at, camera.last_pull_error = None, ""
         fields += ["next_pull_at", "last_pull_error"]
     camera.save(update_fields=fields)
-    audit_record(action="camera.update", actor=actor, target=camera, detail=changed)
+    audit_record(action="camera.update", actor=actor, target=camera, detail=_for_record(changed))
     return camera
+
+
+def _for_record(settings_: dict) -> dict:
+    """Camera settings as the audit log keeps them: a snapshot URL may carry the camera's
+    password in its query, so only its origin is recorded."""
+    if settings_.get("snapshot_url"):
+        settings_ = {**settings_, "snapshot_url": url_for_record(settings_["snapshot_url"])}
+    return settings_
+
+
+def _key_name(camera: Camera) -> str:
+    return f"camera {camera.name}"[: ApiKey._meta.get_field("name").max_length]
 
 
 def camera_key_rotate(*, camera: Camera, actor=None) -> str:
     """Revoke the camera's key and issue a new one (audited); returns the new plaintext once."""
     with transaction.atomic():
         old = camera.api_key
-        key, plaintext = apikey_create(name=f"camera {camera.name}")
+        key, plaintext = apikey_create(name=_key_name(camera))
         camera.api_key = key
         camera.save(update_fields=["api_key"])
         if old is not None:

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from apps.core.outbound import url_for_record
 from apps.core.roles import is_admin, require_operator
 from apps.core.services import audit_record
 from apps.ml.choices import Task
@@ -141,6 +142,9 @@ def camera_edit(request, pk: int):
     if request.method == "POST":
         _require_admin(request)
     form = CameraForm(request.POST or None, instance=camera)
+    if not can_edit:
+        # Operators read the settings, but a snapshot URL may carry the camera's password.
+        form.initial["snapshot_url"] = url_for_record(camera.snapshot_url)
     if request.method == "POST" and form.is_valid():
         try:
             camera_update(
@@ -165,6 +169,16 @@ def camera_edit(request, pk: int):
 def camera_key_new(request, pk: int):
     _require_admin(request)
     camera = get_object_or_404(Camera, pk=pk)
+    current = camera.api_key.prefix if camera.api_key_id else ""
+    if request.POST.get("replaces", "") != current:
+        # The form named a key that is gone: a reload of the key page re-posting, or a second
+        # admin who rotated meanwhile. Issuing yet another key would silently undo theirs.
+        messages.error(
+            request,
+            "That key was already replaced, and its successor was shown once. "
+            "Issue a new key again if it was not copied.",
+        )
+        return redirect("camera-edit-page", pk=pk)
     plaintext = camera_key_rotate(camera=camera, actor=request.user)
     return _key_page(request, camera, plaintext, rotated=True)
 

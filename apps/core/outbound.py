@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import ConnectTimeoutError, HTTPError, LocationParseError
@@ -65,6 +65,28 @@ class _Checked:
     host_header: str
     request_uri: str
     addresses: list[IPAddress]
+
+
+def url_origin(url: str) -> str:
+    """scheme://host[:port] of a URL: all that lists and records may show of an address whose
+    path or query may carry a token (webhooks, cameras' snapshot URLs)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(invalid URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}"
+
+
+def url_for_record(url: str) -> str:
+    """A URL as the audit log keeps it: its origin, and only a mark that more was given."""
+    if not url:
+        return ""
+    origin = url_origin(url)
+    return origin if url.rstrip("/") == origin else f"{origin}/… (path and query not recorded)"
 
 
 def snapshot_url_check(

@@ -1,12 +1,11 @@
 """Notification rules (who hears about which incidents, by e-mail or webhook) and deliveries."""
 
-from urllib.parse import urlsplit
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.core.choices import Severity
+from apps.core.outbound import url_origin
 from apps.incidents.choices import AlertKind, Kind
 
 from .choices import RECIPIENT_ROLES, Channel, DeliveryStatus
@@ -82,7 +81,7 @@ class NotificationRule(models.Model):
         """Where the rule sends, for lists: never the secret, nor the URL's path and query
         (webhook URLs often carry a token)."""
         if self.channel == Channel.WEBHOOK:
-            return webhook_origin(self.webhook_url)
+            return url_origin(self.webhook_url)
         if self.user_id:
             return self.user.get_username()
         return f"every {self.role}" if self.role else ""
@@ -168,19 +167,6 @@ def _check_choices(errors: dict[str, str], field: str, value, allowed: list[str]
     unknown = sorted(set(value) - set(allowed))
     if unknown:
         errors[field] = f"Unknown: {', '.join(unknown)}; use {', '.join(allowed)}."
-
-
-def webhook_origin(url: str) -> str:
-    """scheme://host[:port] of a URL: what lists may show of a webhook."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "(invalid URL)"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}{port}"
 
 
 def webhook_url_refusal(url: str) -> str | None:

@@ -6,12 +6,13 @@ from datetime import datetime
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 
+from apps.core.outbound import url_origin
 from apps.core.roles import Role, users_seeing_zone
 from apps.incidents.models import Incident
 from apps.incidents.selectors import incident_visible
 
 from .choices import Channel, DeliveryStatus
-from .models import Delivery, NotificationRule, webhook_origin
+from .models import Delivery, NotificationRule
 
 
 def notification_recipients(*, rule: NotificationRule, incident: Incident) -> list[str]:
@@ -21,7 +22,7 @@ def notification_recipients(*, rule: NotificationRule, incident: Incident) -> li
     zone, as the incident pages decide), once per address.
     """
     if rule.channel == Channel.WEBHOOK:
-        return [webhook_origin(rule.webhook_url)]
+        return [url_origin(rule.webhook_url)]
     users = get_user_model().objects.filter(is_active=True).exclude(email="")
     if rule.user_id:
         user = users.filter(pk=rule.user_id).first()

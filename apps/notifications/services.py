@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from apps.core.outbound import url_for_record
 from apps.core.services import audit_record
 from apps.incidents.choices import AlertKind
 from apps.incidents.models import AlertOutbox
@@ -281,6 +282,9 @@ def notification_rule_save(*, rule: NotificationRule, data: dict, actor, request
             changed[field] = after
     if "webhook_secret" in changed:
         changed["webhook_secret"] = "(set)" if rule.webhook_secret else "(none)"
+    if changed.get("webhook_url"):
+        # Webhook URLs often carry their token; the append-only audit log must not keep it.
+        changed["webhook_url"] = url_for_record(rule.webhook_url)
     if not changed:
         return rule
     rule.full_clean()

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from apps.cameras.models import Camera, Rule
+from apps.cameras.services import camera_update
 from apps.core.models import AuditLog
 from apps.core.services import apikey_authenticate
 from tests.factories import CameraFactory, FrameFactory, RuleFactory
@@ -137,12 +138,53 @@ def test_a_new_key_is_shown_once_and_the_old_key_stops_working(client, admin_use
     camera, old_key = camera_with_key
     client.force_login(admin_user)
 
-    page = client.post(f"/cameras/{camera.pk}/key").content.decode()
+    page = client.post(
+        f"/cameras/{camera.pk}/key", {"replaces": camera.api_key.prefix}
+    ).content.decode()
 
     new_key = _shown_key(page)
     assert apikey_authenticate(plaintext=new_key) is not None
     assert apikey_authenticate(plaintext=old_key) is None
     assert AuditLog.objects.filter(action="camera.key_rotate", target_id=str(camera.pk)).exists()
+
+
+def test_reloading_the_new_key_page_does_not_replace_the_key_just_shown(
+    client, admin_user, camera_with_key
+):
+    camera, _ = camera_with_key
+    client.force_login(admin_user)
+    first = client.post(f"/cameras/{camera.pk}/key", {"replaces": camera.api_key.prefix})
+    shown = _shown_key(first.content.decode())
+
+    again = client.post(f"/cameras/{camera.pk}/key", {"replaces": camera.api_key.prefix})
+
+    assert again.status_code == 302
+    assert apikey_authenticate(plaintext=shown) is not None
+    assert AuditLog.objects.filter(action="camera.key_rotate").count() == 1
+
+
+def test_an_operator_reads_a_cameras_settings_without_the_snapshot_urls_secrets(client, operator):
+    camera = CameraFactory(snapshot_url="https://93.184.216.34/cgi?usr=admin&pwd=S3cretPw")
+    client.force_login(operator)
+
+    page = client.get(f"/cameras/{camera.pk}/edit/").content.decode()
+
+    assert "S3cretPw" not in page and "https://93.184.216.34/" in page
+
+
+def test_the_audit_log_keeps_only_the_origin_of_a_snapshot_url(client, admin_user):
+    client.force_login(admin_user)
+    camera = CameraFactory(snapshot_url="")
+
+    camera_update(
+        camera=camera,
+        data={"snapshot_url": "https://93.184.216.34/cgi?usr=admin&pwd=S3cretPw"},
+        actor=admin_user,
+    )
+
+    entry = AuditLog.objects.get(action="camera.update")
+    assert "S3cretPw" not in str(entry.detail)
+    assert entry.detail["snapshot_url"].startswith("https://93.184.216.34/")
 
 
 def test_an_operator_may_not_issue_a_new_key(client, operator, camera_with_key):
@@ -346,3 +388,12 @@ def test_in_the_django_admin_a_class_typed_as_a_word_is_taken(client, admin_user
     assert response.status_code == 302, response.content.decode()[:3000]
     rule = Rule.objects.get(name="People")
     assert (rule.classes, rule.active_days) == (["person"], [5, 6])
+
+
+def test_a_camera_with_the_longest_name_gets_its_key(client, admin_user):
+    # PostgreSQL enforces the key name's length, which "camera " + a 120-character name passed.
+    client.force_login(admin_user)
+
+    page = client.post("/cameras/new/", {**CAMERA_FORM, "name": "C" * 120}).content.decode()
+
+    assert apikey_authenticate(plaintext=_shown_key(page)) is not None

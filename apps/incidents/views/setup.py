@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 
+from apps.core.ids import id_from_text
 from apps.core.roles import is_admin, require_operator
 
 from ..choices import Kind
@@ -32,8 +33,7 @@ def _steps_posted(data) -> tuple[list[StepInput], list[dict]]:
     for index in range(max(count, 0)):
         text = data.get(f"step-{index}-text", "")
         mandatory = data.get(f"step-{index}-required") == "on"
-        raw_id = data.get(f"step-{index}-id", "")
-        step_id = int(raw_id) if raw_id.isdigit() else None
+        step_id = id_from_text(data.get(f"step-{index}-id", ""))
         steps.append(StepInput(text=text, mandatory=mandatory, id=step_id))
         rows.append({"id": step_id or "", "text": text, "mandatory": mandatory})
     return steps, rows
