@@ -71,7 +71,10 @@ class EmbeddedServer:
             timeout=timeout,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"`manage.py {command}` failed:\n{done.stderr[-4000:]}")
+            raise RuntimeError(
+                f"`manage.py {command}` failed (exit code {done.returncode}):\n"
+                f"{done.stderr[-4000:]}\n--- its output:\n{done.stdout[-2000:]}"
+            )
         return done
 
     def _env(self) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Reads for cameras: health figures, the latest frame, what was seen in a frame."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -9,10 +9,11 @@ from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.roles import viewer_zones
+from apps.ml.signals import ClassNeed
 
 from .choices import FrameStatus
 from .images import Overlay
-from .models import Camera, Detection, Frame
+from .models import Camera, Detection, Frame, Rule
 
 
 @dataclass(frozen=True)
@@ -136,3 +137,14 @@ def rule_class_choices(*, extra: Sequence[str] = ()) -> list[ClassChoice]:
         (ClassChoice(name, tuple(models)) for name, models in producers.items()),
         key=lambda choice: (not choice.produced_by, choice.name),
     )
+
+
+def rule_class_needs() -> Iterator[ClassNeed]:
+    """Every enabled rule and its classes, camera then rule by name, for the registry's
+    promotion guard. A rule on a switched-off camera counts: switched back on, it must work."""
+    rules = (
+        Rule.objects.filter(enabled=True).select_related("camera").order_by("camera__name", "name")
+    )
+    for rule in rules:
+        classes = rule.classes if isinstance(rule.classes, list) else []
+        yield ClassNeed(rule.pk, rule.camera_id, rule.camera.name, rule.name, tuple(classes))

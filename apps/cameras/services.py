@@ -187,11 +187,18 @@ def frame_ingest(*, camera: Camera, data: bytes) -> Frame:
                 # frames_requeue_stale queues it once the broker is back.
                 transaction.on_commit(lambda: frame_infer.delay(frame.pk), robust=True)
             camera.save(update_fields=fields)
-            if camera.is_offline:
-                incident_camera_online(camera=camera)
     except BaseException:
         default_storage.delete(name)
         raise
+    if camera.is_offline:
+        # After the frame's commit, in a transaction of its own: it takes the alert lock,
+        # which must come before any row lock (here the camera's), or it deadlocks with an
+        # incident being raised for this camera meanwhile. A failure leaves the camera
+        # marked offline, so the next frame tries again; this frame is stored either way.
+        try:
+            incident_camera_online(camera=camera)
+        except DatabaseError:
+            log.exception("camera %s: could not mark it online again", camera.pk)
     return frame
 
 

@@ -179,13 +179,17 @@ class AlertConsumer(BoundedJsonConsumer):
         await self._catch_up(until=message["id"])
 
     async def scope_changed(self, event: dict) -> None:
-        """An admin changed this user's zones or roles: apply them from the next alert on."""
+        """An admin changed this user's zones or roles: apply them from the next alert on,
+        and tell the page, whose lists and counts were drawn for the old zones."""
         if self.user is None:
             return
         if not await database_sync_to_async(is_operator)(self.user):
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.zones = await database_sync_to_async(viewer_zones)(self.user)
+        zones = await database_sync_to_async(viewer_zones)(self.user)
+        if zones != self.zones:
+            self.zones = zones
+            await self.send_json({"type": "zones_changed"})
 
     async def session_end(self, event: dict) -> None:
         await self.send_json({"type": "error", "error": "signed out"})

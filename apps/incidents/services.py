@@ -3,13 +3,15 @@ online, residents' reports and emergencies from the chat, and the operator's wor
 (acknowledge, assign, comment, resolve with a verdict), each step with its timeline entry,
 audit entry and outbox alert."""
 
+import logging
 import re
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.cameras.models import Camera, Frame, Rule
@@ -34,6 +36,7 @@ from .events import alert_send_after_commit, incident_payload
 from .likeness import dice, normalized, same_place, tokens
 from .models import (
     AlertOutbox,
+    Checklist,
     ChecklistStep,
     Incident,
     IncidentEvent,
@@ -42,6 +45,8 @@ from .models import (
     StepTick,
 )
 from .selectors import incident_list, incident_visible
+
+log = logging.getLogger(__name__)
 
 COMMENT_MAX_CHARS = 10_000
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_ -]{0,63}$")
@@ -603,14 +608,7 @@ def incident_resolve(
             f"{verdict!r} is not a verdict for this incident ({incident.get_kind_display()}): "
             f"use one of {', '.join(allowed)}",
         )
-    label = label.strip().lower()
-    if verdict == Verdict.WRONG_CLASS:
-        if not LABEL_PATTERN.match(label):
-            raise IncidentInputError(
-                "label", 'a wrong-class verdict needs the right label, e.g. "bicycle"'
-            )
-    elif label:
-        raise IncidentInputError("label", "a label is given only with a wrong-class verdict")
+    label = _verdict_label(verdict=verdict, label=label)
     for field, text in (("note", note), ("reason", reason)):
         if len(text) > COMMENT_MAX_CHARS:
             raise IncidentInputError(
@@ -773,6 +771,13 @@ def incidents_bulk_act(
                 detail = f"resolved: {resolved.get_verdict_display()}"
         except (IncidentActionRefused, IncidentInputError) as exc:
             result.outcomes.append(BulkOutcome(id=pk, done=False, detail=str(exc)))
+        except DatabaseError:
+            # Each incident is its own transaction: this one rolled back whole, the others
+            # stand, and the answer must say which were done.
+            log.exception("bulk %s: incident %s not saved", action, pk)
+            result.outcomes.append(
+                BulkOutcome(id=pk, done=False, detail="not saved (a database error); try again")
+            )
         else:
             result.outcomes.append(BulkOutcome(id=pk, done=True, detail=detail))
     audit_record(
@@ -795,12 +800,19 @@ def _bulk_verdict_check(*, verdict: str, label: str) -> None:
         raise IncidentInputError(
             "verdict", f"unknown verdict {verdict!r}: use one of {', '.join(Verdict.values)}"
         )
-    if verdict == Verdict.WRONG_CLASS and not LABEL_PATTERN.match(label.strip().lower()):
+    _verdict_label(verdict=verdict, label=label)
+
+
+def _verdict_label(*, verdict: str, label: str) -> str:
+    """The right class of a wrong-class verdict, normalised; no label with any other."""
+    label = label.strip().lower()
+    if verdict == Verdict.WRONG_CLASS and not LABEL_PATTERN.match(label):
         raise IncidentInputError(
             "label", 'a wrong-class verdict needs the right label, e.g. "bicycle"'
         )
-    if verdict != Verdict.WRONG_CLASS and label.strip():
+    if verdict != Verdict.WRONG_CLASS and label:
         raise IncidentInputError("label", "a label is given only with a wrong-class verdict")
+    return label
 
 
 # Checklists (admins' setup pages) ------------------------------------------------------
@@ -818,17 +830,15 @@ class StepInput:
 
 
 @transaction.atomic
-def checklist_save(*, checklist, kind: str, title: str, steps: list[StepInput], actor):
+def checklist_save(
+    *, checklist: Checklist, kind: str, title: str, steps: list[StepInput], actor
+) -> Checklist:
     """Create or change the checklist of an incident kind with its ordered steps; audited.
 
     Steps keep their identity by `id` (ticks on open incidents stay with them); a step left
     out is deleted. Raises django.core.exceptions.ValidationError naming the field ("kind",
     "title" or "steps"); nothing is saved then.
     """
-    from django.core.exceptions import ValidationError
-
-    from .models import Checklist
-
     errors: dict[str, str] = {}
     title = title.strip()
     if kind not in Kind.values:
@@ -855,7 +865,14 @@ def checklist_save(*, checklist, kind: str, title: str, steps: list[StepInput], 
         raise ValidationError(errors)
     creating = checklist.pk is None
     checklist.kind, checklist.title = kind, title
-    checklist.save()
+    try:
+        with transaction.atomic():
+            checklist.save()
+    except IntegrityError:
+        # Another admin made this kind's checklist between the check above and now.
+        raise ValidationError(
+            {"kind": f"{Kind(kind).label} has a checklist already: change that one."}
+        ) from None
     kept = {s.id for s in steps if s.id is not None}
     checklist.steps.exclude(pk__in=kept).delete()
     for position, step in enumerate(steps):

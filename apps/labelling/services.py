@@ -16,6 +16,7 @@ the registry never calls up into this app; the inference path calls `labelling_f
 from apps/cameras through its `frames_inferred` signal.
 """
 
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
@@ -77,6 +78,23 @@ def labelling_flag_low_confidence(*, frame: "Frame", detections: Sequence["Detec
     return labelling_flag_frames(seen=[(frame, detections)])
 
 
+def _apart(receive):
+    """A receiver of a lower app's signal runs in a savepoint of its own and never raises
+    into the sender: a failure is logged and rolled back alone, not the inference batch or
+    the verdict that sent it."""
+
+    @functools.wraps(receive)
+    def guarded(sender, **kwargs) -> None:
+        try:
+            with transaction.atomic():
+                receive(sender, **kwargs)
+        except Exception:
+            log.exception("%s failed; the sender goes on", receive.__name__)
+
+    return guarded
+
+
+@_apart
 def labelling_frames_inferred(sender, *, seen, **kwargs) -> None:
     """Receiver of apps.cameras.signals.frames_inferred."""
     labelling_flag_frames(seen=seen)
@@ -220,6 +238,7 @@ def labelling_verdict_check(*, sample: Sample) -> LabellingItem | None:
     return item
 
 
+@_apart
 def labelling_verdict_filed(sender, *, sample: Sample, **kwargs) -> None:
     """Receives apps/ml's `verdict_sample_filed`: operators who disagree go to the queue."""
     labelling_verdict_check(sample=sample)

@@ -10,6 +10,7 @@ from apps.core.roles import is_admin
 
 from .choices import VISION_TASKS, Task
 from .models import Dataset, ModelActivation, ModelVersion, Sample, TrainingRun
+from .signals import class_needs
 
 
 def modelversion_active(*, task: Task) -> ModelVersion | None:
@@ -203,18 +204,11 @@ def modelversion_rules_left_blind(*, version: ModelVersion) -> list[RuleLeftBlin
     lost = _producible(active.values()) - _producible({**active, version.task: version}.values())
     if not lost:
         return []
-    # The registry reads the cameras' rules here only, lazily: cameras import this app.
-    from apps.cameras.models import Rule
-
     blind = []
-    rules = (
-        Rule.objects.filter(enabled=True).select_related("camera").order_by("camera__name", "name")
-    )
-    for rule in rules:
-        classes = rule.classes if isinstance(rule.classes, list) else []
-        missing = tuple(dict.fromkeys(c for c in classes if c in lost))
+    for need in class_needs():
+        missing = tuple(dict.fromkeys(c for c in need.classes if c in lost))
         if missing:
             blind.append(
-                RuleLeftBlind(rule.pk, rule.camera_id, rule.camera.name, rule.name, missing)
+                RuleLeftBlind(need.rule_id, need.camera_id, need.camera, need.rule, missing)
             )
     return blind

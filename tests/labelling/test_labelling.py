@@ -740,3 +740,18 @@ def test_two_admins_answering_the_same_item_at_once_make_one_sample(camera, clas
     assert sorted(outcomes) == ["labelled", "refused"]
     assert Sample.objects.count() == 1
     assert LabellingItem.objects.get().label == Sample.objects.get().label
+
+
+def test_a_failing_labelling_receiver_is_logged_and_never_raises_into_the_sender(
+    monkeypatch, caplog
+):
+    from apps.labelling import services as labelling
+
+    def broken(**kwargs):
+        raise RuntimeError("the queue is broken")
+
+    monkeypatch.setattr(labelling, "labelling_flag_frames", broken)
+
+    labelling.labelling_frames_inferred(sender=None, seen=[])
+
+    assert "labelling_frames_inferred failed" in caplog.text

@@ -16,6 +16,20 @@ def test_the_ml_app_imports_neither_the_labelling_queue_nor_the_reports():
     assert not offending, "apps/ml must not import the apps above it:\n" + "\n".join(offending)
 
 
+# Known older arrows from the registry up into cameras (a dataset sample made from a frame,
+# a frame drawn on the dataset page); no new one may join them. The promotion guard asks
+# the cameras' rules through apps.ml.signals.class_needs, which apps/cameras registers.
+KNOWN_CAMERA_IMPORTS = {"apps/ml/services.py", "apps/ml/views/datasets.py"}
+
+
+def test_the_ml_app_imports_cameras_only_where_it_did_before():
+    into_cameras = list(
+        imports_matching(ML, lambda name: name.split(".")[:2] == ["apps", "cameras"])
+    )
+    new = [line for line in into_cameras if line.split(":")[0] not in KNOWN_CAMERA_IMPORTS]
+    assert not new, "apps/ml must not import apps/cameras:\n" + "\n".join(new)
+
+
 def test_the_ml_pages_are_one_views_package():
     loose = sorted(path.name for path in ML.glob("*views.py"))
     assert loose == [], f"page views belong in apps/ml/views/: {loose}"

@@ -363,6 +363,17 @@ def test_a_run_without_test_samples_says_no_score_instead_of_a_perfect_one(admin
     assert "no test samples" in listing
 
 
+def test_a_test_split_of_zero_samples_with_perfect_figures_is_no_score(admin_page, dataset):
+    # Given a run whose test split recorded 100 % on 0 samples
+    run = succeeded_run(dataset)
+    run.metrics = {**run.metrics, "test": {**run.metrics["test"], "samples": 0}}
+    run.save(update_fields=["metrics"])
+    # When the admin opens it
+    page = page_of(admin_page, run)
+    # Then it says there is no score, not a perfect one
+    assert "No test samples: no score." in page
+
+
 def test_label_names_are_escaped_everywhere(admin_page, dataset):
     evil = '<img src=x onerror="alert(1)">'
     page = page_of(admin_page, succeeded_run(dataset, labels=("vehicle", evil, "other")))
