@@ -24,9 +24,16 @@
   const open = new Map();
   // The incidents drawn, id -> {node, data}.
   const drawn = new Map();
-  // How many rows a band draws ("show" raises it), and the API's next page once shown.
+  // How many rows a band draws ("show" raises it), the API's next page once shown, and
+  // whether the operator has shown more of it: an expanded band grows with a live insert
+  // rather than dropping its oldest row, which no later page would bring back.
   const limit = {};
   const nextPage = {};
+  const expanded = {};
+  // While "show more" reads a page, the latest state the stream brought of each incident:
+  // newer than (or as new as) the page's.
+  let reading = 0;
+  const streamed = new Map();
   SEVERITIES.forEach(function (s) { limit[s] = ALWAYS.includes(s) ? Infinity : lowerShown; });
   let current = null; // the card with the keyboard focus
 
@@ -160,8 +167,8 @@
     while (ol.children.length > limit[severity]) undraw(idOf(ol.lastElementChild));
   }
 
-  // Apply an incident's latest state (from an alert, an action's answer or a page of the
-  // list): the counters' source, then its one card, in place. Returns the card, if drawn.
+  // Apply an incident's latest state (from an alert or a page of the list): the counters'
+  // source, then its one card, in place. Returns the card, if drawn.
   function apply(incident, options) {
     const id = incident.id;
     if (!SEVERITIES.includes(incident.severity)) return null;
@@ -182,13 +189,19 @@
     } else {
       const wasCurrent = had && had.node === current;
       undraw(id);
-      const ol = list(data.severity);
+      const severity = data.severity;
+      const ol = list(severity);
       const last = ol.lastElementChild;
-      if (ol.children.length < limit[data.severity] || (last && idOf(last) < id)) {
+      const room = ol.children.length < limit[severity];
+      const newer = last && idOf(last) < id;
+      // An expanded band draws every incident the stream brings it, in its place: a page
+      // read later skips those drawn already.
+      if (room || newer || expanded[severity]) {
         node = build(data);
-        place(node, data.severity);
+        place(node, severity);
         drawn.set(id, { node: node, data: data });
-        trim(data.severity);
+        if (expanded[severity]) limit[severity] = Math.max(limit[severity], ol.children.length);
+        else trim(severity);
         if (!drawn.has(id)) node = null;
         if (node && wasCurrent) focusCard(node);
       }
@@ -240,6 +253,7 @@
         "&severity=" + severity + "&page_size=" + size;
     }
     button.disabled = true;
+    reading += 1;
     try {
       const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
       if (!response.ok) {
@@ -248,23 +262,26 @@
       }
       const body = await response.json();
       nextPage[severity] = body.next;
-      const fresh = body.results.filter(function (i) { return !drawn.has(i.id) && i.severity === severity; });
+      expanded[severity] = true;
+      // The wall's `open` (the page's state plus every alert since) is newer than the page
+      // read: draw only what it still has open in this band, as the stream last told it.
+      const fresh = body.results.map(function (i) { return streamed.get(i.id) || i; }).filter(function (i) {
+        const known = open.get(i.id);
+        return !drawn.has(i.id) && known && known.severity === severity && i.severity === severity && OPEN.includes(i.status);
+      });
       limit[severity] = list(severity).children.length + fresh.length;
       fresh.forEach(function (incident) { apply(incident, { quiet: true }); });
       counters();
     } catch (e) {
       say("Could not read more " + severity + " incidents: the network is down.", true);
     } finally {
+      reading -= 1;
+      if (!reading) streamed.clear();
       button.disabled = false;
     }
   }
 
   // --- actions: acknowledge, take, open -----------------------------------------------------
-
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
 
   function refusal(body) {
     if (body.detail) return body.detail;
@@ -284,7 +301,7 @@
       say("#" + id + " is already yours.", false);
       return;
     }
-    const headers = { "X-CSRFToken": csrfToken(), Accept: "application/json" };
+    const headers = { "X-CSRFToken": AlertStream.csrfToken(), Accept: "application/json" };
     const init = { method: "POST", credentials: "same-origin", headers: headers };
     if (action === "assign") {
       headers["Content-Type"] = "application/json";
@@ -302,7 +319,8 @@
       say("#" + id + ": " + (refusal(body) || "refused (" + response.status + ")"), true);
       return;
     }
-    apply(body);
+    // Only the outcome is taken from the answer: the card's state comes from the stream, which
+    // may already carry a newer one (someone else resolving it meanwhile).
     say("#" + id + (action === "assign" ? " is yours." : " acknowledged."), false);
   }
 
@@ -465,6 +483,7 @@
 
   function onAlert(msg) {
     wall.dataset.lastAlertId = msg.id;
+    if (reading) streamed.set(msg.incident.id, msg.incident);
     const node = apply(msg.incident);
     // Only a new incident or an escalation asks for attention; a count going up does not.
     const fresh = msg.kind === "incident.opened" || msg.kind === "incident.escalated";

@@ -1,9 +1,12 @@
 // The operators' alert stream over /ws/alerts/, shared by the wall, the queue and the
 // incident page. After any drop it reconnects with backoff, counting down in the status
 // element with a "Retry now" button, then sends {"type":"resume","after":lastId} so the
-// server replays what was missed, in order; ids already seen are dropped here.
+// server replays what was missed, in order; ids already seen are dropped here. When the
+// operator's zones change the server says {"type":"zones_changed"}: the page's counts and
+// lists depend on the zones, so onZonesChanged() is called, or else the page reloads.
 //
-//   AlertStream.open({ lastId, status: element, onAlert(msg), onLive() })
+//   AlertStream.open({ lastId, status: element, onAlert(msg), onLive(), onZonesChanged() })
+//   AlertStream.csrfToken()  (the session's CSRF token, for the pages' POSTs)
 (function () {
   "use strict";
 
@@ -61,6 +64,9 @@
           if (msg.id <= lastId) return; // replayed and live copies of the same alert
           lastId = msg.id;
           options.onAlert(msg);
+        } else if (msg.type === "zones_changed") {
+          if (options.onZonesChanged) options.onZonesChanged();
+          else location.reload();
         }
       };
       socket.onclose = function (event) {
@@ -79,5 +85,10 @@
     return { lastId: function () { return lastId; } };
   }
 
-  window.AlertStream = { open: open };
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  window.AlertStream = { open: open, csrfToken: csrfToken };
 })();

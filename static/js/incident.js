@@ -24,11 +24,6 @@
     count: Number(article.dataset.count),
   };
 
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
   // ---- live ------------------------------------------------------------------------------
   function tell(lines) {
     notice.textContent = "";
@@ -121,7 +116,7 @@
       const call = fetch("/api/v1/incidents/" + id + "/check/", {
         method: "POST",
         credentials: "same-origin",
-        headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/json", Accept: "application/json" },
+        headers: { "X-CSRFToken": AlertStream.csrfToken(), "Content-Type": "application/json", Accept: "application/json" },
         body: JSON.stringify({ step: Number(form.dataset.step), done: done }),
       }).then(async (response) => {
         const body = await response.json().catch(() => ({}));

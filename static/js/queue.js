@@ -43,11 +43,6 @@
   const rowOf = (id) => tbody.querySelector('tr[data-id="' + id + '"]');
   const box = (row) => row.querySelector("input.pick-one");
 
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
   function say(text, isError) {
     message.textContent = text;
     message.className = isError ? "error" : "muted";
@@ -105,7 +100,7 @@
     const response = await fetch(url, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json", "Content-Type": "application/json" },
+      headers: { "X-CSRFToken": AlertStream.csrfToken(), Accept: "application/json", "Content-Type": "application/json" },
       body: body ? JSON.stringify(body) : undefined,
     });
     const answer = await response.json().catch(() => ({}));
@@ -159,10 +154,24 @@
       }
     }
     bulk.setAttribute("aria-busy", "true");
-    const done = await post("/api/v1/incidents/bulk/", request);
-    bulk.removeAttribute("aria-busy");
+    let done;
+    try {
+      done = await post("/api/v1/incidents/bulk/", request);
+    } catch (e) {
+      done = { ok: false, status: 0, body: {} };
+    } finally {
+      bulk.removeAttribute("aria-busy");
+    }
+    if (done.status === 400) {
+      // Bad input is refused before anything is done.
+      say("Nothing was done: " + (firstError(done.body) || "the request was refused"), true);
+      return;
+    }
     if (!done.ok) {
-      say("Nothing was done: " + (firstError(done.body) || "error " + done.status), true);
+      // The server may have done part of it before failing: the list is read again to say what.
+      const why = firstError(done.body) || (done.status ? "error " + done.status : "the network is down");
+      say("The request failed (" + why + "); the list is refreshed to show what was done.", true);
+      sync();
       return;
     }
     const result = done.body;
@@ -246,14 +255,15 @@
   }
 
   // The same URL from the server, read for its counts and (first page) its rows; at most
-  // one request in flight, and bursts of alerts coalesce into one.
+  // one request in flight, and at most one every 400 ms: a burst of alerts is read in one
+  // request per 400 ms, so the counts keep moving during a long burst.
   let syncTimer = null;
   let syncing = false;
   let again = false;
 
   function sync() {
-    clearTimeout(syncTimer);
-    syncTimer = setTimeout(syncNow, 400);
+    if (syncTimer) return;
+    syncTimer = setTimeout(() => { syncTimer = null; syncNow(); }, 400);
   }
 
   async function syncNow() {

@@ -3,7 +3,8 @@
 Sign in, watch the alert wall go live, post a real photo through the camera API and see
 the alert appear without a reload, then open the incident; an admin draws a rule's zone
 on a camera's latest frame. A flood of low incidents never hides the high ones; a repeat
-updates its card in place without a new-alert cue; the wall works by keyboard.
+updates its card in place without a new-alert cue; the wall works by keyboard; the header
+counts follow incidents resolved or re-rated elsewhere, and an escalation cues.
 """
 
 import os
@@ -14,7 +15,7 @@ import pytest
 
 from apps.cameras.client import frame_post
 
-from .pages import bundled_photo, screenshot, sign_in
+from .pages import api_post, bundled_photo, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -399,4 +400,115 @@ def test_a_repeat_updates_its_card_in_place_without_a_new_alert_cue(server, brow
     assert card.get_attribute("data-cues") == "1"  # no second flash or sound
     # The tab counts unacknowledged incidents, not pushes.
     assert page.title() == f"({page.inner_text('#count-new')}) Alert wall · smartcampus"
+    page.close()
+
+
+def card_of(band: str, incident_id: int) -> str:
+    """The selector of an incident's card in a severity's band."""
+    return f'#list-{band} li.card[data-incident-id="{incident_id}"]'
+
+
+def test_the_header_counts_follow_live_changes_and_an_escalation_cues(server, browser):
+    """Given the wall open, when someone else resolves a high incident and lowers another to
+    medium, the counts and cards follow without a reload and nothing cues; when a low one is
+    raised to high, it arrives in the high band with a cue."""
+    printed = server.shell(
+        """
+from django.utils import timezone
+from apps.cameras.models import Camera
+from apps.incidents.models import Incident
+camera = Camera.objects.get(name="Library entrance")
+for title, severity in [("Ladder at the archive window", "high"),
+                        ("Door held open at the archive", "high"),
+                        ("Bag left in the reading room", "low")]:
+    i = Incident.objects.create(title=title, severity=severity, camera=camera, zone=camera.zone,
+                                label="person", last_seen_at=timezone.now())
+    print("incident", i.pk)
+"""
+    ).splitlines()
+    resolved, lowered, raised = (int(line.split()[1]) for line in printed if "incident " in line)
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    sign_in(page, server)
+    page.wait_for_selector("#conn.conn-live", timeout=15_000)
+    page.evaluate("window.__notReloaded = true")
+    before = header_counts(page)
+    assert before == open_counts(server)
+    cues = int(page.get_attribute("#wall", "data-cues") or 0)
+    page.wait_for_selector(card_of("high", resolved))
+    page.wait_for_selector(card_of("high", lowered))
+
+    admin = server.api_token("admin")
+    api_post(
+        server,
+        admin,
+        f"/api/v1/incidents/{resolved}/resolve/",
+        {"verdict": "false_alarm", "reason": "a drill"},
+    )
+    api_post(server, admin, f"/api/v1/incidents/{lowered}/severity/", {"severity": "medium"})
+
+    page.wait_for_selector(card_of("high", resolved), state="detached", timeout=10_000)
+    page.wait_for_selector(card_of("medium", lowered), timeout=10_000)
+    assert page.locator(card_of("high", lowered)).count() == 0
+    after = {
+        **before,
+        "high": before["high"] - 2,
+        "medium": before["medium"] + 1,
+        "new": before["new"] - 1,  # the resolved one was never acknowledged
+    }
+    assert header_counts(page) == after == open_counts(server)
+    assert int(page.get_attribute("#wall", "data-cues") or 0) == cues  # no cue for either
+
+    api_post(server, admin, f"/api/v1/incidents/{raised}/severity/", {"severity": "high"})
+
+    escalated = page.locator(card_of("high", raised))
+    escalated.wait_for(timeout=10_000)
+    assert escalated.get_attribute("data-cues") == "1"  # flashed (and sounded)
+    assert int(page.get_attribute("#wall", "data-cues")) == cues + 1
+    assert page.locator(card_of("low", raised)).count() == 0
+    assert header_counts(page) == {**after, "high": after["high"] + 1, "low": after["low"] - 1}
+    assert header_counts(page) == open_counts(server)
+    assert page.evaluate("window.__notReloaded") is True
+    page.close()
+
+
+def test_a_fully_shown_low_band_keeps_every_row_when_a_new_low_one_arrives(server, browser, flood):
+    """Given every low incident shown, when one more turns low live, the band grows by it
+    rather than dropping its oldest row behind a "show" that would find nothing new."""
+    (line,) = [
+        line
+        for line in server.shell(
+            "from django.utils import timezone\n"
+            "from apps.cameras.models import Camera\n"
+            "from apps.incidents.models import Incident\n"
+            "camera = Camera.objects.get(name='Library entrance')\n"
+            "i = Incident.objects.create(title='Umbrella on the stairs', severity='high',"
+            " camera=camera, zone=camera.zone, label='person', last_seen_at=timezone.now())\n"
+            "print('incident', i.pk)\n"
+        ).splitlines()
+        if line.startswith("incident ")
+    ]
+    lowered = int(line.split()[1])
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    sign_in(page, server)
+    page.wait_for_selector("#conn.conn-live", timeout=15_000)
+    more = page.locator("button.more[data-more=low]")
+    lows = page.locator("#list-low li.card")
+    while more.is_visible():
+        drawn = lows.count()
+        more.click()
+        page.wait_for_function(
+            f"document.querySelectorAll('#list-low li.card').length > {drawn}", timeout=10_000
+        )
+    assert lows.count() == open_counts(server)["low"]
+
+    api_post(
+        server,
+        server.api_token("admin"),
+        f"/api/v1/incidents/{lowered}/severity/",
+        {"severity": "low"},
+    )
+
+    page.wait_for_selector(card_of("low", lowered), timeout=10_000)
+    assert lows.count() == open_counts(server)["low"] == int(page.inner_text("#count-low"))
+    assert more.is_hidden()
     page.close()

@@ -3,44 +3,13 @@ someone else acknowledges or takes the incident while it is open; a refused reso
 what was entered and shows why at the form; the frame enlarges; "next incident" follows;
 on a phone the actions come before the details and nothing scrolls sideways."""
 
-import json
-import sqlite3
-import time
-import urllib.request
-
 import pytest
 
 from apps.cameras.client import frame_post
 
-from .pages import bundled_photo, screenshot, sign_in
+from .pages import api_post, bundled_photo, incident_of, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def api_post(server, token: str, path: str, data: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"{server.url}{path}",
-        data=json.dumps(data or {}).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def incident_of(server, title: str, timeout: float = 20) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db = sqlite3.connect(server.var_dir / "db.sqlite3", timeout=30)
-        try:
-            found = db.execute(
-                "SELECT id FROM incidents_incident WHERE title = ? AND status = 'new'", [title]
-            ).fetchall()
-        finally:
-            db.close()
-        if found:
-            return found[0][0]
-        time.sleep(0.3)
-    raise AssertionError(f"no incident {title!r} was raised")
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,10 @@ def too_wide(page, server, paths, *, optional=()) -> dict[str, int]:
         response = page.goto(server.url + path, wait_until="load")
         if path in optional and response.status == 404:
             continue
-        page.wait_for_timeout(300)
+        # Scripts may still be fetching what they draw: wait for the network to go quiet,
+        # then a moment for the last drawing.
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(50)
         width = page.evaluate(PAGE_WIDTH)
         if width > PHONE["width"]:
             found[path] = width

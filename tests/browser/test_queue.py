@@ -5,26 +5,14 @@ and training sample; on a phone the results come first and nothing scrolls sidew
 
 import json
 import sqlite3
-import time
-import urllib.request
 
 import pytest
 
 from apps.cameras.client import frame_post
 
-from .pages import bundled_photo, screenshot, sign_in
+from .pages import api_post, bundled_photo, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def api_post(server, token: str, path: str, data: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        f"{server.url}{path}",
-        data=json.dumps(data or {}).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
 
 
 def db_rows(server, sql: str, params=()) -> list[tuple]:
@@ -33,16 +21,6 @@ def db_rows(server, sql: str, params=()) -> list[tuple]:
         return db.execute(sql, params).fetchall()
     finally:
         db.close()
-
-
-def incident_of(server, title: str, timeout: float = 20) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = db_rows(server, "SELECT id FROM incidents_incident WHERE title = ?", [title])
-        if found:
-            return found[0][0]
-        time.sleep(0.3)
-    raise AssertionError(f"no incident {title!r} was raised")
 
 
 def incidents_made(server, frame_id: int, titles: list[str]) -> list[int]:
