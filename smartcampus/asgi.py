@@ -66,9 +66,9 @@ django_asgi = ThreadPoolASGIHandler(threads=settings.WEB_THREADS)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
+from apps.core.sockets import SameOriginValidator  # noqa: E402
 from apps.incidents.routing import websocket_urlpatterns  # noqa: E402
 from apps.ml.routing import websocket_urlpatterns as training_websocket_urlpatterns  # noqa: E402
 from apps.qa.routing import websocket_urlpatterns as chat_websocket_urlpatterns  # noqa: E402
@@ -85,7 +85,7 @@ application = ProtocolTypeRouter(
                 for prefix in ("/api/v1/ml/datasets/", "/ml/datasets/")
             },
         ),
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": SameOriginValidator(
             AuthMiddlewareStack(
                 URLRouter(
                     [

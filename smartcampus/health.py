@@ -1,5 +1,6 @@
 """`GET /healthz`: the database, the broker, the channel layer and the active models, each ok
-or failing; 503 when any fails.
+or failing; 503 when any fails. Only operators, admins and staff see the detail (model
+versions, error messages); anyone else gets "ok" or "failing" per check.
 
 It lives with the site, not in an app, because it looks at every layer at once.
 """
@@ -15,6 +16,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from apps.core.roles import is_operator
 from apps.ml.choices import VISION_TASKS
 from apps.ml.selectors import modelversion_active, modelversion_directory
 
@@ -93,4 +95,9 @@ def health_report() -> tuple[bool, dict[str, str]]:
 @require_GET
 def healthz(request) -> JsonResponse:
     healthy, report = health_report()
+    user = request.user
+    if not (user.is_authenticated and (user.is_staff or is_operator(user))):
+        report = {
+            name: "failing" if r.startswith("failing") else "ok" for name, r in report.items()
+        }
     return JsonResponse(report, status=200 if healthy else 503)

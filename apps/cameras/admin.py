@@ -5,7 +5,7 @@ copy button and example request, the class picker, the zone)."""
 from django.contrib import admin, messages
 from django.db import models
 
-from apps.core.admin import AuditedModelAdmin
+from apps.core.admin import AuditedModelAdmin, ZoneLimitedAdmin
 from apps.core.services import apikey_create
 
 from .forms import RuleAdminForm
@@ -42,7 +42,7 @@ def _show_key_once(request, camera: Camera, plaintext: str) -> None:
 
 
 @admin.register(Camera)
-class CameraAdmin(AuditedModelAdmin):
+class CameraAdmin(AuditedModelAdmin, ZoneLimitedAdmin):
     list_display = [
         "name",
         "location",
@@ -91,7 +91,8 @@ class CameraAdmin(AuditedModelAdmin):
 
 
 @admin.register(Rule)
-class RuleAdmin(AuditedModelAdmin):
+class RuleAdmin(AuditedModelAdmin, ZoneLimitedAdmin):
+    zone_lookup = "camera__zone"
     form = RuleAdminForm
     list_display = [
         "name",
@@ -102,13 +103,13 @@ class RuleAdmin(AuditedModelAdmin):
         "cooldown_seconds",
         "enabled",
     ]
-    list_filter = ["severity", "enabled", "camera"]
+    list_filter = ["severity", "enabled", ("camera", admin.RelatedOnlyFieldListFilter)]
 
 
 @admin.register(Frame)
-class FrameAdmin(admin.ModelAdmin):
+class FrameAdmin(ZoneLimitedAdmin):
     list_display = ["id", "camera", "received_at", "status", "motion", "inference_ms", "batch_size"]
-    list_filter = ["status", "camera"]
+    list_filter = ["status", ("camera", admin.RelatedOnlyFieldListFilter)]
     readonly_fields = [f.name for f in Frame._meta.fields]
 
     def has_add_permission(self, request) -> bool:

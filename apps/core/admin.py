@@ -1,13 +1,23 @@
 """Admin for API keys, the (read-only) audit log, users with the zones an operator is limited
-to, plus the audited ModelAdmin base."""
+to, plus the audited ModelAdmin base and the zone-limited one."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 
 from .models import ApiKey, AuditLog
-from .services import apikey_revoke, audit_record, operator_zones_set, zones_clean
+from .roles import Role, viewer_zones
+from .services import (
+    apikey_revoke,
+    audit_record,
+    operator_zones_set,
+    user_admin_change_audit,
+    zones_clean,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -21,6 +31,21 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ZoneLimitedAdmin(admin.ModelAdmin):
+    """Lists and opens only the rows in the zones the user may see (`viewer_zones`), as the
+    product's own pages do: a zone-limited operator with staff status sees no other zone here.
+    `zone_lookup` is the path to the row's zone."""
+
+    zone_lookup = "zone"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        zones = viewer_zones(request.user)
+        if zones is None:
+            return queryset
+        return queryset.filter(**{f"{self.zone_lookup}__in": zones}) if zones else queryset.none()
 
 
 class AuditedModelAdmin(admin.ModelAdmin):
@@ -109,13 +134,120 @@ User = get_user_model()
 admin.site.unregister(User)
 
 
+def _groups_outside_roles(user):
+    if user.pk is None:
+        return Group.objects.none()
+    return user.groups.exclude(name__in=[role.value for role in Role])
+
+
+# Only a superuser grants or changes these; admins manage users through roles and zones.
+PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "user_permissions")
+
+
 @admin.register(User)
 class ZonedUserAdmin(UserAdmin):
+    """Users, their roles (the role groups) and zones. An admin who is not a superuser is not
+    offered the privilege fields, is refused (403, audited) when posting them, may pick only
+    role groups, and may not change or delete a superuser. Every change is audited."""
+
     form = type("UserChangeZonesForm", (UserZonesForm, UserAdmin.form), {})
     fieldsets = [*UserAdmin.fieldsets, ("Zones", {"fields": ["zones"]})]
 
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        return [
+            (
+                name,
+                {**options, "fields": [f for f in options["fields"] if f not in PRIVILEGE_FIELDS]},
+            )
+            for name, options in fieldsets
+        ]
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups" and not request.user.is_superuser:
+            kwargs["queryset"] = Group.objects.filter(name__in=[role.value for role in Role])
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        posted = sorted(f for f in PRIVILEGE_FIELDS if f in request.POST)
+        if request.method == "POST" and posted and not request.user.is_superuser:
+            target = self.get_object(request, unquote(object_id)) if object_id else None
+            audit_record(
+                action="user.refused",
+                actor=request.user,
+                target=target,
+                request=request,
+                detail={"fields": posted, "reason": "only a superuser may change these"},
+            )
+            raise PermissionDenied(f"only a superuser may change {', '.join(posted)}")
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        before = User.objects.get(pk=obj.pk) if change else None
+        super().save_model(request, obj, form, change)
+        user_admin_change_audit(
+            user=obj, before=before, fields=form.changed_data, actor=request.user, request=request
+        )
+
+    def delete_model(self, request, obj):
+        audit_record(
+            action="user.delete",
+            actor=request.user,
+            target=obj,
+            request=request,
+            detail={"username": obj.get_username()},
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        user = self.get_object(request, unquote(id))
+        before = user.password if user is not None else None
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and user is not None:
+            user.refresh_from_db(fields=["password"])
+            if user.password != before:
+                audit_record(
+                    action="user.password",
+                    actor=request.user,
+                    target=user,
+                    request=request,
+                    detail={"usable": user.has_usable_password()},
+                )
+        return response
+
     def save_related(self, request, form, formsets, change):
+        groups_before = (
+            sorted(form.instance.groups.values_list("name", flat=True)) if change else []
+        )
+        # Groups outside the roles are not offered to an admin, so their form would drop them.
+        kept = [] if request.user.is_superuser else list(_groups_outside_roles(form.instance))
         super().save_related(request, form, formsets, change)
+        form.instance.groups.add(*kept)
+        groups_after = sorted(form.instance.groups.values_list("name", flat=True))
+        if groups_after != groups_before:
+            audit_record(
+                action="user.roles",
+                actor=request.user,
+                target=form.instance,
+                request=request,
+                detail={"from": groups_before, "to": groups_after},
+            )
         if "zones" in form.changed_data:
             operator_zones_set(
                 user=form.instance,

@@ -79,13 +79,18 @@ def apikey_authenticate(*, plaintext: str) -> ApiKey | None:
     return key
 
 
-def user_token_create(*, user) -> tuple[UserToken, str]:
+def user_token_create(
+    *, user, name: str = "", lifetime: timedelta | None = None
+) -> tuple[UserToken, str]:
+    """A new token for `user`, for `lifetime` (at most, and by default, USER_TOKEN_LIFETIME)."""
     new = secret_new()
+    lifetime = min(lifetime or USER_TOKEN_LIFETIME, USER_TOKEN_LIFETIME)
     token = UserToken.objects.create(
         user=user,
+        name=name,
         prefix=new.prefix,
         digest=new.digest,
-        expires_at=timezone.now() + USER_TOKEN_LIFETIME,
+        expires_at=timezone.now() + lifetime,
     )
     return token, new.plaintext
 
@@ -101,6 +106,10 @@ def user_token_authenticate(*, plaintext: str) -> UserToken | None:
     )
     if token is None or not token.user.is_active or not secret_matches(plaintext, token.digest):
         return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        UserToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
     return token
 
 
@@ -149,3 +158,42 @@ def operator_zones_set(*, user, zones: list[str], actor, request=None) -> list[s
     )
     user_group_send_after_commit(user.pk, {"type": "scope.changed"})
     return cleaned
+
+
+# Form fields that carry a password: their names stay out of "fields changed".
+_PASSWORD_FIELDS = {"password", "password1", "password2", "usable_password"}
+
+
+def user_admin_change_audit(*, user, before, fields, actor, request=None) -> None:
+    """Audit a user saved through the admin: created, or the names of the fields changed
+    (never a password or its hash), with superuser/staff grants and a deactivation as
+    entries of their own. `before` is the user as stored before the save (None: created)."""
+    names = sorted(set(fields) - _PASSWORD_FIELDS)
+    if before is None:
+        audit_record(
+            action="user.create",
+            actor=actor,
+            target=user,
+            request=request,
+            detail={"fields": names, "password_set": user.has_usable_password()},
+        )
+        return
+    if names:
+        audit_record(
+            action="user.change",
+            actor=actor,
+            target=user,
+            request=request,
+            detail={"fields": names},
+        )
+    for flag in ("is_superuser", "is_staff"):
+        if getattr(before, flag) != getattr(user, flag):
+            audit_record(
+                action="user.privilege",
+                actor=actor,
+                target=user,
+                request=request,
+                detail={"field": flag, "from": getattr(before, flag), "to": getattr(user, flag)},
+            )
+    if before.is_active and not user.is_active:
+        audit_record(action="user.deactivate", actor=actor, target=user, request=request)

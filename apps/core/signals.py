@@ -1,13 +1,16 @@
-"""Audit logins and failed logins; keep the role groups in step after every migrate."""
+"""Audit logins and failed logins; keep the role groups in step after every migrate; revoke a
+user's tokens and close their sockets when the password changes or the account is disabled."""
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, post_save, pre_save
 from django.dispatch import receiver
 
 from .events import user_group_send
 from .services import audit_record, roles_sync
+from .tokens import user_after_save, user_before_save
 
 
 @receiver(user_logged_in)
@@ -39,3 +42,14 @@ def _sync_roles(sender, using="default", **kwargs) -> None:
     for app_config in apps.get_app_configs():
         create_permissions(app_config, verbosity=0, using=using)
     roles_sync()
+
+
+@receiver(pre_save, sender=settings.AUTH_USER_MODEL)
+def _user_before_save(sender, instance, update_fields=None, **kwargs) -> None:
+    user_before_save(instance, update_fields=update_fields)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def _user_after_save(sender, instance, created=False, **kwargs) -> None:
+    # A password change or deactivation revokes the user's API tokens and closes their sockets.
+    user_after_save(instance)

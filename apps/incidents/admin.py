@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from apps.core.admin import AuditedModelAdmin, ReadOnlyAdmin
+from apps.core.admin import AuditedModelAdmin, ReadOnlyAdmin, ZoneLimitedAdmin
 from apps.core.services import audit_record
 
 from .models import AlertOutbox, Checklist, ChecklistStep, Incident, ResidentReport
@@ -22,7 +22,7 @@ class ResidentReportInline(admin.TabularInline):
 
 
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(ZoneLimitedAdmin):
     list_display = [
         "id",
         "title",
@@ -43,7 +43,8 @@ class IncidentAdmin(admin.ModelAdmin):
 
 
 @admin.register(AlertOutbox)
-class AlertOutboxAdmin(ReadOnlyAdmin):
+class AlertOutboxAdmin(ReadOnlyAdmin, ZoneLimitedAdmin):
+    zone_lookup = "incident__zone"
     list_display = ["id", "kind", "incident", "created_at"]
 
 

@@ -36,7 +36,8 @@ def test_the_api_docs_page_loads_swagger_ui_from_this_server_only(client):
     assert "cdn" not in page.lower() and "@latest" not in page
 
 
-def test_healthz_reports_each_dependency(client, active_model):
+def test_healthz_reports_each_dependency(client, operator, active_model):
+    client.force_login(operator)  # anonymous callers get ok/failing only (test_low_findings)
     response = client.get("/healthz")
     body = response.json()
     assert response.status_code == 200, body
@@ -44,7 +45,8 @@ def test_healthz_reports_each_dependency(client, active_model):
     assert body["models"] == "ok (tiny-vision v1)"
 
 
-def test_healthz_is_503_and_names_the_failure_without_a_model(client):
+def test_healthz_is_503_and_names_the_failure_without_a_model(client, operator):
+    client.force_login(operator)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["models"].startswith("failing: RuntimeError: no active vision model")

@@ -87,6 +87,14 @@ def test_a_tampered_cursor_starts_from_the_first_page(client_of):
         assert ids_on(client_of.get(f"/queue/?order=newest&cursor={cursor}")) == [first.pk]
 
 
+def test_a_tampered_cursor_is_named_on_the_page(client_of):
+    IncidentFactory.create_batch(2)
+    page = client_of.get("/queue/", {"cursor": "cD0lMjc="}).content.decode()
+    assert 'id="stale-cursor"' in page and "this is the first page" in page
+    fine = client_of.get("/queue/").content.decode()
+    assert 'id="stale-cursor"' not in fine
+
+
 def test_titles_are_escaped_in_the_queue(client_of):
     IncidentFactory(title="<script>alert(1)</script>")
     body = client_of.get("/queue/").content

@@ -1,15 +1,35 @@
-"""`POST /api/v1/auth/token/`: trade a username and password for an API token."""
+"""The auth endpoints: `POST /api/v1/auth/token/` trades a username and password for an API
+token (optionally named, optionally shorter-lived); `GET /api/v1/auth/tokens/` lists the
+caller's tokens; `POST /api/v1/auth/tokens/{id}/revoke/` revokes one (the caller's own, or
+anyone's for an admin); `POST /api/v1/auth/sign-out-everywhere/` revokes all the caller's
+tokens, ends their other sessions and closes their sockets."""
 
-from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
+from datetime import timedelta
+
+from django.contrib.auth import authenticate, get_user_model
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from ..models import UserToken
+from ..roles import is_admin
 from ..services import audit_record, user_token_create
-from .serializers import TokenRequestSerializer, TokenResponseSerializer
+from ..tokens import sign_out_everywhere, user_token_revoke
+from .serializers import (
+    SignOutEverywhereSerializer,
+    TokenRequestSerializer,
+    TokenResponseSerializer,
+    UserTokenSerializer,
+)
+
+TOKEN_LIST_LIMIT = 200
+BIGINT_MAX = 2**63 - 1
 
 
 class TokenView(APIView):
@@ -22,12 +42,79 @@ class TokenView(APIView):
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(request._request, **serializer.validated_data)
+        data = serializer.validated_data
+        user = authenticate(request._request, username=data["username"], password=data["password"])
         if user is None:
             return Response(
                 {"detail": "wrong username or password, or the account is disabled"},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        token, plaintext = user_token_create(user=user)
-        audit_record(action="auth.token", actor=user, request=request._request)
-        return Response({"token": plaintext, "expires_at": token.expires_at})
+        lifetime = data.get("lifetime")
+        token, plaintext = user_token_create(
+            user=user,
+            name=data.get("name", "").strip(),
+            lifetime=timedelta(seconds=lifetime) if lifetime else None,
+        )
+        audit_record(
+            action="auth.token",
+            actor=user,
+            target=token,
+            request=request._request,
+            detail={"name": token.name, "expires_at": token.expires_at.isoformat()},
+        )
+        return Response(
+            {
+                "id": token.pk,
+                "name": token.name,
+                "token": plaintext,
+                "expires_at": token.expires_at,
+            }
+        )
+
+
+class TokenListView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "user",
+                OpenApiTypes.INT,
+                description="another user's id (admins only); default: the caller",
+            )
+        ],
+        responses={200: UserTokenSerializer(many=True)},
+    )
+    def get(self, request):
+        """The caller's tokens, newest first (at most 200), without their secrets."""
+        user_id = request.user.pk
+        raw = request.query_params.get("user")
+        if raw not in (None, "", str(user_id)):
+            if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+                raise ValidationError({"user": "a user id (a whole number) is required"})
+            if not is_admin(request.user):
+                raise NotFound("no such user")  # as for a user that does not exist
+            user_id = get_object_or_404(get_user_model(), pk=int(raw)).pk
+        tokens = UserToken.objects.filter(user_id=user_id).order_by("-id")[:TOKEN_LIST_LIMIT]
+        return Response(UserTokenSerializer(tokens, many=True, context={"request": request}).data)
+
+
+class TokenRevokeView(APIView):
+    @extend_schema(request=None, responses={200: UserTokenSerializer})
+    def post(self, request, pk: int):
+        """Revoke one token: the caller's own, or (for an admin) anyone's. Another user's
+        token is a 404 to everyone else, as one that does not exist."""
+        if pk > BIGINT_MAX:
+            raise NotFound("no such token")
+        tokens = UserToken.objects.all()
+        if not is_admin(request.user):
+            tokens = tokens.filter(user_id=request.user.pk)
+        token = get_object_or_404(tokens, pk=pk)
+        token = user_token_revoke(token=token, actor=request.user, request=request._request)
+        return Response(UserTokenSerializer(token, context={"request": request}).data)
+
+
+class SignOutEverywhereView(APIView):
+    @extend_schema(request=None, responses={200: SignOutEverywhereSerializer})
+    def post(self, request):
+        """Revoke every token of the caller, end their other sessions (this one stays), and
+        close all their websockets."""
+        return Response(sign_out_everywhere(user=request.user, request=request._request))

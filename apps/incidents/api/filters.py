@@ -1,6 +1,7 @@
 """Query-string filters for the incident list."""
 
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from apps.core.choices import Severity
@@ -10,6 +11,13 @@ from ..models import Incident, IncidentEvent
 
 # Beyond this many comment matches for a word, they are joined in the query instead.
 TEXT_MATCH_IDS_MAX = 2000
+
+
+def _camera_id_in_range(value: str) -> None:
+    """An id over 18 digits names no camera, and over 2**63 - 1 was a 500 (OverflowError)."""
+    digits = value.strip().removeprefix("#")
+    if digits.isascii() and digits.isdigit() and len(digits) > 18:
+        raise ValidationError("a camera id has at most 18 digits")
 
 
 class IncidentFilter(django_filters.FilterSet):
@@ -23,6 +31,7 @@ class IncidentFilter(django_filters.FilterSet):
         max_length=100,
         label="Camera",
         help_text="A camera's id, or part of its name (any case).",
+        validators=[_camera_id_in_range],
     )
     opened_after = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
     opened_before = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")

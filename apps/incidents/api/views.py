@@ -8,11 +8,12 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from apps.core.ids import id_from_text
+from apps.core.pagination import KEY_PATTERN
 from apps.core.permissions import IsOperator
 from apps.core.services import audit_record
 
@@ -53,6 +54,21 @@ class IncidentCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def decode_cursor(self, request):
+        """DRF's decoding, with a cursor that is not one of ours a 400 naming `cursor` (an id
+        position that is not a number was a 500, a malformed cursor a 404)."""
+        bad = ValidationError(
+            {"cursor": "not a cursor this list gave out; start from the first page"}
+        )
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise bad from None
+        position = cursor.position if cursor is not None else None
+        if position is not None and not KEY_PATTERN.fullmatch(position):
+            raise bad
+        return cursor
 
 
 def _refused(exc: IncidentActionRefused) -> Response:

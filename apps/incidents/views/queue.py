@@ -4,6 +4,7 @@ live from the alert stream by static/js/queue.js."""
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
+from apps.core.pagination import cursor_parse
 from apps.core.roles import assignable_usernames, require_operator
 
 from ..api.filters import IncidentFilter
@@ -35,9 +36,10 @@ def incident_queue(request):
     visible = incident_list(viewer=request.user)
     filters = IncidentFilter(params, queryset=visible, request=request)
     filtered = filters.qs if filters.is_valid() else visible.none()
-    page = incident_queue_page(
-        filtered, order=order, cursor=params.get("cursor"), size=QUEUE_PAGE_SIZE
-    )
+    cursor = params.get("cursor")
+    page = incident_queue_page(filtered, order=order, cursor=cursor, size=QUEUE_PAGE_SIZE)
+    # A tampered or stale page link shows page one, and says so.
+    stale_cursor = bool(cursor) and cursor_parse(cursor, len(QUEUE_ORDERS[order])) is None
     # Counts follow every filter but the status one, so the tabs say where to look next.
     unstatused = params.copy()
     for key in ("status", "cursor"):
@@ -73,7 +75,8 @@ def incident_queue(request):
             "first_query": _query(base) if params.get("cursor") else None,
             "export_query": _query(base),
             "last_alert_id": last_id,
-            "later_page": bool(params.get("cursor")),
+            "later_page": bool(params.get("cursor")) and not stale_cursor,
+            "stale_cursor": stale_cursor,
             "status_names": dict(Status.choices),
             "camera_verdicts": [(v.value, v.label) for v in CAMERA_VERDICTS],
             "resident_verdicts": [(v.value, v.label) for v in RESIDENT_VERDICTS],
