@@ -7,6 +7,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from . import clientip
 from .events import user_group_send_after_commit
 from .keys import secret_matches, secret_new, secret_prefix
 from .models import ApiKey, AuditLog, OperatorZone, UserToken
@@ -16,10 +17,8 @@ USER_TOKEN_LIFETIME = timedelta(days=30)
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    if request is None:
-        return None
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it.
-    return request.META.get("REMOTE_ADDR") or None
+    # REMOTE_ADDR, or X-Forwarded-For only as far as SMARTCAMPUS_TRUSTED_PROXIES vouch for it.
+    return clientip.client_ip(request)
 
 
 def audit_record(

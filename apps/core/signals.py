@@ -1,6 +1,7 @@
 """Audit logins and failed logins; keep the role groups in step after every migrate; revoke a
 user's tokens and close their sockets when the password changes or the account is disabled."""
 
+from axes.signals import user_locked_out
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.management import create_permissions
@@ -32,6 +33,16 @@ def _audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
     # `credentials` has the password already scrubbed by Django.
     username = str(credentials.get("username", ""))[:150]
     audit_record(action="auth.login_failed", request=request, actor_name=username)
+
+
+@receiver(user_locked_out)
+def _audit_lockout(sender, request=None, username=None, ip_address=None, **kwargs) -> None:
+    audit_record(
+        action="auth.lockout",
+        request=request,
+        actor_name=str(username or "")[:150],
+        detail={"username": str(username or "")[:150], "ip": ip_address},
+    )
 
 
 @receiver(post_migrate)

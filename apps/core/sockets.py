@@ -36,6 +36,9 @@ RECHECK_FAILURES_MAX = 5
 # the slots of a process that died without a disconnect are free again within a minute.
 # Whole seconds: Django's Redis cache rounds timeouts down to them.
 SLOT_TTL_SECONDS = 60
+# Sockets one address holds open before they authenticate (/ws/alerts/ awaiting its token);
+# each lives WS_AUTH_TIMEOUT_SECONDS at most.
+UNAUTHENTICATED_SOCKETS_PER_ADDRESS = 20
 
 Standing = TypeVar("Standing")
 

@@ -8,19 +8,26 @@ the database, so the client sees each alert once, in order.
 
 import asyncio
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from apps.core import sockets
 from apps.core.authentication import credential_user
 from apps.core.events import user_group
 from apps.core.roles import is_operator, viewer_zones
 from apps.core.services import user_token_authenticate
 from apps.core.sockets import (
     CLOSE_FORBIDDEN,
+    CLOSE_TOO_MANY,
     CLOSE_UNAUTHENTICATED,
     BoundedJsonConsumer,
+    SocketSlot,
     credential_watch,
+    socket_slot_release,
+    socket_slot_take,
 )
+from apps.qa.clients import address_of_scope
 
 from .events import OPERATORS_GROUP, alert_message
 from .selectors import alert_last_id, alerts_after, zone_visible
@@ -41,6 +48,7 @@ class AlertConsumer(BoundedJsonConsumer):
     cursor: int | None = None
     zones: frozenset[str] | None = frozenset()  # the viewer's zones; read again on a change
     token_id: int | None = None  # the credential it was opened with, checked again and again
+    pending: SocketSlot | None = None  # its place among its address's unauthenticated sockets
     _deadline: asyncio.Task | None = None
     _watch: asyncio.Task | None = None
 
@@ -53,13 +61,28 @@ class AlertConsumer(BoundedJsonConsumer):
             await self.accept()
             await self._admit(user)
             return
+        # Anonymous until its token comes: capped per address, like the public chat socket,
+        # and closed after WS_AUTH_TIMEOUT_SECONDS; refused before accept when the cap is hit.
+        self.pending = await sync_to_async(socket_slot_take)(
+            group=f"alerts-pending:{address_of_scope(self.scope)}",
+            limit=sockets.UNAUTHENTICATED_SOCKETS_PER_ADDRESS,
+        )
+        if self.pending is None:
+            await self.close(code=CLOSE_TOO_MANY)
+            return
         await self.accept()
         self._deadline = asyncio.create_task(self._close_unless_authenticated())
+
+    async def _pending_release(self) -> None:
+        if self.pending is not None:
+            slot, self.pending = self.pending, None
+            await sync_to_async(socket_slot_release)(slot)
 
     async def disconnect(self, code) -> None:
         for task in (self._deadline, self._watch):
             if task is not None:
                 task.cancel()
+        await self._pending_release()
         if self.user is not None:
             await self.channel_layer.group_discard(OPERATORS_GROUP, self.channel_name)
             await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
@@ -143,6 +166,7 @@ class AlertConsumer(BoundedJsonConsumer):
             return
         if self._deadline is not None:
             self._deadline.cancel()
+        await self._pending_release()
         self.token_id = token.pk
         await self._admit(user)
 

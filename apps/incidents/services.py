@@ -10,6 +10,7 @@ from dataclasses import field as dataclass_field
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
@@ -417,6 +418,20 @@ def incident_acknowledge(*, incident: Incident, actor, request=None) -> Incident
     return incident
 
 
+def incident_assignee_find(username: str):
+    """The active operator named `username`, else IncidentInputError.
+
+    One refusal for a name no one has and for a user who is not an operator (a resident, a
+    deactivated account), so an assign error does not tell which usernames exist. Callers
+    check the incident's visibility first: one the actor may not see is a 404 whatever name
+    is given.
+    """
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None or not is_operator(user):
+        raise IncidentInputError("assignee", f"no operator named {username!r}")
+    return user
+
+
 @transaction.atomic
 def incident_assign(*, incident: Incident, assignee, actor, request=None) -> Incident:
     """Give the incident to an operator; an open, unacknowledged one is acknowledged too."""
@@ -711,6 +726,7 @@ def incidents_bulk_act(
     actor,
     request=None,
     assignee=None,
+    assignee_name: str = "",
     verdict: str = "",
     label: str = "",
     note: str = "",
@@ -724,6 +740,9 @@ def incidents_bulk_act(
     none is ever half written, and each gets its own timeline entry, audit entry, alert and,
     resolved with a camera verdict, its training sample. The result lists every incident's
     outcome; ids the actor may not see are reported as not found, like unknown ones.
+
+    To assign, give `assignee` (a user) or `assignee_name` (a username, looked up with
+    incident_assignee_find only once some chosen incident is visible to the actor).
 
     Input that is wrong for every incident alike (no ids, too many, an unknown action or
     verdict, a wrong-class verdict without its label) is refused before anything is written.
@@ -739,11 +758,15 @@ def incidents_bulk_act(
         raise IncidentInputError(
             "ids", f"{len(wanted)} incidents were chosen; one request takes at most {BULK_MAX_IDS}"
         )
-    if action == BulkAction.ASSIGN and assignee is None:
+    if action == BulkAction.ASSIGN and assignee is None and not assignee_name:
         raise IncidentInputError("assignee", "assigning needs the operator to assign to")
     if action == BulkAction.RESOLVE:
         _bulk_verdict_check(verdict=verdict, label=label)
     found = {i.pk: i for i in incident_list(viewer=actor).filter(pk__in=wanted)}
+    if action == BulkAction.ASSIGN and assignee is None and found:
+        # Named only once some incident is visible: ids the actor may not see are "not
+        # found" whatever the name, so the answer cannot be used to probe usernames.
+        assignee = incident_assignee_find(assignee_name)
     result = BulkResult(action=action)
     for pk in wanted:
         incident = found.get(pk)

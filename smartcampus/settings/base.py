@@ -6,6 +6,7 @@ Embedded default: SQLite, in-memory channel layer, Celery tasks run in-process.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",  # sign-in limits and lockout (see "Client address and sign-in limits" below)
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -84,6 +86,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lockout page
 ]
 
 ROOT_URLCONF = "smartcampus.urls"
@@ -204,6 +207,29 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_RATES": {"auth": env_str("SMARTCAMPUS_AUTH_RATE", "10/min")},
 }
+
+# --- Client address and sign-in limits --------------------------------------------
+# The reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated).
+# Empty: the header is ignored and REMOTE_ADDR is the client. apps.core.clientip reads it for the
+# sign-in limits, the API throttles and the audit log; uvicorn's --forwarded-allow-ips must list
+# the same proxies (compose.yaml passes this variable).
+TRUSTED_PROXIES = env_networks("SMARTCAMPUS_TRUSTED_PROXIES")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out sign-in
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Every password check (/accounts/login/, /admin/login/, POST /api/v1/auth/token/) counts:
+# after this many failures for one username from one address, that pair is locked out for
+# the cool-off; a success resets the count. An admin unlocks early in the admin (Axes > Access
+# attempts) or with `manage.py axes_reset_username NAME`.
+AXES_FAILURE_LIMIT = env_int("SMARTCAMPUS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SMARTCAMPUS_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "apps.core.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.core.lockout.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit log already
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "smartcampus API",
     "DESCRIPTION": "Frames, incidents and alerts of the campus security operations centre.",

@@ -13,7 +13,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -143,7 +143,10 @@ def test_signing_in_and_other_saves_leave_tokens_alone():
     user = UserFactory(role="operator")
     _, plaintext = user_token_create(user=user)
 
-    assert Client().login(username=user.username, password=PASSWORD)  # saves last_login
+    # saves last_login; the sign-in limits (django-axes) need the request a password came with
+    assert Client().login(
+        request=RequestFactory().post("/"), username=user.username, password=PASSWORD
+    )
     user.first_name = "Olga"
     user.save()
 
@@ -162,7 +165,9 @@ def test_a_rehash_of_the_same_password_on_sign_in_leaves_tokens_alone(settings):
     ]
     before = user.password
 
-    assert Client().login(username=user.username, password=PASSWORD)
+    assert Client().login(
+        request=RequestFactory().post("/"), username=user.username, password=PASSWORD
+    )
 
     user.refresh_from_db()
     assert user.password != before and user.password.startswith("pbkdf2_")

@@ -213,7 +213,7 @@ def test_the_bulk_endpoint_assigns_to_an_operator_by_username(operator_client, o
         ({"ids": [1], "action": "explode"}, "action", "not a valid choice"),
         ({"ids": [1], "action": "resolve"}, "verdict", "needs a verdict"),
         ({"ids": [1], "action": "assign"}, "assignee", "username"),
-        ({"ids": [1], "action": "assign", "assignee": "ghost"}, "assignee", "no active user"),
+        ({"ids": [1], "action": "assign", "assignee": "ghost"}, "assignee", "no operator named"),
         ({"ids": [1], "action": "resolve", "verdict": "wrong_class"}, "label", "right label"),
     ],
 )

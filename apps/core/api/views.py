@@ -6,6 +6,7 @@ tokens, ends their other sessions and closes their sockets."""
 
 from datetime import timedelta
 
+from axes.utils import reset as axes_reset
 from django.contrib.auth import authenticate, get_user_model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -17,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from ..clientip import client_ip
 from ..models import UserToken
 from ..roles import is_admin
 from ..services import audit_record, user_token_create
@@ -32,10 +34,18 @@ TOKEN_LIST_LIMIT = 200
 BIGINT_MAX = 2**63 - 1
 
 
+class ClientScopedRateThrottle(ScopedRateThrottle):
+    """Keyed on the client address of apps.core.clientip, not on X-Forwarded-For as sent (DRF's
+    default), which a client could change on every request."""
+
+    def get_ident(self, request):
+        return client_ip(request._request) or ""
+
+
 class TokenView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientScopedRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=TokenRequestSerializer, responses={200: TokenResponseSerializer})
@@ -49,6 +59,9 @@ class TokenView(APIView):
                 {"detail": "wrong username or password, or the account is disabled"},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        # A success clears this username's failures from this address, as a sign-in does
+        # (axes resets on user_logged_in, which a token request does not send).
+        axes_reset(ip=client_ip(request._request), username=data["username"])
         lifetime = data.get("lifetime")
         token, plaintext = user_token_create(
             user=user,

@@ -2,7 +2,6 @@
 timeline, the workflow actions (acknowledge, assign, comment, resolve), and the same steps
 for many incidents at once (`bulk/`)."""
 
-from django.contrib.auth import get_user_model
 from django.http import Http404, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -24,6 +23,7 @@ from ..services import (
     IncidentInputError,
     incident_acknowledge,
     incident_assign,
+    incident_assignee_find,
     incident_comment,
     incident_investigate,
     incident_merge,
@@ -126,17 +126,11 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         own (its own timeline entry, audit entry and, for a camera verdict, training sample),
         and the answer lists every one's outcome. Ids you may not see are "not found"."""
         data = self._input(BulkSerializer)
-        assignee = None
-        if data["action"] == "assign":
-            username = data["assignee"]
-            assignee = get_user_model().objects.filter(username=username, is_active=True).first()
-            if assignee is None:
-                raise ValidationError({"assignee": f"there is no active user {username!r}"})
         try:
             result = incidents_bulk_act(
                 ids=data["ids"],
                 action=data["action"],
-                assignee=assignee,
+                assignee_name=data.get("assignee", ""),
                 verdict=data.get("verdict", ""),
                 label=data["label"],
                 note=data["note"],
@@ -184,13 +178,18 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=AssignSerializer, responses=IncidentDetailSerializer)
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
+        """The incident first: one the caller may not see is a 404 whatever the name, and an
+        unknown name is the same 400 as a user who is not an operator, so the answers do not
+        tell which usernames exist."""
+        incident = self.get_object()
         username = self._input(AssignSerializer)["assignee"]
-        assignee = get_user_model().objects.filter(username=username, is_active=True).first()
-        if assignee is None:
-            raise ValidationError({"assignee": f"there is no active user {username!r}"})
+        try:
+            assignee = incident_assignee_find(username)
+        except IncidentInputError as exc:
+            raise ValidationError({exc.field: str(exc)}) from None
         try:
             incident = incident_assign(
-                incident=self.get_object(), assignee=assignee, actor=request.user, request=request
+                incident=incident, assignee=assignee, actor=request.user, request=request
             )
         except IncidentActionRefused as exc:
             return _refused(exc)
