@@ -11,21 +11,7 @@ from apps.incidents.choices import AlertKind, Kind
 
 from .choices import Channel
 from .models import WEBHOOK_SECRET_MIN_CHARS, NotificationRule
-
-# What a rule holds, in the order the page shows it.
-RULE_FIELDS = [
-    "name",
-    "enabled",
-    "channel",
-    "user",
-    "role",
-    "webhook_url",
-    "webhook_secret",
-    "severities",
-    "incident_kinds",
-    "alert_kinds",
-    "cooldown_seconds",
-]
+from .services import RULE_FIELDS
 
 
 class NotificationRuleForm(forms.ModelForm):
@@ -66,7 +52,7 @@ class NotificationRuleForm(forms.ModelForm):
 
     class Meta:
         model = NotificationRule
-        fields = RULE_FIELDS
+        fields = list(RULE_FIELDS)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -246,7 +246,8 @@ def deliveries_requeue_stale(*, older_than_seconds: float) -> int:
     return len(stale)
 
 
-# Fields an admin sets on a rule; the secret is audited as changed, never by value.
+# Fields an admin sets on a rule, in the order the page shows them; the secret is audited as
+# changed, never by value.
 RULE_FIELDS = (
     "name",
     "enabled",

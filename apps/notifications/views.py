@@ -9,10 +9,11 @@ from django.views.decorators.http import require_POST
 
 from apps.core.roles import is_admin
 
-from .forms import RULE_FIELDS, NotificationRulePageForm
+from .forms import NotificationRulePageForm
 from .models import Delivery, NotificationRule
 from .selectors import deliveries_unsent, rule_list
 from .services import (
+    RULE_FIELDS,
     DeliveryActionRefused,
     delivery_retry,
     notification_rule_save,

@@ -95,13 +95,9 @@ class CommentSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=COMMENT_MAX_CHARS, trim_whitespace=True)
 
 
-class ResolveSerializer(serializers.Serializer):
-    verdict = serializers.ChoiceField(
-        choices=Verdict.choices,
-        help_text="Camera incidents: true_alarm, false_alarm, wrong_class. Residents' reports "
-        "and emergencies: action_taken, no_action, duplicate, spam. Another kind's verdict "
-        "is a 400 naming the allowed ones.",
-    )
+class _ResolveDetails(serializers.Serializer):
+    """What a resolve carries beside its verdict, one incident or many."""
+
     label = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     note = serializers.CharField(
         max_length=COMMENT_MAX_CHARS, required=False, allow_blank=True, default=""
@@ -112,6 +108,15 @@ class ResolveSerializer(serializers.Serializer):
         allow_blank=True,
         default="",
         help_text="Why required checklist steps were left unticked (needed only then).",
+    )
+
+
+class ResolveSerializer(_ResolveDetails):
+    verdict = serializers.ChoiceField(
+        choices=Verdict.choices,
+        help_text="Camera incidents: true_alarm, false_alarm, wrong_class. Residents' reports "
+        "and emergencies: action_taken, no_action, duplicate, spam. Another kind's verdict "
+        "is a 400 naming the allowed ones.",
     )
 
 
@@ -130,7 +135,7 @@ class MergeSerializer(serializers.Serializer):
     )
 
 
-class BulkSerializer(serializers.Serializer):
+class BulkSerializer(_ResolveDetails):
     ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
         allow_empty=False,
@@ -144,17 +149,6 @@ class BulkSerializer(serializers.Serializer):
     )
     verdict = serializers.ChoiceField(
         choices=Verdict.choices, required=False, help_text="resolve: one verdict for all."
-    )
-    label = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    note = serializers.CharField(
-        max_length=COMMENT_MAX_CHARS, required=False, allow_blank=True, default=""
-    )
-    reason = serializers.CharField(
-        max_length=COMMENT_MAX_CHARS,
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text="resolve: why required checklist steps were left unticked.",
     )
 
     def validate(self, data):
