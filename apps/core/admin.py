@@ -1,4 +1,4 @@
-"""Admin for API keys, the (read-only) audit log, users with the zones an operator is limited
+"""Admin for API keys, users' API tokens, the (read-only) audit log, users with the zones an operator is limited
 to, plus the audited ModelAdmin base and the zone-limited one."""
 
 from django import forms
@@ -9,7 +9,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 
-from .models import ApiKey, AuditLog
+from .models import ApiKey, AuditLog, UserToken
 from .roles import Role, viewer_zones
 from .services import (
     apikey_revoke,
@@ -18,6 +18,7 @@ from .services import (
     user_admin_change_audit,
     zones_clean,
 )
+from .tokens import user_token_revoke
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -94,6 +95,49 @@ class ApiKeyAdmin(admin.ModelAdmin):
         messages.success(request, f"{queryset.count()} key(s) revoked.")
 
 
+@admin.register(UserToken)
+class UserTokenAdmin(admin.ModelAdmin):
+    """Every user's API tokens, without their secrets; an admin revokes any (audited, and the
+    token's sockets close). Tokens are issued only through the API, where the secret is
+    shown once."""
+
+    list_display = [
+        "prefix",
+        "user",
+        "name",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    search_fields = ["user__username", "name", "prefix"]
+    list_select_related = ["user"]
+    readonly_fields = [
+        "user",
+        "name",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    fields = readonly_fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoked, never deleted: the audit log names them
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            user_token_revoke(token=token, actor=request.user, request=request)
+        messages.success(request, f"{queryset.count()} token(s) revoked.")
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyAdmin):
     list_display = ["at", "actor_name", "action", "target_type", "target_id", "ip"]
@@ -138,6 +182,24 @@ def _groups_outside_roles(user):
     if user.pk is None:
         return Group.objects.none()
     return user.groups.exclude(name__in=[role.value for role in Role])
+
+
+def _staff_follows_admin_role(user, groups: list[str], request) -> None:
+    """On gaining or losing the admin role: gaining it grants staff status (the Django admin
+    is where admins manage users, keys and the audit log); losing it takes staff status away
+    unless the user is a superuser. Audited as a privilege change."""
+    staff = Role.ADMIN.value in groups or user.is_superuser
+    if staff == user.is_staff:
+        return
+    type(user).objects.filter(pk=user.pk).update(is_staff=staff)
+    audit_record(
+        action="user.privilege",
+        actor=request.user,
+        target=user,
+        request=request,
+        detail={"field": "is_staff", "from": user.is_staff, "to": staff, "by": "admin role"},
+    )
+    user.is_staff = staff
 
 
 # Only a superuser grants or changes these; admins manage users through roles and zones.
@@ -248,6 +310,9 @@ class ZonedUserAdmin(UserAdmin):
                 request=request,
                 detail={"from": groups_before, "to": groups_after},
             )
+            admin_role = Role.ADMIN.value
+            if (admin_role in groups_before) != (admin_role in groups_after):
+                _staff_follows_admin_role(form.instance, groups_after, request)
         if "zones" in form.changed_data:
             operator_zones_set(
                 user=form.instance,

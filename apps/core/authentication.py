@@ -70,7 +70,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 def credential_user(*, user_id: int, session_key: str | None, token_id: int | None):
     """The user a websocket was opened for, read afresh, while the session or token it was
     opened with still holds (session present for that user and password unchanged, or token
-    neither revoked nor expired) and the user is active; else None."""
+    neither revoked nor expired and password unchanged) and the user is active; else None."""
     if token_id is not None:
         token = (
             UserToken.objects.select_related("user")
@@ -83,7 +83,7 @@ def credential_user(*, user_id: int, session_key: str | None, token_id: int | No
             )
             .first()
         )
-        return token.user if token else None
+        return token.user if token and token.password_unchanged() else None
     if session_key is None:
         return None
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils.crypto import constant_time_compare
 
 
 class ApiKey(models.Model):
@@ -37,9 +38,19 @@ class UserToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The user's session auth hash (a keyed hash of the password hash) when the token was
+    # issued: a password changed by any path, even one that skips the revocation on save,
+    # ends the token as it ends sessions.
+    auth_hash = models.CharField(max_length=128, blank=True, editable=False)
 
     def __str__(self) -> str:
         return f"token {self.prefix}… of user {self.user_id}"
+
+    def password_unchanged(self) -> bool:
+        """Whether the user's password is the one the token was issued under (the secret key
+        or one of its fallbacks: a key rotation ends no token that a fallback still signs)."""
+        known = (self.user.get_session_auth_hash(), *self.user.get_session_auth_fallback_hash())
+        return any(constant_time_compare(self.auth_hash, hash_) for hash_ in known)
 
 
 class AuditLogQuerySet(models.QuerySet):

@@ -38,6 +38,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "core.change_apikey",
         "core.view_apikey",
         "core.view_auditlog",
+        "core.change_usertoken",
+        "core.view_usertoken",
         "ml.view_modelversion",
         "ml.change_modelversion",
         "auth.add_user",

@@ -90,6 +90,7 @@ def user_token_create(
         prefix=new.prefix,
         digest=new.digest,
         expires_at=timezone.now() + lifetime,
+        auth_hash=user.get_session_auth_hash(),
     )
     return token, new.plaintext
 
@@ -104,6 +105,8 @@ def user_token_authenticate(*, plaintext: str) -> UserToken | None:
         .first()
     )
     if token is None or not token.user.is_active or not secret_matches(plaintext, token.digest):
+        return None
+    if not token.password_unchanged():
         return None
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):

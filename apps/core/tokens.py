@@ -116,6 +116,7 @@ _WATCHED = {"password", "is_active"}
 def user_before_save(instance, *, update_fields) -> None:
     """pre_save: note whether this save changes the password or deactivates the account."""
     instance._token_revoke_reason = None
+    instance._token_rehash_from = None
     if instance.pk is None or instance._state.adding:
         return
     if update_fields is not None and not _WATCHED & set(update_fields):
@@ -130,9 +131,11 @@ def user_before_save(instance, *, update_fields) -> None:
         # A first password (none usable before) ends nothing: no token came from one.
         and bool(before["password"])
         and is_password_usable(before["password"])
-        and not _is_rehash(instance, before["password"], update_fields)
     ):
-        instance._token_revoke_reason = REASON_PASSWORD
+        if _is_rehash(instance, before["password"], update_fields):
+            instance._token_rehash_from = before["password"]
+        else:
+            instance._token_revoke_reason = REASON_PASSWORD
 
 
 def _is_rehash(instance, old_hash: str, update_fields) -> bool:
@@ -150,9 +153,26 @@ def _is_rehash(instance, old_hash: str, update_fields) -> bool:
 
 def user_after_save(instance) -> None:
     """post_save: revoke the user's tokens and close their sockets when user_before_save
-    found a password change or a deactivation. Runs in the save's transaction."""
+    found a password change or a deactivation. Runs in the save's transaction.
+
+    Revoking is the record; what ends a token for certain is its `auth_hash`, which no
+    longer matches once the password changes, even if this never ran. A rehash of the same
+    password moves the user's live tokens to the new hash instead; should that fail, they
+    end: the safe side."""
+    if (old_hash := getattr(instance, "_token_rehash_from", None)) is not None:
+        instance._token_rehash_from = None
+        _tokens_follow_rehash(instance, old_hash)
     reason = getattr(instance, "_token_revoke_reason", None)
     if reason is None:
         return
     instance._token_revoke_reason = None  # once per change, even if saved again
     user_tokens_revoke_all(user=instance, reason=reason)
+
+
+def _tokens_follow_rehash(user, old_hash: str) -> None:
+    """Re-stamp the live tokens issued under `old_hash` (the same password, hashed with
+    older settings) with the user's new session auth hash."""
+    stamped = type(user)(pk=user.pk, password=old_hash)
+    UserToken.objects.filter(
+        user_id=user.pk, revoked_at__isnull=True, auth_hash=stamped.get_session_auth_hash()
+    ).update(auth_hash=user.get_session_auth_hash())

@@ -163,7 +163,7 @@ def _conversation(
     return Conversation.objects.create(client=client, address=address, language=language)
 
 
-def _limit(
+def count_client_use(
     what: str,
     client: str,
     address: str,
@@ -171,15 +171,18 @@ def _limit(
     per_client: int,
     per_address: int | None = None,
     window_s: int = 60,
+    label: str | None = None,
 ) -> None:
     """Count one `what` for the client and for its network address (RateLimited past
-    either): cookies are free to change, addresses are not."""
-    rate_take(key=f"qa-{what}:{client}", limit=per_client, window_s=window_s, what=what)
+    either, its message naming `label` or `what`): cookies are free to change, addresses
+    are not."""
+    label = label or what
+    rate_take(key=f"qa-{what}:{client}", limit=per_client, window_s=window_s, what=label)
     rate_take(
         key=f"qa-{what}-address:{address}",
         limit=per_address or settings.QA_MESSAGES_PER_MINUTE_PER_ADDRESS,
         window_s=window_s,
-        what=f"{what} from this network",
+        what=f"{label} from this network",
     )
 
 
@@ -210,7 +213,7 @@ def qa_ask(
     from apps.ml.engine.triage import danger_cues, is_cancel
 
     address = address or client
-    _limit("messages", client, address, per_client=settings.QA_MESSAGES_PER_MINUTE)
+    count_client_use("messages", client, address, per_client=settings.QA_MESSAGES_PER_MINUTE)
     if not action and not question:
         raise QaRefused("write a question or a message")
     if action:
@@ -669,7 +672,7 @@ def _handoff(conversation, asked: Message, language: str, judged, evidence=None)
     from apps.core.ratelimit import RateLimited
 
     try:
-        _limit(
+        count_client_use(
             "handoffs",
             conversation.client,
             conversation.address or conversation.client,
@@ -749,7 +752,7 @@ def _report_continue(conversation, text: str, language: str, address: str) -> Re
             conversation, asked, _text("ask_contact", language), asks="contact", actions=cancel
         )
     contact = "" if text.strip().lower() in SKIP_WORDS else text[:200]
-    _limit(
+    count_client_use(
         "reports",
         conversation.client,
         address,
@@ -794,7 +797,9 @@ def qa_feedback(
     address (RateLimited)."""
     if value not in (1, -1):
         raise QaRefused("feedback is 1 (helpful) or -1 (not helpful)")
-    _limit("thumbs", client, address or client, per_client=settings.QA_MESSAGES_PER_MINUTE)
+    count_client_use(
+        "thumbs", client, address or client, per_client=settings.QA_MESSAGES_PER_MINUTE
+    )
     key = uuid_from_text(conversation_id)
     if key is None:
         raise QaRefused("no such answer in this conversation")

@@ -17,12 +17,19 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from apps.core.ratelimit import RateLimited, rate_take
+from apps.core.ratelimit import RateLimited
 from apps.core.roles import is_admin, require_operator
 from apps.core.services import audit_record
 
 from .choices import HandoffStatus, Intent, Language, Role
-from .clients import COOKIE, COOKIE_MAX_AGE, client_of_request, cookie_valid, new_client_cookie
+from .clients import (
+    COOKIE,
+    COOKIE_MAX_AGE,
+    address_of_request,
+    client_of_request,
+    cookie_valid,
+    new_client_cookie,
+)
 from .kb import (
     FaqImportRefused,
     faq_entries,
@@ -45,6 +52,7 @@ from .services import (
     LinkElsewhere,
     QaRefused,
     conversation_open,
+    count_client_use,
     faq_from_handoff,
     handoff_answer,
 )
@@ -106,13 +114,16 @@ def faq_chat(request):
 
 
 def _too_many(request, key: str, what: str) -> HttpResponse | None:
-    """A 429 once a client has looked up more than its share this minute, else None."""
+    """A 429 once a client, or its network address, has looked up more than its share this
+    minute, else None: a new cookie per request buys no more lookups."""
     try:
-        rate_take(
-            key=f"qa-{key}:{client_of_request(request)}",
-            limit=PUBLIC_LOOKUPS_PER_MINUTE,
-            window_s=60,
-            what=what,
+        count_client_use(
+            f"lookup-{key}",
+            client_of_request(request),
+            address_of_request(request),
+            per_client=PUBLIC_LOOKUPS_PER_MINUTE,
+            per_address=settings.QA_LOOKUPS_PER_MINUTE_PER_ADDRESS,
+            label=what,
         )
     except RateLimited as exc:
         response = HttpResponse(f"{exc}\n", status=429, content_type="text/plain; charset=utf-8")

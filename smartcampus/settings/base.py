@@ -412,6 +412,10 @@ QA_MESSAGES_PER_MINUTE_PER_ADDRESS = env_int(
 # address once held 13,750 idle sockets and 826 MB. Raise the cap behind a NAT with many
 # residents chatting at once.
 QA_SOCKETS_PER_ADDRESS = env_int("SMARTCAMPUS_QA_SOCKETS_PER_ADDRESS", 20, minimum=1)
+# FAQ searches and private-link lookups per minute per network address (60 per cookie).
+QA_LOOKUPS_PER_MINUTE_PER_ADDRESS = env_int(
+    "SMARTCAMPUS_QA_LOOKUPS_PER_MINUTE_PER_ADDRESS", 600, minimum=1
+)
 QA_SOCKET_IDLE_SECONDS = env_int("SMARTCAMPUS_QA_SOCKET_IDLE_SECONDS", 300, minimum=1)
 # A report left half-filled this long is dropped: the next message is read afresh.
 QA_REPORT_PENDING_SECONDS = env_int("SMARTCAMPUS_QA_REPORT_PENDING", 1800, minimum=60)

@@ -175,6 +175,36 @@ def test_a_rehash_of_the_same_password_on_sign_in_leaves_tokens_alone(settings):
     assert revocations(user) == []
 
 
+@pytest.mark.django_db
+def test_a_password_changed_where_no_save_signal_runs_still_ends_the_token():
+    """A bulk update (or raw SQL, or a failed revocation) skips the revocation on save; the
+    token is tied to the password it was issued under, so it ends all the same."""
+    from django.contrib.auth.hashers import make_password
+
+    from apps.core.authentication import credential_user
+
+    user = UserFactory(role="operator")
+    token, plaintext = user_token_create(user=user)
+    assert with_token(plaintext).get(ME).status_code == 200
+
+    get_user_model().objects.filter(pk=user.pk).update(password=make_password(NEW_PASSWORD))
+
+    assert with_token(plaintext).get(ME).status_code == 401
+    assert credential_user(user_id=user.pk, session_key=None, token_id=token.pk) is None
+    assert UserToken.objects.get(pk=token.pk).revoked_at is None  # no record, yet no access
+
+
+@pytest.mark.django_db
+def test_a_token_issued_after_the_change_works():
+    user = UserFactory(role="operator")
+    user.set_password(NEW_PASSWORD)
+    user.save()
+
+    _, plaintext = user_token_create(user=user)
+
+    assert with_token(plaintext).get(ME).status_code == 200
+
+
 # --- listing, naming and revoking tokens ------------------------------------------------
 
 

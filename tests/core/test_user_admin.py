@@ -176,6 +176,23 @@ def test_a_role_change_by_an_admin_is_audited(staff_admin):
     assert "groups" in entries("user.change", target).get().detail["fields"]
 
 
+def test_the_admin_role_brings_staff_status_and_taking_it_away_removes_it(staff_admin):
+    target = UserFactory(username="rita")
+    admin_group = Group.objects.get(name=Role.ADMIN.value)
+    client = signed_in(staff_admin)
+
+    client.post(change_url(target), change_data(target, groups=[admin_group.pk]))
+    target.refresh_from_db()
+    assert target.is_staff
+    assert signed_in(target).get("/admin/").status_code == 200
+
+    client.post(change_url(target), change_data(target, groups=[]))
+    target.refresh_from_db()
+    assert not target.is_staff
+    grants = entries("user.privilege", target).order_by("id")
+    assert [(e.detail["from"], e.detail["to"]) for e in grants] == [(False, True), (True, False)]
+
+
 def test_a_password_reset_by_an_admin_is_audited_without_the_hash(staff_admin):
     target = UserFactory(username="pat", role="operator")
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from apps.core.models import AuditLog
 from apps.qa.choices import HandoffStatus, Role
-from apps.qa.clients import COOKIE
+from apps.qa.clients import COOKIE, new_client_cookie
 from apps.qa.models import FaqEntry, Handoff, Message
 
 from .conftest import handoff_make
@@ -166,6 +166,18 @@ def test_searches_are_rate_limited_per_client(web, entries, monkeypatch):
     assert refused.status_code == 429
     assert int(refused["Retry-After"]) >= 1
     assert web.get("/faq/entries/").status_code == 200  # browsing without a search is free
+
+
+def test_a_new_cookie_per_search_buys_no_more_searches_from_one_address(web, entries, settings):
+    settings.QA_LOOKUPS_PER_MINUTE_PER_ADDRESS = 3
+    codes = []
+    for _ in range(4):
+        web.cookies[COOKIE] = new_client_cookie()  # each search a different client
+        codes.append(web.get("/faq/entries/", {"q": "library"}).status_code)
+
+    assert codes == [200, 200, 200, 429]
+    other_address = web.get("/faq/entries/", {"q": "library"}, REMOTE_ADDR="192.0.2.7")
+    assert other_address.status_code == 200
 
 
 def test_an_entry_page_renders_both_languages_from_markdown(web, entries):
