@@ -225,6 +225,9 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env_int("SMARTCAMPUS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("SMARTCAMPUS_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "apps.core.lockout.CampusLockoutHandler"
+# Failed sign-ins from one address over all usernames before it is locked for the cool-off time.
+LOGIN_FAILURES_PER_ADDRESS = env_int("SMARTCAMPUS_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1)
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "apps.core.clientip.client_ip"
 AXES_LOCKOUT_CALLABLE = "apps.core.lockout.lockout_response"

@@ -159,6 +159,28 @@ def test_the_lock_is_per_address_and_username(api_client, settings):
 # --- the forwarding header does not bypass the limits --------------------------------
 
 
+def test_guesses_sprayed_over_many_usernames_lock_the_address(client, settings):
+    settings.LOGIN_FAILURES_PER_ADDRESS = 6
+    UserFactory(username="vera")
+    codes = [
+        client.post("/accounts/login/", {"username": f"user{n}", "password": "x"}).status_code
+        for n in range(6)
+    ]
+    assert codes == [200] * 6  # one failure per username: the per-account lock never fires
+
+    refused = client.post("/accounts/login/", {"username": "vera", "password": PASSWORD})
+
+    assert refused.status_code == 429
+    assert b"from this network address" in refused.content
+    assert "_auth_user_id" not in client.session
+    other = client.post(
+        "/accounts/login/", {"username": "vera", "password": PASSWORD}, REMOTE_ADDR="192.0.2.80"
+    )
+    assert other.status_code == 302  # another address signs in
+    locked = AuditLog.objects.filter(action="auth.lockout", detail__scope="address")
+    assert locked.count() == 1
+
+
 def test_a_new_forwarded_address_per_request_does_not_escape_the_lockout(api_client):
     UserFactory(username="tomas")
     for n in range(5):
