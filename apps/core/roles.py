@@ -40,6 +40,9 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "core.view_auditlog",
         "core.change_usertoken",
         "core.view_usertoken",
+        # Unlocking a locked-out sign-in: delete its access attempt in /admin/.
+        "axes.delete_accessattempt",
+        "axes.view_accessattempt",
         "ml.view_modelversion",
         "ml.change_modelversion",
         "auth.add_user",

@@ -226,12 +226,16 @@ def test_an_admin_unlocks_with_the_reset_command(api_client):
     )
 
 
-def test_an_admin_unlocks_in_the_admin(api_client, client):
+@pytest.mark.parametrize("who", ["superuser", "admin role"])
+def test_an_admin_unlocks_in_the_admin(api_client, client, who):
     UserFactory(username="tomas")
     for _ in range(5):
         api_client.post(TOKEN_URL, {"username": "tomas", "password": "wrong"})
     attempt = AccessAttempt.objects.get(username="tomas")
-    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    if who == "superuser":
+        client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    else:
+        client.force_login(UserFactory(username="adam", role="admin", is_staff=True))
     listing = client.get("/admin/axes/accessattempt/")
     assert listing.status_code == 200 and b"tomas" in listing.content
     response = client.post(
