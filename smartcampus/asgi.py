@@ -69,6 +69,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
 from apps.core.sockets import SameOriginValidator  # noqa: E402
+from apps.core.twofactor.middleware import TwoFactorSocketGate  # noqa: E402
 from apps.incidents.routing import websocket_urlpatterns  # noqa: E402
 from apps.ml.routing import websocket_urlpatterns as training_websocket_urlpatterns  # noqa: E402
 from apps.qa.routing import websocket_urlpatterns as chat_websocket_urlpatterns  # noqa: E402
@@ -87,12 +88,14 @@ application = ProtocolTypeRouter(
         ),
         "websocket": SameOriginValidator(
             AuthMiddlewareStack(
-                URLRouter(
-                    [
-                        *websocket_urlpatterns,
-                        *training_websocket_urlpatterns,
-                        *chat_websocket_urlpatterns,
-                    ]
+                TwoFactorSocketGate(
+                    URLRouter(
+                        [
+                            *websocket_urlpatterns,
+                            *training_websocket_urlpatterns,
+                            *chat_websocket_urlpatterns,
+                        ]
+                    )
                 )
             )
         ),

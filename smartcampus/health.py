@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from apps.core.roles import is_operator
+from apps.core.twofactor.policy import owed
 from apps.ml.choices import VISION_TASKS
 from apps.ml.selectors import modelversion_active, modelversion_directory
 
@@ -96,7 +97,8 @@ def health_report() -> tuple[bool, dict[str, str]]:
 def healthz(request) -> JsonResponse:
     healthy, report = health_report()
     user = request.user
-    if not (user.is_authenticated and (user.is_staff or is_operator(user))):
+    signed_in = user.is_authenticated and owed(user, request.session) is None
+    if not (signed_in and (user.is_staff or is_operator(user))):
         report = {
             name: "failing" if r.startswith("failing") else "ok" for name, r in report.items()
         }

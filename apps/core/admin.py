@@ -8,6 +8,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .models import ApiKey, AuditLog, UserToken
 from .roles import Role, viewer_zones
@@ -18,7 +22,8 @@ from .services import (
     user_admin_change_audit,
     zones_clean,
 )
-from .tokens import user_token_revoke
+from .tokens import REASON_TWO_FACTOR_REQUIRED, user_token_revoke, user_tokens_revoke_all
+from .twofactor.policy import authenticator_of, required_for
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -75,6 +80,24 @@ class AuditedModelAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+class DeviceResetOnly(AuditedModelAdmin):
+    """Two-factor devices in the admin: seen and deleted (a lost phone is reset by deleting
+    the user's devices; audited), never added or changed here, so no one plants a key or
+    recovery codes, or moves a device to another user. Only a superuser holds their
+    permissions; users enrol on their own two-factor page."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+for _model, _admin in [(TOTPDevice, TOTPDeviceAdmin), (StaticDevice, StaticDeviceAdmin)]:
+    admin.site.unregister(_model)
+    admin.site.register(_model, type(f"Reset{_admin.__name__}", (DeviceResetOnly, _admin), {}))
 
 
 @admin.register(ApiKey)
@@ -202,6 +225,15 @@ def _staff_follows_admin_role(user, groups: list[str], request) -> None:
     user.is_staff = staff
 
 
+def _tokens_end_until_two_factor(user, request) -> None:
+    """A new admin whom policy requires to set up two-factor sign-in loses the tokens they
+    got with a password alone (their sessions are held at enrolment by the middleware)."""
+    if required_for(user) and authenticator_of(user) is None:
+        user_tokens_revoke_all(
+            user=user, reason=REASON_TWO_FACTOR_REQUIRED, actor=request.user, request=request
+        )
+
+
 # Only a superuser grants or changes these; admins manage users through roles and zones.
 PRIVILEGE_FIELDS = ("is_superuser", "is_staff", "user_permissions")
 
@@ -313,6 +345,8 @@ class ZonedUserAdmin(UserAdmin):
             admin_role = Role.ADMIN.value
             if (admin_role in groups_before) != (admin_role in groups_after):
                 _staff_follows_admin_role(form.instance, groups_after, request)
+            if admin_role in groups_after and admin_role not in groups_before:
+                _tokens_end_until_two_factor(form.instance, request)
         if "zones" in form.changed_data:
             operator_zones_set(
                 user=form.instance,

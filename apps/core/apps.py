@@ -9,3 +9,4 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from . import schema, signals  # noqa: F401  (OpenAPI auth schemes, login auditing)
+        from .twofactor import policy  # noqa: F401  (notes at sign-in whether a code is due)

@@ -1,5 +1,6 @@
-"""DRF authentication: hashed user tokens (`Token …`) and device keys (`Api-Key …`); and the
-re-check that keeps a long-lived websocket tied to a credential that is still good."""
+"""DRF authentication: hashed user tokens (`Token …`), device keys (`Api-Key …`) and browser
+sessions that have passed two-factor sign-in where it is owed; and the re-check that keeps a
+long-lived websocket tied to a credential that is still good."""
 
 from importlib import import_module
 
@@ -12,6 +13,7 @@ from rest_framework import authentication, exceptions
 
 from .models import ApiKey, UserToken
 from .services import apikey_authenticate, user_token_authenticate
+from .twofactor.policy import owed
 
 
 def _credential(request, keyword: str) -> str | None:
@@ -23,6 +25,23 @@ def _credential(request, keyword: str) -> str | None:
     if not value or " " in value:
         raise exceptions.AuthenticationFailed(f"malformed {keyword} header")
     return value
+
+
+class VerifiedSessionAuthentication(authentication.SessionAuthentication):
+    """DRF's session authentication (with its CSRF check), for sessions that owe no second
+    step: a session signed in with the password alone, where a code is due, is not signed in
+    to the API (TwoFactorMiddleware answers it first; this holds whatever reaches a view)."""
+
+    def authenticate(self, request):
+        found = super().authenticate(request)
+        if found is None:
+            return None
+        user = found[0]
+        django_request = request._request
+        verified = getattr(django_request.user, "is_verified", lambda: None)()
+        if owed(user, django_request.session, verified=verified) is not None:
+            return None
+        return found
 
 
 class UserTokenAuthentication(authentication.BaseAuthentication):

@@ -2,8 +2,9 @@
 (SMARTCAMPUS_TRUSTED_PROXIES), the nearest address in X-Forwarded-For that is not itself a
 trusted proxy. With no trusted proxies the forwarding header is ignored: any client can write it.
 
-One function for every user of the address: the login limits (django-axes), the API throttles
-and the audit log."""
+One function for every user of the address: the login limits (django-axes), the API throttles,
+the chat's limits and the audit log. Limits count `client_network`: an IPv6 client by its /64,
+since one subscriber holds a whole /64 and could rotate through it."""
 
 import ipaddress
 
@@ -43,3 +44,26 @@ def client_ip(request: HttpRequest | None) -> str | None:
         if not _trusted(hop, networks):
             break
     return str(hop)
+
+
+# The IPv6 prefix one subscriber is given at least (RFC 6177 recommends /56 or /48 to sites).
+IPV6_LIMIT_PREFIX = 64
+
+
+def network_of(address: str | None) -> str | None:
+    """The address as limits count it: IPv4 (and IPv4-mapped IPv6) as is, other IPv6 as the
+    first address of its /64; anything unparsable unchanged."""
+    parsed = _address(address) if address else None
+    if parsed is None:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        network = ipaddress.IPv6Network(f"{parsed}/{IPV6_LIMIT_PREFIX}", strict=False)
+        return str(network.network_address)
+    return str(parsed)
+
+
+def client_network(request: HttpRequest | None) -> str | None:
+    """client_ip as rate limits and lockouts count it (see network_of)."""
+    return network_of(client_ip(request))

@@ -1,5 +1,7 @@
 """The API's JSON parser: request bodies are hostile input, so nesting is bounded before
-Python's parser recurses (DRF's own parser answers a deeply nested body with a 500)."""
+Python's parser recurses (DRF's own parser answers a deeply nested body with a 500), and
+strings no text can hold (NUL, lone surrogates) are refused before a view or serializer sees
+them (a surrogate echoed in an error message, or stored in a JSON column, was a 500)."""
 
 import codecs
 
@@ -7,7 +9,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from .jsonsafe import JsonTooDeep, json_loads_bounded
+from .jsonsafe import JsonBadText, JsonTooDeep, json_loads_bounded
 
 
 class BoundedJSONParser(JSONParser):
@@ -19,5 +21,9 @@ class BoundedJSONParser(JSONParser):
             return json_loads_bounded(text)
         except JsonTooDeep as exc:
             raise ParseError(f"JSON parse error: {exc}") from None
+        except JsonBadText as exc:  # named at its field, as a serializer would
+            if exc.field is None:
+                raise ParseError(f"JSON parse error - {exc}") from None
+            raise ParseError({exc.field: [f"the text {exc.reason}"]}) from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None

@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
-from apps.core.jsonsafe import JsonTooDeep, json_loads_bounded
+from apps.core.jsonsafe import JsonBadText, JsonTooDeep, json_loads_bounded
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,8 @@ async def socket_watch(consumer, *, idle_s: float, slot: SocketSlot | None = Non
 
 class BoundedJsonConsumer(AsyncJsonWebsocketConsumer):
     """A JSON websocket that closes on a binary or over-long frame and answers a frame that
-    is not a JSON object, or nests too deeply, with an error instead of dying."""
+    is not a JSON object, nests too deeply or holds a string no text can (NUL, a lone
+    surrogate) with an error instead of dying."""
 
     max_frame_chars = 4096
     max_json_depth = 32
@@ -181,7 +182,7 @@ class BoundedJsonConsumer(AsyncJsonWebsocketConsumer):
             return
         try:
             content = json_loads_bounded(text_data, max_depth=self.max_json_depth)
-        except JsonTooDeep as exc:
+        except (JsonTooDeep, JsonBadText) as exc:
             log.info("websocket %s: frame refused, %s", self.scope.get("path"), exc)
             await self.send_json({"type": "error", "error": str(exc)})
             return

@@ -23,6 +23,7 @@ REASON_BY_USER = "revoked"
 REASON_PASSWORD = "password_changed"  # noqa: S105  (a reason, not a password)
 REASON_DEACTIVATED = "deactivated"
 REASON_EVERYWHERE = "sign_out_everywhere"
+REASON_TWO_FACTOR_REQUIRED = "two_factor_required"  # made an admin while 2FA is required
 
 DB_SESSION_ENGINES = {
     "django.contrib.sessions.backends.db",

@@ -1,7 +1,6 @@
 """Site-wide pages that belong to no app: `/favicon.ico` for clients that ask for it there,
 the OpenAPI schema, generated once per process, and the 404 answer (JSON under /api/)."""
 
-from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpResponseRedirect, JsonResponse
@@ -21,7 +20,7 @@ def favicon(request) -> HttpResponseRedirect:
     return HttpResponseRedirect(static("favicon.ico"))
 
 
-_schemas: dict[str, Response] = {}
+_schemas: dict[str, Response] = {}  # "schema": the one generated
 
 
 @receiver(setting_changed)
@@ -31,19 +30,17 @@ def _schemas_forget(**kwargs) -> None:
 
 class CachedSchemaView(SpectacularAPIView):
     """The public schema is the same for every caller and costs about half a second of CPU to
-    generate: generate it once per process (per language), so anonymous requests cannot be
-    used to load the web process. The API has one version; `?version=` is ignored."""
+    generate: generate it once per process, so anonymous requests cannot be used to load the
+    web process. The API has one version and ships no translations: `?version=` and `?lang=`
+    are ignored."""
 
     def _get_version_parameter(self, request):
         return None
 
     def _get_schema_response(self, request):
-        lang = request.GET.get("lang", "")
-        # Only known languages make keys: anything else would grow the cache without bound.
-        key = lang if lang in dict(settings.LANGUAGES) else ""
-        if key not in _schemas:
-            _schemas[key] = super()._get_schema_response(request)
-        cached = _schemas[key]
+        if "schema" not in _schemas:
+            _schemas["schema"] = super()._get_schema_response(request)
+        cached = _schemas["schema"]
         return Response(
             data=cached.data, headers={"Content-Disposition": cached["Content-Disposition"]}
         )

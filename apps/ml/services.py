@@ -440,7 +440,9 @@ RUN_SETTINGS = {
 def _run_settings(raw: dict) -> dict:
     unknown = sorted(set(raw) - set(RUN_SETTINGS))
     if unknown:
-        raise TrainingRefused(f"unknown setting(s): {', '.join(unknown)}")
+        # Names shown cut short: a name can be megabytes long.
+        shown = ", ".join(name[:40] for name in unknown[:5])
+        raise TrainingRefused(f"unknown setting(s): {shown}; known: {', '.join(RUN_SETTINGS)}")
     cleaned = {}
     for name, value in raw.items():
         kind, low, high = RUN_SETTINGS[name]

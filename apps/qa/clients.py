@@ -3,8 +3,8 @@
 
 import secrets
 
+from apps.core.clientip import client_network, network_of
 from apps.core.ratelimit import client_hash
-from apps.core.services import client_ip
 
 COOKIE = "qa_client"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -33,11 +33,11 @@ def client_of_scope(scope) -> str:
 
 
 def address_of_request(request) -> str:
-    """The client's network address, hashed: cookies are free to change, addresses are not,
-    so limits and report merging also count per address."""
-    return client_hash("ip", client_ip(request) or "unknown")
+    """The client's network address (an IPv6 client's /64), hashed: cookies are free to
+    change, addresses are not, so limits and report merging also count per address."""
+    return client_hash("ip", client_network(request) or "unknown")
 
 
 def address_of_scope(scope) -> str:
     client = scope.get("client") or ("unknown", 0)
-    return client_hash("ip", str(client[0]))
+    return client_hash("ip", network_of(str(client[0])) or "unknown")

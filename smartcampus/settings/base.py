@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from smartcampus.queues import Queue, task_routes
@@ -62,6 +63,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",  # sign-in limits and lockout (see "Client address and sign-in limits" below)
+    "django_otp",  # two-factor sign-in (apps.core.twofactor): authenticator app and
+    "django_otp.plugins.otp_totp",  # recovery codes
+    "django_otp.plugins.otp_static",
+    "csp",  # the Content-Security-Policy header (see "security" below)
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -83,9 +88,13 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "apps.core.textinput.TextInputMiddleware",  # over-long bodies: 413; NUL in fields: 400
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "apps.core.twofactor.middleware.TwoFactorMiddleware",  # holds users who owe a second step
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lockout page
 ]
 
@@ -188,15 +197,34 @@ SESSION_COOKIE_AGE = env_int("SMARTCAMPUS_SESSION_SECONDS", 12 * 3600, minimum=6
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy on every response: scripts, styles and fonts from this site only, no
+# inline script or style (pages load static/js and static/css files). 'self' in connect-src
+# covers the site's own ws:// and wss:// sockets; SMARTCAMPUS_CSP_CONNECT_SRC adds origins
+# (comma-separated, e.g. wss://ws.campus.example) for sockets or APIs served elsewhere.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "blob:"],
+        "connect-src": [SELF, *env_list("SMARTCAMPUS_CSP_CONNECT_SRC", [])],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- REST API -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.core.authentication.UserTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "apps.core.authentication.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, with every operation's error answers (400, 401, 403, 404, 409, 429…).
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Bounded nesting; form and multipart bodies (frame uploads) parse as DRF's defaults do.
@@ -229,9 +257,17 @@ AXES_HANDLER = "apps.core.lockout.CampusLockoutHandler"
 # Failed sign-ins from one address over all usernames before it is locked for the cool-off time.
 LOGIN_FAILURES_PER_ADDRESS = env_int("SMARTCAMPUS_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1)
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "apps.core.clientip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "apps.core.clientip.client_network"
 AXES_LOCKOUT_CALLABLE = "apps.core.lockout.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit log already
+# Kept out of the attempts axes stores (post data): passwords, and the second step's codes.
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "otp", "code"]
+# Two-factor sign-in (apps.core.twofactor): admins and superusers must set up an authenticator
+# app; on unless DEBUG (`manage.py demo` turns it off unless this is set). Anyone who set one
+# up enters a code after the password either way.
+REQUIRE_2FA = env_bool("SMARTCAMPUS_REQUIRE_2FA", not DEBUG)
+OTP_TOTP_ISSUER = "smartcampus"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a device's key or QR code
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "smartcampus API",
@@ -242,6 +278,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The API is JSON: bodies are documented (and fuzzed) as JSON; uploads name multipart.
+    "PARSER_WHITELIST": ["apps.core.parsers.BoundedJSONParser"],
     # Several models have a field named "kind": name each choice set in the schema.
     "ENUM_NAME_OVERRIDES": {
         "IncidentKindEnum": "apps.incidents.choices.Kind",

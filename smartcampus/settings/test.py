@@ -14,6 +14,7 @@ QA_EMBEDDER = "hashing"  # no model: fast and deterministic (real embedders are 
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="smartcampus-test-media-"))
 MODEL_DIR = Path(tempfile.mkdtemp(prefix="smartcampus-test-models-"))
 DEMO_FEEDER = False
+REQUIRE_2FA = False  # tests that need the two-factor policy turn it on
 WS_AUTH_TIMEOUT_SECONDS = 1.0
 if not DATABASE_URL:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}

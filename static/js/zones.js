@@ -3,7 +3,14 @@
 // (config.input) it writes the points into the form's hidden field, saved with the rule.
 (function () {
   "use strict";
-  const config = window.ZONE_EDITOR;
+  // The page's settings are data- attributes of this script's own tag (no inline script).
+  const data = document.currentScript.dataset;
+  const config = {
+    input: data.input,
+    readOnly: data.readOnly === "true",
+    rulesUrl: data.rulesUrl,
+    csrf: data.csrf,
+  };
   const img = document.getElementById("snapshot");
   const canvas = document.getElementById("zone-canvas");
   const message = document.getElementById("zone-message");

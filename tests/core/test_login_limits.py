@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.core.management import call_command
 from django.test import RequestFactory
 
-from apps.core.clientip import client_ip
+from apps.core.clientip import client_ip, network_of
 from apps.core.models import AuditLog
 
 from ..factories import UserFactory
@@ -63,6 +63,30 @@ def test_a_trusted_proxy_without_or_with_a_bad_header_is_the_client(settings):
     settings.TRUSTED_PROXIES = _networks("10.0.0.0/8")
     assert client_ip(_request(remote="10.0.0.5")) == "10.0.0.5"
     assert client_ip(_request(remote="10.0.0.5", forwarded="203.0.113.9, junk")) == "10.0.0.5"
+
+
+def test_limits_count_an_ipv6_client_by_its_64():
+    assert (
+        network_of("2001:db8:1:2:aaaa::1")
+        == network_of("2001:db8:1:2:ffff::9")
+        == ("2001:db8:1:2::")
+    )
+    assert network_of("2001:db8:1:3::1") != network_of("2001:db8:1:2::1")
+    assert network_of("::ffff:192.0.2.4") == "192.0.2.4"
+    assert network_of("198.51.100.7") == "198.51.100.7"
+
+
+def test_rotating_ipv6_addresses_within_a_64_does_not_escape_the_lockout(client):
+    UserFactory(username="ivo")
+    codes = [
+        client.post(
+            "/accounts/login/",
+            {"username": "ivo", "password": "wrong"},
+            REMOTE_ADDR=f"2001:db8:7:7::{n + 1:x}",
+        ).status_code
+        for n in range(5)
+    ]
+    assert codes == [200, 200, 200, 200, 429]
 
 
 # --- lockout on every entry point -------------------------------------------------------

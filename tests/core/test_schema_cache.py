@@ -27,7 +27,7 @@ def test_the_schema_is_generated_once_whatever_the_query(client, generations, db
     first = client.get("/api/schema/")
     assert first.status_code == 200 and b"openapi" in first.content
 
-    for query in ["", "?version=2", "?version=x&lang=zz", "?lang=qq", "?format=json"]:
+    for query in ["", "?version=2", "?version=x&lang=zz", "?lang=qq", "?lang=de", "?format=json"]:
         response = client.get(f"/api/schema/{query}")
         assert response.status_code == 200, (query, response.content[:200])
 

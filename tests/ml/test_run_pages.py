@@ -154,7 +154,7 @@ def page_of(client, run) -> str:
 def heat_cells(page: str) -> list[tuple[str, str]]:
     """(style, count) of the first heat map's cells, in row order."""
     table = page.split('<table class="heatmap">', 1)[1].split("</table>", 1)[0]
-    return re.findall(r'<td class="cell[^"]*" style="([^"]*)"[^>]*>(\d+)<', table)
+    return re.findall(r'<td class="cell[^"]*" data-heat="([^"]*)"[^>]*>(\d+)<', table)
 
 
 # --- the list and the start form ----------------------------------------------------------

@@ -1,10 +1,11 @@
 """Serializers for cameras (with health) and their rules (zone polygons validated)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import Camera, Rule
 from ..services import RULE_FIELDS
-from ..zones import ZoneError, zone_validate
+from ..zones import MAX_ZONE_POINTS, ZoneError, zone_validate
 
 
 class CameraSerializer(serializers.ModelSerializer):
@@ -49,6 +50,40 @@ class CameraSerializer(serializers.ModelSerializer):
         }
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+        "example": "22:00",
+        "nullable": True,
+    }
+)
+class LocalTimeField(serializers.TimeField):
+    """A time of day on the campus clock, "HH:MM[:SS]": no offset (the OpenAPI `time` format
+    would require one)."""
+
+
+_POINT = {
+    "type": "array",
+    "items": {"type": "number", "minimum": 0, "maximum": 1},
+    "minItems": 2,
+    "maxItems": 2,
+}
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": _POINT,
+        "anyOf": [{"maxItems": 0}, {"minItems": 3, "maxItems": MAX_ZONE_POINTS}],
+        "description": "A polygon of [x, y] points in 0..1 that encloses some area; empty "
+        "for the whole frame.",
+    }
+)
+class ZoneField(serializers.JSONField):
+    """A rule's zone: checked by zone_validate, described in the schema as what it accepts."""
+
+
 class RuleSerializer(serializers.ModelSerializer):
     camera = serializers.PrimaryKeyRelatedField(queryset=Camera.objects.all())
     classes = serializers.ListField(
@@ -57,11 +92,20 @@ class RuleSerializer(serializers.ModelSerializer):
     active_days = serializers.ListField(
         child=serializers.IntegerField(min_value=0, max_value=6), required=False, max_length=7
     )
-    zone = serializers.JSONField(required=False)
+    zone = ZoneField(required=False)
+    active_from = LocalTimeField(required=False, allow_null=True, help_text="Empty: all day.")
+    active_until = LocalTimeField(
+        required=False, allow_null=True, help_text="May be before active_from (overnight)."
+    )
 
     class Meta:
         model = Rule
         fields = ["id", *RULE_FIELDS]
+        # The columns' range on PostgreSQL, whichever database generates the schema.
+        extra_kwargs = {
+            "min_count": {"max_value": 2**15 - 1},
+            "cooldown_seconds": {"max_value": 2**31 - 1},
+        }
 
     def validate_zone(self, value):
         try:

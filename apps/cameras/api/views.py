@@ -4,7 +4,13 @@ and detection rules (operators read, admins write)."""
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import SAFE_METHODS
@@ -39,6 +45,7 @@ class FrameUploadView(APIView):
             "multipart/form-data": {
                 "type": "object",
                 "properties": {"image": {"type": "string", "format": "binary"}},
+                "required": ["image"],
             }
         },
         responses={
@@ -104,6 +111,17 @@ class CameraViewSet(viewsets.ReadOnlyModelViewSet):
         return context
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "camera",
+                {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                description="only this camera's rules",
+            )
+        ]
+    )
+)
 class RuleViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

@@ -14,6 +14,16 @@ TOKEN_LIFETIME_MAX_SECONDS = int(USER_TOKEN_LIFETIME.total_seconds())
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+    otp = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        help_text=(
+            "for an account with two-factor sign-in: the authenticator app's current code, "
+            "or one of its recovery codes (each works once)"
+        ),
+    )
     name = serializers.CharField(
         max_length=100, required=False, allow_blank=True, help_text="a label to tell tokens apart"
     )

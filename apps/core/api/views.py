@@ -10,7 +10,7 @@ from axes.utils import reset as axes_reset
 from django.contrib.auth import authenticate, get_user_model
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
@@ -18,11 +18,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from ..clientip import client_ip
+from ..clientip import client_network
 from ..models import UserToken
 from ..roles import is_admin
 from ..services import audit_record, user_token_create
 from ..tokens import sign_out_everywhere, user_token_revoke
+from ..twofactor.api import token_refusal
 from .serializers import (
     SignOutEverywhereSerializer,
     TokenRequestSerializer,
@@ -39,7 +40,7 @@ class ClientScopedRateThrottle(ScopedRateThrottle):
     default), which a client could change on every request."""
 
     def get_ident(self, request):
-        return client_ip(request._request) or ""
+        return client_network(request._request) or ""
 
 
 class TokenView(APIView):
@@ -48,7 +49,26 @@ class TokenView(APIView):
     throttle_classes = [ClientScopedRateThrottle]
     throttle_scope = "auth"
 
-    @extend_schema(request=TokenRequestSerializer, responses={200: TokenResponseSerializer})
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={
+            200: TokenResponseSerializer,
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="a field is invalid, the username or password is wrong, or the "
+                "account uses two-factor sign-in and `otp` is missing",
+            ),
+            401: OpenApiResponse(OpenApiTypes.OBJECT, description="`otp` is wrong or used up"),
+            403: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="two-factor sign-in is required for this account and not set up",
+            ),
+            429: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="too many failed sign-ins or wrong codes, or over the request rate",
+            ),
+        },
+    )
     def post(self, request):
         serializer = TokenRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -59,9 +79,12 @@ class TokenView(APIView):
                 {"detail": "wrong username or password, or the account is disabled"},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        refusal = token_refusal(user=user, otp=data.get("otp", ""), request=request._request)
+        if refusal is not None:
+            return Response({"detail": refusal[1]}, status=refusal[0])
         # A success clears this username's failures from this address, as a sign-in does
         # (axes resets on user_logged_in, which a token request does not send).
-        axes_reset(ip=client_ip(request._request), username=data["username"])
+        axes_reset(ip=client_network(request._request), username=data["username"])
         lifetime = data.get("lifetime")
         token, plaintext = user_token_create(
             user=user,
@@ -90,11 +113,14 @@ class TokenListView(APIView):
         parameters=[
             OpenApiParameter(
                 "user",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX},
                 description="another user's id (admins only); default: the caller",
             )
         ],
-        responses={200: UserTokenSerializer(many=True)},
+        responses={
+            200: UserTokenSerializer(many=True),
+            404: OpenApiResponse(description="no such user, or the caller is not an admin"),
+        },
     )
     def get(self, request):
         """The caller's tokens, newest first (at most 200), without their secrets."""

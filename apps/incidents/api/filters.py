@@ -1,5 +1,7 @@
 """Query-string filters for the incident list."""
 
+from datetime import UTC
+
 import django_filters
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -20,6 +22,25 @@ def _camera_id_in_range(value: str) -> None:
         raise ValidationError("a camera id has at most 18 digits")
 
 
+def _utc_representable(value) -> None:
+    """A time whose offset takes it out of the calendar (year 1 ahead of UTC) has no UTC."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError("a time this close to year 1 or 9999 has no UTC equivalent") from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 time with any offset, compared in UTC: PostgreSQL refuses an offset beyond
+    ±15:59 (that was a 500), which ISO 8601 and Python allow up to ±23:59."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, validators=[_utc_representable], **kwargs)
+
+    def filter(self, qs, value):
+        return super().filter(qs, value.astimezone(UTC) if value is not None else None)
+
+
 class IncidentFilter(django_filters.FilterSet):
     # distinct=False: these filter plain columns (no joins, so no duplicate rows), and a
     # DISTINCT over every column would keep the database off the ordering index.
@@ -33,8 +54,8 @@ class IncidentFilter(django_filters.FilterSet):
         help_text="A camera's id, or part of its name (any case).",
         validators=[_camera_id_in_range],
     )
-    opened_after = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    opened_after = UtcIsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = UtcIsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
     # The incident's own zone (where it happened): no join, and the same field the zone
     # limits of operators use.
     zone = django_filters.CharFilter(field_name="zone", max_length=60)

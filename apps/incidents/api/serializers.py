@@ -14,12 +14,16 @@ from ..services import BULK_MAX_IDS, COMMENT_MAX_CHARS
 
 class IncidentSerializer(serializers.ModelSerializer):
     camera = serializers.SerializerMethodField()
-    rule = serializers.CharField(source="rule.name", default=None, read_only=True)
+    rule = serializers.CharField(source="rule.name", default=None, allow_null=True, read_only=True)
     model_version = serializers.CharField(
-        source="model_version.label", default=None, read_only=True
+        source="model_version.label", default=None, allow_null=True, read_only=True
     )
     thumbnail_url = serializers.SerializerMethodField()
-    assignee = serializers.CharField(source="assignee.username", default=None, read_only=True)
+    assignee = serializers.CharField(
+        source="assignee.username", default=None, allow_null=True, read_only=True
+    )
+    # "" until resolved: the model's choices, and blank.
+    verdict = serializers.ChoiceField(choices=Verdict.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Incident
@@ -54,7 +58,9 @@ class IncidentSerializer(serializers.ModelSerializer):
 
 
 class IncidentEventSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+    actor = serializers.CharField(
+        source="actor.username", default=None, allow_null=True, read_only=True
+    )
 
     class Meta:
         model = IncidentEvent
@@ -67,8 +73,8 @@ class ChecklistLineSerializer(serializers.Serializer):
     text = serializers.CharField(source="step.text")
     mandatory = serializers.BooleanField(source="step.mandatory")
     done = serializers.SerializerMethodField()
-    by = serializers.CharField(source="tick.actor.username", default=None)
-    at = serializers.DateTimeField(source="tick.at", default=None)
+    by = serializers.CharField(source="tick.actor.username", default=None, allow_null=True)
+    at = serializers.DateTimeField(source="tick.at", default=None, allow_null=True)
 
     def get_done(self, line) -> bool:
         return line.tick is not None

@@ -101,6 +101,7 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         responses={(200, "text/csv"): str},
+        filters=True,
         description="The filtered list as CSV (same filters as the list); audited.",
     )
     @action(detail=False, methods=["get"], url_path="export")
@@ -234,7 +235,7 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
             return _refused(exc)
         return self._done(incident)
 
-    @extend_schema(request=CommentSerializer, responses=IncidentEventSerializer)
+    @extend_schema(request=CommentSerializer, responses={201: IncidentEventSerializer})
     @action(detail=True, methods=["post"])
     def comment(self, request, pk=None):
         text = self._input(CommentSerializer)["text"]

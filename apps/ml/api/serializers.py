@@ -1,13 +1,15 @@
 """Serializers for datasets."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..choices import IMPORTABLE_TASK_CHOICES
 from ..models import Dataset, DatasetVersion, ModelActivation, ModelVersion, TrainingRun
+from ..services import DATASET_NAME_PATTERN
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
 
     class Meta:
         model = DatasetVersion
@@ -16,7 +18,7 @@ class DatasetVersionSerializer(serializers.ModelSerializer):
 
 
 class DatasetSerializer(serializers.ModelSerializer):
-    sample_count = serializers.IntegerField(read_only=True, default=None)
+    sample_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = Dataset
@@ -42,8 +44,13 @@ class DatasetSerializer(serializers.ModelSerializer):
         ]
 
 
+@extend_schema_field({"type": "string", "maxLength": 100, "pattern": DATASET_NAME_PATTERN.pattern})
+class DatasetNameField(serializers.CharField):
+    """Checked by dataset_create (a 400 saying the rule); here so that the schema states it."""
+
+
 class DatasetCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = DatasetNameField(max_length=100)
     task = serializers.ChoiceField(choices=IMPORTABLE_TASK_CHOICES)
     labels = serializers.ListField(
         child=serializers.CharField(max_length=200), required=False, default=list, max_length=1000
@@ -98,7 +105,7 @@ class TrainingRunSerializer(serializers.ModelSerializer):
     base_model = serializers.CharField(source="base_label")
     base_model_id = serializers.IntegerField(allow_null=True)
     result_id = serializers.IntegerField(allow_null=True)
-    result = serializers.CharField(source="result.label", default=None)
+    result = serializers.CharField(source="result.label", default=None, allow_null=True)
 
     class Meta:
         model = TrainingRun
@@ -136,7 +143,7 @@ class TrainingRunCreateSerializer(serializers.Serializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
-    dataset = serializers.CharField(source="dataset.name", default=None)
+    dataset = serializers.CharField(source="dataset.name", default=None, allow_null=True)
     status = serializers.SerializerMethodField()
 
     class Meta:
@@ -178,8 +185,8 @@ class PromoteSerializer(serializers.Serializer):
 
 class ActivationSerializer(serializers.ModelSerializer):
     version = serializers.CharField(source="version.label")
-    previous = serializers.CharField(source="previous.label", default=None)
-    actor = serializers.CharField(source="actor.username", default=None)
+    previous = serializers.CharField(source="previous.label", default=None, allow_null=True)
+    actor = serializers.CharField(source="actor.username", default=None, allow_null=True)
 
     class Meta:
         model = ModelActivation

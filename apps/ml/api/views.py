@@ -1,7 +1,7 @@
 """`/api/v1/ml/…` (admins): labelled datasets with all-or-nothing uploads, training runs,
 and the model registry (promote through the gate, force with a reason, roll back)."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from apps.core.permissions import IsAdmin
 
+from ..choices import Task
 from ..models import ModelVersion
 from ..selectors import (
     dataset_list,
@@ -170,6 +171,14 @@ class TrainingRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         return Response(TrainingRunSerializer(run).data)
 
 
+_TASK = OpenApiParameter("task", str, enum=Task.values, description="only this task's")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[_TASK, OpenApiParameter("name", str, description="only this model's")]
+    )
+)
 class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     """Registered model versions, newest first (`?task=`, `?name=`). Promote a candidate
     through the gate, or force it with a reason; roll the active one back to its predecessor.
@@ -236,7 +245,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(ModelVersionSerializer(version).data)
 
-    @extend_schema(responses={200: ActivationSerializer(many=True)})
+    @extend_schema(parameters=[_TASK], responses={200: ActivationSerializer(many=True)})
     @action(detail=False, methods=["get"])
     def history(self, request):
         """Every change of an active version, newest first (`?task=`)."""

@@ -55,6 +55,8 @@ from typing import BinaryIO, Literal, NoReturn
 
 from PIL import Image, UnidentifiedImageError
 
+from .pngrows import png_rows_check
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 MAX_LABEL_CHARS = 64
@@ -341,6 +343,8 @@ def check_image(
             image.verify()  # PNG chunk checksums
         with Image.open(io.BytesIO(data), formats=list(formats)) as image:
             image.load()
+        if image_format == "PNG":
+            png_rows_check(data)  # Pillow's load() leaves missing rows blank, quietly
     except ImageRejected:
         raise
     except Image.DecompressionBombError:
@@ -764,8 +768,10 @@ def _jsonl_rows(lines: _Lines, report: _Builder) -> Iterator[tuple[int, str, str
                 f"the line is not valid JSON at column {exc.colno} ({exc.msg})", line=line
             )
             continue
-        except (ValueError, RecursionError):
-            # Integers too long to convert, nesting too deep to parse.
+        except RecursionError:
+            report.problem("the line nests arrays or objects too deeply to read", line=line)
+            continue
+        except ValueError:  # integers too long to convert
             report.problem("the line is not valid JSON", line=line)
             continue
         if not isinstance(value, dict):

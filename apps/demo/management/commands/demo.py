@@ -14,6 +14,7 @@ from apps.ml.runtime import vision_models_active
 from apps.ml.services import modelversion_install_packaged
 from apps.qa.runtime import qa_engine
 from apps.qa.services import faq_seed_install, intents_install
+from smartcampus.settings.env import env_str
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, reset_passwords: bool, no_serve: bool, **options):
         call_command("migrate", interactive=False, verbosity=0)
+        if env_str("SMARTCAMPUS_REQUIRE_2FA") is None:
+            # The demo admin signs in without a phone; anyone may still set up two-factor.
+            settings.REQUIRE_2FA = False
+            self.stdout.write(
+                "two-factor sign-in: optional in the demo (SMARTCAMPUS_REQUIRE_2FA=true requires "
+                "it for admins)"
+            )
         for version in modelversion_install_packaged():
             self.stdout.write(
                 f"model: {version.label} ({'active' if version.is_active else 'installed'})"

@@ -1,0 +1,361 @@
+"""The authorisation matrix's expectations: for every URL route of the URLconf, each request
+made (method, object in zone A or zone B, body) and the status each caller must get.
+
+Callers: `anonymous`; `resident` (anonymous with the public chat's `qa_client` cookie, the
+owner of the fixtures' hand-off conversation); `device` (camera A's `Api-Key`); `zone_operator`
+(operator limited to zone A); `operator` (every zone); `admin` (admin role, staff status).
+
+An expectation is an exact status, or LOGIN (302 to the sign-in page) / ADMIN_LOGIN (302 to
+the admin's). Objects in zone B answer 404 to the zone-limited operator wherever the same
+request on zone A passes the permission check (apps.core.roles.viewer_zones: unseen is
+unknown), unless a check says otherwise.
+
+A new route makes test_authorisation_matrix fail until it is added here with a decision.
+"""
+
+from dataclasses import dataclass, field
+
+ROLES = ("anonymous", "resident", "device", "zone_operator", "operator", "admin")
+LOGIN = "302 to /accounts/login/"
+ADMIN_LOGIN = "302 to /admin/login/"
+Expect = int | str
+
+
+def row(anonymous, resident, device, zone_operator, operator, admin) -> dict[str, Expect]:
+    return dict(
+        zip(ROLES, (anonymous, resident, device, zone_operator, operator, admin), strict=True)
+    )
+
+
+def like(base: dict[str, Expect], **changes: Expect) -> dict[str, Expect]:
+    return {**base, **changes}
+
+
+# Profiles. Pages: signed-out callers go to sign-in, signed-in callers without the role get 403.
+PUBLIC = row(200, 200, 200, 200, 200, 200)
+PAGE_SIGNED_IN = row(LOGIN, LOGIN, LOGIN, 200, 200, 200)
+PAGE_OPERATOR = row(LOGIN, LOGIN, LOGIN, 200, 200, 200)
+PAGE_ADMIN = row(LOGIN, LOGIN, LOGIN, 403, 403, 200)
+# API: no credential DRF knows is a 401 (a device key counts only on the frame upload).
+API_SIGNED_IN = row(401, 401, 401, 200, 200, 200)
+API_OPERATOR = row(401, 401, 401, 200, 200, 200)
+API_ADMIN = row(401, 401, 401, 403, 403, 200)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One request: `zone` is "A" or "B" for a zoned object's kwargs ("" for none or for
+    objects without a zone); `body` is sent as JSON to the API, as a form to pages."""
+
+    method: str
+    expect: dict[str, Expect]
+    zone: str = ""
+    body: dict | None = None
+    query: str = ""
+    xfail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Route:
+    """`kwargs` names, for each URL keyword, the fixture object whose pk fills it (a value
+    starting with "=" is used as written)."""
+
+    checks: tuple[Check, ...]
+    kwargs: dict[str, str] = field(default_factory=dict)
+
+
+def get(expect, **kw) -> Check:
+    return Check("GET", expect, **kw)
+
+
+def post(expect, **kw) -> Check:
+    return Check("POST", expect, **kw)
+
+
+def zoned(method: str, expect: dict[str, Expect], *, zone_b: dict | None = None, **kw) -> tuple:
+    """The same request on the zone-A and the zone-B object. On B the zone-limited operator
+    gets 404 where A let them through (else the same refusal), unless `zone_b` says otherwise."""
+    passed = expect["zone_operator"] not in (401, 403, 405, LOGIN)
+    on_b = like(expect, zone_operator=404 if passed else expect["zone_operator"])
+    return (
+        Check(method, expect, zone="A", **kw),
+        Check(method, {**on_b, **(zone_b or {})}, zone="B", **kw),
+    )
+
+
+# Views that look the object up in the caller's zones before checking the admin role: a
+# zone-B object is unknown (404) to the zone-limited operator, not forbidden.
+SEEN_FIRST = {"zone_operator": 404}
+
+API = "api/v1/"
+INC = API + "^incidents/(?P<pk>[^/.]+)/"
+DS = API + "^ml/datasets/(?P<pk>[^/.]+)/"
+TR = API + "^ml/training-runs/(?P<pk>[^/.]+)/"
+MV = API + "^ml/model-versions/(?P<pk>[^/.]+)/"
+
+# A POST body that is refused for being empty: 400 proves the permission check passed.
+OP_POST_EMPTY_400 = like(API_OPERATOR, zone_operator=400, operator=400, admin=400)
+ADMIN_POST_EMPTY_400 = like(API_ADMIN, admin=400)
+# Page forms after the permission check: a redirect back (message shown), or the form again.
+PAGE_OP_POST_REDIRECT = row(LOGIN, LOGIN, LOGIN, 302, 302, 302)
+PAGE_ADMIN_POST_REDIRECT = like(PAGE_ADMIN, admin=302)
+
+ROUTES: dict[str, Route] = {
+    # --- incidents: pages ------------------------------------------------------------------
+    "": Route((get(PAGE_OPERATOR),)),
+    "queue/": Route((get(PAGE_OPERATOR),)),
+    "incidents/<int:pk>/": Route(zoned("GET", PAGE_OPERATOR), {"pk": "incident"}),
+    "incidents/<int:pk>/<str:verb>": Route(
+        (*zoned("POST", PAGE_OP_POST_REDIRECT), get(row(405, 405, 405, 405, 405, 405), zone="A")),
+        {"pk": "incident", "verb": "=acknowledge"},
+    ),
+    "checklists/": Route((get(PAGE_OPERATOR),)),
+    "checklists/new/": Route((get(PAGE_ADMIN), post(like(PAGE_ADMIN, admin=200)))),
+    "checklists/<int:pk>/": Route(
+        (get(PAGE_OPERATOR), post(like(PAGE_ADMIN, admin=200))), {"pk": "checklist"}
+    ),
+    # --- cameras: pages --------------------------------------------------------------------
+    "frames/<int:frame_id>/image": Route(
+        zoned("GET", like(PAGE_OPERATOR), query="size=thumb"), {"frame_id": "frame"}
+    ),
+    "cameras/": Route((get(PAGE_OPERATOR),)),
+    "cameras/new/": Route((get(PAGE_ADMIN), post(PAGE_ADMIN))),
+    "cameras/<int:pk>/": Route(zoned("GET", PAGE_OPERATOR), {"pk": "camera"}),
+    "cameras/<int:pk>/edit/": Route(
+        (
+            *zoned("GET", PAGE_OPERATOR),
+            *zoned("POST", like(PAGE_ADMIN, admin=200), zone_b=SEEN_FIRST),
+        ),
+        {"pk": "camera"},
+    ),
+    "cameras/<int:pk>/key": Route(zoned("POST", like(PAGE_ADMIN, admin=302)), {"pk": "camera"}),
+    "cameras/<int:pk>/rules/new/": Route(
+        (
+            *zoned("GET", PAGE_ADMIN, zone_b=SEEN_FIRST),
+            *zoned("POST", PAGE_ADMIN, zone_b=SEEN_FIRST),
+        ),
+        {"pk": "camera"},
+    ),
+    "cameras/<int:pk>/rules/<int:rule_pk>/": Route(
+        (
+            *zoned("GET", PAGE_OPERATOR),
+            *zoned("POST", like(PAGE_ADMIN, admin=200), zone_b=SEEN_FIRST),
+        ),
+        {"pk": "camera", "rule_pk": "rule"},
+    ),
+    "cameras/<int:pk>/rules/<int:rule_pk>/enabled": Route(
+        zoned("POST", PAGE_ADMIN_POST_REDIRECT), {"pk": "camera", "rule_pk": "rule"}
+    ),
+    # --- ML pages (admins; no zones: datasets hold every zone's evidence) ------------------
+    "ml/datasets/": Route((get(PAGE_ADMIN),)),
+    "ml/datasets/<int:pk>/": Route((get(PAGE_ADMIN),), {"pk": "dataset"}),
+    "ml/datasets/<int:pk>/upload": Route(
+        (post(like(PAGE_ADMIN, anonymous=LOGIN, admin=302)),), {"pk": "dataset"}
+    ),
+    "ml/datasets/<int:pk>/schedule": Route((post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "dataset"}),
+    # An image not an admin's is "no such sample" (404), as for one that does not exist.
+    "ml/samples/<int:pk>/image": Route(
+        (get(row(LOGIN, LOGIN, LOGIN, 404, 404, 200)),), {"pk": "sample"}
+    ),
+    "ml/models/": Route((get(PAGE_ADMIN),)),
+    "ml/models/compare/": Route((get(PAGE_ADMIN),)),
+    "ml/models/<int:pk>/": Route((get(PAGE_ADMIN),), {"pk": "model_version"}),
+    "ml/models/<int:pk>/promote": Route((post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "model_version"}),
+    "ml/models/<int:pk>/rollback": Route(
+        (post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "model_version"}
+    ),
+    "ml/runs/": Route((get(PAGE_ADMIN),)),
+    "ml/runs/start": Route((post(like(PAGE_ADMIN, admin=400)),)),
+    "ml/runs/<int:pk>/": Route((get(PAGE_ADMIN),), {"pk": "training_run"}),
+    "ml/runs/<int:pk>/cancel": Route((post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "training_run"}),
+    "ml/labelling/": Route((get(PAGE_ADMIN),)),
+    "ml/labelling/<int:pk>/": Route((post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "labelling_item"}),
+    "ml/loop/": Route((get(PAGE_ADMIN),)),
+    "ml/loop/<slug:task>/": Route((get(PAGE_ADMIN),), {"task": "=image_classification"}),
+    # --- notifications (admins) ------------------------------------------------------------
+    "notifications/": Route((get(PAGE_ADMIN),)),
+    "notifications/rules/new/": Route((get(PAGE_ADMIN), post(like(PAGE_ADMIN, admin=200)))),
+    "notifications/rules/<int:pk>/": Route(
+        (get(PAGE_ADMIN), post(like(PAGE_ADMIN, admin=200))), {"pk": "notification_rule"}
+    ),
+    "notifications/rules/<int:pk>/enabled": Route(
+        (post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "notification_rule"}
+    ),
+    "notifications/rules/<int:pk>/test": Route(
+        (post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "notification_rule"}
+    ),
+    "notifications/deliveries/<int:pk>/retry": Route(
+        (post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "delivery"}
+    ),
+    # --- reports ---------------------------------------------------------------------------
+    "statistics/": Route((get(PAGE_OPERATOR),)),
+    "audit/": Route((get(PAGE_ADMIN),)),
+    "audit/export/": Route((get(PAGE_ADMIN),)),
+    # --- the residents' FAQ (public) and the staff's desk ----------------------------------
+    "faq/": Route((get(PUBLIC),)),
+    "faq/entries/": Route((get(PUBLIC),)),
+    "faq/entries/<int:pk>/": Route(
+        (get(PUBLIC), get(row(404, 404, 404, 404, 404, 200), zone="draft")),
+        {"pk": "faq_entry"},
+    ),
+    # The private link, with its token: only in the browser that asked (the resident's cookie).
+    "faq/c/<uuid:conversation>/": Route(
+        (get(row(403, 200, 403, 403, 403, 403), query="t={token}"),),
+        {"conversation": "conversation"},
+    ),
+    "qa/handoffs/": Route((get(PAGE_OPERATOR),)),
+    "qa/handoffs/<int:pk>/answer": Route(
+        (post(PAGE_OP_POST_REDIRECT), get(row(405, 405, 405, 405, 405, 405))),
+        {"pk": "handoff"},
+    ),
+    "qa/handoffs/<int:pk>/faq": Route(
+        (post(PAGE_OP_POST_REDIRECT), get(row(405, 405, 405, 405, 405, 405))),
+        {"pk": "handoff"},
+    ),
+    "qa/learning/": Route((get(PAGE_OPERATOR),)),
+    "qa/entries/": Route((get(PAGE_ADMIN),)),
+    "qa/entries/<int:pk>/publish": Route((post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "faq_entry"}),
+    "qa/entries/export.<str:fmt>": Route((get(PAGE_ADMIN),), {"fmt": "=csv"}),
+    "qa/entries/import": Route((post(PAGE_ADMIN_POST_REDIRECT),)),
+    # --- sign-in ---------------------------------------------------------------------------
+    # Signed-in users are sent on (redirect_authenticated_user).
+    "accounts/login/": Route((get(row(200, 200, 200, 302, 302, 302)),)),
+    "accounts/logout/": Route((post(row(LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN)),)),
+    # --- two-factor sign-in (REQUIRE_2FA is off in tests; no one has an authenticator) -----
+    "accounts/two-factor/": Route((get(PAGE_SIGNED_IN),)),
+    "accounts/two-factor/enrol/": Route((get(PAGE_SIGNED_IN),)),
+    # Nothing owed: sent on to the page asked for.
+    "accounts/two-factor/verify/": Route(
+        (get(like(PAGE_SIGNED_IN, zone_operator=302, operator=302, admin=302)),)
+    ),
+    # Without the code that confirms it: 400.
+    "accounts/two-factor/recovery-codes/": Route(
+        (post(like(PAGE_SIGNED_IN, zone_operator=400, operator=400, admin=400)),)
+    ),
+    "accounts/two-factor/remove/": Route(
+        (post(like(PAGE_SIGNED_IN, zone_operator=400, operator=400, admin=400)),)
+    ),
+    # --- API: auth -------------------------------------------------------------------------
+    API + "auth/token/": Route((post(row(400, 400, 400, 400, 400, 400)),)),
+    API + "auth/tokens/": Route((get(API_SIGNED_IN),)),
+    # Another user's token is a 404 to all but admins, as one that does not exist.
+    API + "auth/tokens/<int:pk>/revoke/": Route(
+        (post(row(401, 401, 401, 404, 200, 200)),), {"pk": "operator_token"}
+    ),
+    API + "auth/sign-out-everywhere/": Route((post(API_SIGNED_IN),)),
+    # --- API: cameras ----------------------------------------------------------------------
+    # Only camera A's key posts to camera A; an empty body is then a 400.
+    API + "cameras/<int:camera_id>/frames/": Route(
+        (
+            post(row(401, 401, 400, 401, 401, 401), zone="A"),
+            post(row(401, 401, 403, 401, 401, 401), zone="B"),
+        ),
+        {"camera_id": "camera"},
+    ),
+    API + "^cameras/$": Route((get(API_OPERATOR),)),
+    API + "^cameras/(?P<pk>[^/.]+)/$": Route(zoned("GET", API_OPERATOR), {"pk": "camera"}),
+    API + "^rules/$": Route((get(API_OPERATOR), post(ADMIN_POST_EMPTY_400))),
+    API + "^rules/(?P<pk>[^/.]+)/$": Route(
+        (
+            *zoned("GET", API_OPERATOR),
+            *zoned("PATCH", like(API_ADMIN, admin=200), body={"name": "renamed"}),
+            *zoned("DELETE", like(API_ADMIN, admin=204)),
+        ),
+        {"pk": "rule"},
+    ),
+    # --- API: incidents --------------------------------------------------------------------
+    API + "^incidents/$": Route((get(API_OPERATOR),)),
+    API + "^incidents/export/$": Route((get(API_OPERATOR),)),
+    API + "^incidents/bulk/$": Route(
+        (
+            post(OP_POST_EMPTY_400),
+            # Ids the caller may not see are "not found" in a 200 answer, and nothing changes.
+            post(API_OPERATOR, zone="B", body={"ids": ["<incident>"], "action": "acknowledge"}),
+        ),
+    ),
+    INC + "$": Route(zoned("GET", API_OPERATOR), {"pk": "incident"}),
+    INC + "acknowledge/$": Route(zoned("POST", API_OPERATOR), {"pk": "incident"}),
+    INC + "investigate/$": Route(zoned("POST", API_OPERATOR), {"pk": "incident"}),
+    INC + "assign/$": Route(
+        zoned("POST", API_OPERATOR, body={"assignee": "olga"}), {"pk": "incident"}
+    ),
+    INC + "severity/$": Route(
+        zoned("POST", API_OPERATOR, body={"severity": "low"}), {"pk": "incident"}
+    ),
+    INC + "comment/$": Route(
+        zoned(
+            "POST",
+            like(API_OPERATOR, zone_operator=201, operator=201, admin=201),
+            body={"text": "seen"},
+        ),
+        {"pk": "incident"},
+    ),
+    INC + "merge/$": Route(
+        zoned("POST", OP_POST_EMPTY_400, zone_b={"zone_operator": 400}), {"pk": "incident"}
+    ),
+    INC + "resolve/$": Route(
+        zoned("POST", API_OPERATOR, body={"verdict": "false_alarm"}), {"pk": "incident"}
+    ),
+    # A step that is not on the incident: 400 once the incident is found.
+    INC + "check/$": Route(
+        zoned("POST", OP_POST_EMPTY_400, body={"step": 999999, "done": True}), {"pk": "incident"}
+    ),
+    # --- API: ML (admins) ------------------------------------------------------------------
+    API + "^ml/datasets/$": Route((get(API_ADMIN), post(ADMIN_POST_EMPTY_400))),
+    DS + "$": Route((get(API_ADMIN),), {"pk": "dataset"}),
+    DS + "uploads/$": Route((post(ADMIN_POST_EMPTY_400),), {"pk": "dataset"}),
+    DS + "schedule/$": Route((post(ADMIN_POST_EMPTY_400),), {"pk": "dataset"}),
+    API + "^ml/training-runs/$": Route((get(API_ADMIN), post(ADMIN_POST_EMPTY_400))),
+    TR + "$": Route((get(API_ADMIN),), {"pk": "training_run"}),
+    TR + "cancel/$": Route((post(like(API_ADMIN, admin=200)),), {"pk": "training_run"}),
+    API + "^ml/model-versions/$": Route((get(API_ADMIN),)),
+    API + "^ml/model-versions/history/$": Route((get(API_ADMIN),)),
+    MV + "$": Route((get(API_ADMIN),), {"pk": "model_version"}),
+    MV + "promote/$": Route((post(like(API_ADMIN, admin=409)),), {"pk": "model_version"}),
+    MV + "rollback/$": Route((post(like(API_ADMIN, admin=409)),), {"pk": "model_version"}),
+    # --- API: the public chat --------------------------------------------------------------
+    API + "qa/ask/": Route((post(row(400, 400, 400, 400, 400, 400)),)),
+    API + "qa/feedback/": Route((post(row(400, 400, 400, 400, 400, 400)),)),
+    # --- schema, docs, health --------------------------------------------------------------
+    "api/schema/": Route((get(PUBLIC),)),
+    "api/docs/": Route((get(PUBLIC),)),
+    # Public; only the detail differs by caller. The fixtures have no model weights, so the
+    # check fails: 503 for everyone.
+    "healthz": Route((get(row(503, 503, 503, 503, 503, 503)),)),
+    "favicon.ico": Route((get(row(302, 302, 302, 302, 302, 302)),)),
+}
+
+# Routes under this prefix are the Django admin site, checked as one family by
+# test_admin_site_cell: its index and each registered model's changelist. Callers without
+# staff status (everyone here but the admin role) are sent to the admin's sign-in page,
+# signed in or not; the admin role sees the changelists of the models its group holds a
+# permission on (apps.core.roles.ROLE_PERMISSIONS) and gets 403 on the others.
+ADMIN_PREFIX = "admin/"
+ADMIN_INDEX = "index"
+ADMIN_FOR_ADMIN_ROLE: dict[str, int] = {
+    ADMIN_INDEX: 200,
+    "auth.group": 200,
+    "auth.user": 200,
+    # Documented as the admins' unlock (docs/configuration.md, "Axes > Access attempts").
+    "axes.accessattempt": 200,
+    "axes.accesslog": 403,
+    "axes.accessfailurelog": 403,
+    # Authenticators are their owners' (the two-factor pages), not the admins'.
+    "otp_totp.totpdevice": 403,
+    "otp_static.staticdevice": 403,
+    "core.apikey": 200,
+    "core.usertoken": 200,
+    "core.auditlog": 200,
+    "ml.modelversion": 200,
+    "cameras.camera": 200,
+    "cameras.rule": 200,
+    "cameras.frame": 200,
+    "incidents.incident": 200,
+    "incidents.alertoutbox": 403,
+    "incidents.checklist": 200,
+    "notifications.notificationrule": 200,
+    "notifications.delivery": 200,
+    "qa.faqentry": 200,
+    "qa.handoff": 200,
+}
+ADMIN_XFAIL: dict[tuple[str, str], str] = {}
