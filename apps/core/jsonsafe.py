@@ -17,8 +17,11 @@ import re
 
 MAX_DEPTH = 32
 
-# A whole string literal (escapes included, so `"\"["` holds no bracket), or one bracket.
-_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+# A whole string literal (escapes included, so `"\"["` holds no bracket), or one bracket. A
+# string that never closes (or ends in a lone backslash) runs to the end of the text, so a
+# match never fails after its opening quote: the scan stays linear (retrying from every
+# quote of `"\"\"\"…` made it quadratic: seconds for 32 KB).
+_TOKENS = re.compile(r'"[^"\\]*(?:\\(?:.|\Z)[^"\\]*)*(?:"|\Z)|[\[\]{}]', re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -107,8 +110,9 @@ def json_loads_bounded(
         value = json.loads(text, **kwargs)
     except RecursionError:  # only if max_depth is set above what the interpreter allows
         raise JsonTooDeep(max_depth) from None
-    # Both can only arrive as \u escapes (raw control characters are not JSON, and decoded
-    # UTF-8 holds no surrogates), so text without one is not walked.
-    if check_text and "\\u" in text:
+    # Both arrive as \u escapes (raw control characters are not JSON, and decoded UTF-8
+    # holds no surrogates), so text without one is not walked, unless it holds them raw
+    # (text decoded some other way).
+    if check_text and ("\\u" in text or _text_problem(text)):
         _bad_text_check(value)
     return value

@@ -30,8 +30,8 @@ def body_too_big(request: HttpRequest) -> str | None:
 def nul_field(request: HttpRequest) -> str | None:
     """The name of the first query parameter or page form field holding U+0000, or None."""
     sources = [request.GET]
-    # A page's form body is parsed before its view anyway (the CSRF check reads it). The API
-    # parses its own bodies, and checks an upload's size before parsing it.
+    # A page's form body is parsed before its view anyway (the CSRF check has read it). The
+    # API parses its own bodies, and checks an upload's size before parsing it.
     form = request.content_type in ("application/x-www-form-urlencoded", MULTIPART)
     if request.method == "POST" and form and not request.path.startswith("/api/"):
         sources.append(request.POST)
@@ -53,12 +53,17 @@ class TextInputMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if too_big := body_too_big(request):
+        if too_big := body_too_big(request):  # from the headers: nothing is read yet
             return _refusal(request, 413, too_big)
+        return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view, args, kwargs) -> HttpResponse | None:
+        # Here, after CsrfViewMiddleware.process_view and only for a route that exists: a
+        # post that CSRF refuses, or one to no page, is never parsed for this.
         if (name := nul_field(request)) is not None:
             return _refusal(
                 request,
                 400,
                 f"the field {name[:40]!r} holds U+0000 (NUL), which text may not contain",
             )
-        return self.get_response(request)
+        return None

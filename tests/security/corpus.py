@@ -10,6 +10,7 @@ stored and shown safely.
 
 from __future__ import annotations
 
+import bz2
 import io
 import stat
 import struct
@@ -300,4 +301,25 @@ STRINGS = [
     Bad("string-zero-width", lambda: "pass\u200bword", None),
     Bad("string-control", lambda: "bell\x07 and escape \x1b[31m red", None),
     Bad("string-html", lambda: '<img src=x onerror="alert(1)"><script>alert(2)</script>', None),
+    # Ordinary text outside ASCII, astral characters included (sent as surrogate pairs).
+    Bad("string-emoji-cjk", lambda: "😀 中文 𠀀 résumé", None),
 ]
+
+# --- JSON bodies in other character sets (JSON is UTF-8: RFC 8259) -----------------------
+
+CHARSET_BODIES = [
+    # A bytes-to-bytes codec: 10 MB of zeros in a few dozen bytes, once decoded "as" bz2.
+    Bad("charset-bz2", lambda: bz2.compress(b"0" * TEN_MB), "utf-8", (415,)),
+    Bad("charset-zlib", lambda: zlib.compress(b"[" * TEN_MB), "utf-8", (415,)),
+    # Decoded this way, `\ud800` is a raw lone surrogate that no `\u` check sees.
+    Bad(
+        "charset-unicode_escape", lambda: rb'{"text": "\ud800", "name": "\ud800"}', "utf-8", (415,)
+    ),
+    Bad("charset-utf-16", lambda: '{"text": "x"}'.encode("utf-16"), "utf-8", (415,)),
+]
+
+
+def unterminated_escapes() -> str:
+    """A string of escaped quotes that never closes, then brackets: a nesting scan that
+    retried from every quote took hours on a body this size (1 MB)."""
+    return '{"text": "' + '\\"' * 500_000 + "[" * 40

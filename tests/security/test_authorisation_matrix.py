@@ -307,6 +307,10 @@ def status_matches(response, expected) -> bool:
     return response.status_code == expected
 
 
+# Cells that ran to their end, for the count in test_cells_checked.
+CHECKED: list[str] = []
+
+
 @pytest.mark.parametrize(("route", "check", "role"), CELLS)
 def test_cell(route, check, role, world, db):
     expected = check.expect[role]
@@ -319,6 +323,7 @@ def test_cell(route, check, role, world, db):
     )
     if watch:
         assert db_state() == world.state, f"a refused {check.method} changed the database"
+    CHECKED.append("route")
 
 
 def test_every_route_has_a_decision_and_every_decision_a_route():
@@ -368,6 +373,7 @@ def test_admin_site_cell(page, role, world, db):
         f"/admin/ {page} as {role}: expected {expected}, got {response.status_code} "
         f"{response.get('Location', '')}"
     )
+    CHECKED.append("admin")
 
 
 def test_a_zone_limited_operator_with_staff_status_sees_no_zone_b_row_in_the_admin(world, db):
@@ -383,16 +389,25 @@ def test_a_zone_limited_operator_with_staff_status_sees_no_zone_b_row_in_the_adm
         meta = obj._meta
         change = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
         response = client.get(change)
-        assert response.status_code in (302, 403), (name, response.status_code)
-        if response.status_code == 302:
-            assert response["Location"] == reverse("admin:index"), name
+        # The operator role may view these models: only the zone filter sends it back.
+        assert response.status_code == 302, (name, response.status_code)
+        assert response["Location"] == reverse("admin:index"), name
+
+
+def _runnable(params) -> int:
+    return sum(1 for param in params if not getattr(param, "marks", ()))
 
 
 def test_cells_checked(world, db):
-    """The count for the closing note: matrix cells, admin-family requests, socket cells
-    (tests/security/test_socket_matrix.py prints its own)."""
+    """The count for the closing note: the route and admin-site cells that ran here to their
+    end, each having passed (tests/security/test_socket_matrix.py counts its own). Runs
+    after them, in file order."""
+    routes, admin_pages_checked = CHECKED.count("route"), CHECKED.count("admin")
+    expected = (_runnable(CELLS), _runnable(ADMIN_CELLS))
+    if (routes, admin_pages_checked) < expected and len(CHECKED) < sum(expected):
+        pytest.skip(f"{len(CHECKED)} of {sum(expected)} cells ran (a selection)")
     print(
-        f"\nauthorisation matrix: {len(CELLS)} route cells + {len(ADMIN_CELLS)} admin-site "
-        f"cells = {len(CELLS) + len(ADMIN_CELLS)} cells checked"
+        f"\nauthorisation matrix: {routes} route cells + {admin_pages_checked} admin-site "
+        f"cells = {routes + admin_pages_checked} cells checked and passed"
     )
-    assert len(CELLS) >= len(ROUTES) * len(ROLES)
+    assert (routes, admin_pages_checked) == expected

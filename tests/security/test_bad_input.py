@@ -6,6 +6,7 @@ escaped."""
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -350,6 +351,42 @@ def test_a_body_of_another_content_type_is_a_415(operation, objects, web, caplog
     before.assert_unchanged()
 
 
+@pytest.mark.parametrize(
+    "operation",
+    [op for op in api_writes() if op[1] not in READS_NO_BODY | MULTIPART_ONLY],
+    ids=" ".join,
+)
+@pytest.mark.parametrize("bad", corpus.CHARSET_BODIES, ids=str)
+def test_a_json_body_in_another_charset_is_a_415(bad, operation, objects, web, caplog):
+    method, template = operation
+    charset = bad.name.removeprefix("charset-")
+    before = Snapshot()
+
+    response = web.generic(
+        method,
+        _url(template, objects),
+        bad.make(),
+        content_type=f"application/json; charset={charset}",
+        **_device_key(template, objects),
+    )
+
+    assert_refused(response, bad)
+    assert_quiet(caplog)
+    before.assert_unchanged()
+
+
+def test_a_never_closed_string_of_escaped_quotes_is_refused_at_once(anonymous, caplog):
+    body = corpus.unterminated_escapes().encode()
+    started = time.monotonic()
+
+    response = anonymous.post("/api/v1/qa/ask/", body, content_type="application/json")
+
+    # Linear: a fraction of a second; the quadratic scan this guards against took hours.
+    assert time.monotonic() - started < 20
+    assert response.status_code == 400, response.content[:300]
+    assert_quiet(caplog)
+
+
 # --- strings in text fields -------------------------------------------------------------
 
 JSON_TEXT_FIELDS = {
@@ -504,8 +541,9 @@ SOCKET_FRAMES = [
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("path", ["/ws/qa/", "/ws/alerts/"])
 async def test_hostile_socket_frames_are_answered_with_an_error_and_the_socket_lives(
-    path, caplog, _in_memory_channel_layer
+    path, caplog, _in_memory_channel_layer, settings
 ):
+    settings.WS_AUTH_TIMEOUT_SECONDS = 30  # an anonymous /ws/alerts/ must outlast a slow CI
     socket = _socket(path)
     assert (await socket.connect())[0]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
@@ -231,3 +232,33 @@ def test_public_pages_need_no_inline_script_or_style(campus):
 
     assert "/faq/entries/" in found
     assert {path: problems for path, problems in found.items() if problems} == {}
+
+
+# --- every template, including pages no crawl reaches (forms, redirects, error pages) ------
+
+_TEMPLATE_ROOTS = [
+    Path(settings.BASE_DIR) / "templates",
+    *Path(settings.BASE_DIR).glob("apps/*/templates"),
+]
+_COMMENTS = re.compile(r"{% comment %}.*?{% endcomment %}|{#.*?#}|<!--.*?-->", re.S)
+_INLINE = [
+    (re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", re.I), "inline <script>"),
+    (re.compile(r"<style\b", re.I), "<style> block"),
+    (re.compile(r"""\sstyle\s*=\s*["']""", re.I), "style= attribute"),
+    (re.compile(r"""\son[a-z]+\s*=\s*["']""", re.I), "on…= handler"),
+    (re.compile(r"javascript:", re.I), "javascript: URL"),
+]
+
+
+def test_no_template_holds_inline_script_or_style():
+    found = []
+    for root in _TEMPLATE_ROOTS:
+        for path in root.rglob("*.html"):
+            text = _COMMENTS.sub("", path.read_text(encoding="utf-8"))
+            found += [
+                f"{path.relative_to(settings.BASE_DIR)}: {what}"
+                for rx, what in _INLINE
+                if rx.search(text)
+            ]
+    assert len(list(_TEMPLATE_ROOTS[0].rglob("*.html"))) > 20
+    assert found == []
