@@ -31,8 +31,27 @@ def browser():
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
-        yield launched
+        yield FlowBrowser(launched)
         launched.close()
+
+
+class FlowBrowser:
+    """Chromium whose pages skip the Content-Security-Policy by default: Playwright's
+    wait_for_function evaluates a string predicate with eval, which the policy rightly
+    refuses. tests/browser/test_csp.py opens its pages with bypass_csp=False, so the policy
+    is checked where it is under test."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_page(self, **options):
+        return self._browser.new_page(**{"bypass_csp": True, **options})
+
+    def new_context(self, **options):
+        return self._browser.new_context(**{"bypass_csp": True, **options})
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
 
 
 @pytest.fixture

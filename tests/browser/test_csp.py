@@ -51,7 +51,9 @@ class Watched:
     """A page whose console messages, script errors and policy violations are kept."""
 
     def __init__(self, browser, viewport=None):
-        self.page = browser.new_page(viewport=viewport or {"width": 1280, "height": 800})
+        self.page = browser.new_page(
+            viewport=viewport or {"width": 1280, "height": 800}, bypass_csp=False
+        )
         self.page.add_init_script(WATCH)
         self.console: list[str] = []
         self.page.on(
