@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("apps.incidents.api.urls")),
     path("", include("apps.ml.api.urls")),
     path("", include("apps.qa.api.urls")),
+    path("", include("apps.access.api.urls")),
 ]
 
 urlpatterns = [

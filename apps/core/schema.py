@@ -1,6 +1,7 @@
-"""The OpenAPI schema's own parts: our two authentication schemes (drf-spectacular
-extensions) and the error answers of every operation (AutoSchema)."""
+"""The OpenAPI schema's own parts: our authentication schemes (drf-spectacular extensions)
+and the error answers of every operation (AutoSchema)."""
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as _AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
@@ -17,6 +18,13 @@ class UserTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return _authorization_header("`Token <token>` from POST /api/v1/auth/token/")
+
+
+class VerifiedSessionScheme(SessionScheme):
+    """The dashboard's session cookie (after two-factor sign-in where it is owed)."""
+
+    target_class = "apps.core.authentication.VerifiedSessionAuthentication"
+    priority = 0
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.reports",
     "apps.labelling",
     "apps.qa",
+    "apps.access",
     "apps.demo",
 ]
 
@@ -289,6 +290,7 @@ SPECTACULAR_SETTINGS = {
         "ModelTaskEnum": "apps.ml.choices.Task",
         "DatasetTaskEnum": "apps.ml.choices.IMPORTABLE_TASK_CHOICES",
         "ChatActionEnum": "apps.qa.services.ACTIONS",
+        "CredentialKindEnum": "apps.access.choices.CredentialKind",
     },
 }
 
@@ -478,6 +480,18 @@ QA_INDEX_IN_BACKGROUND = env_bool("SMARTCAMPUS_QA_INDEX_IN_BACKGROUND", True)
 # Hand-off tickets one chat client, and one network address, may open in an hour.
 QA_HANDOFFS_PER_HOUR = env_int("SMARTCAMPUS_QA_HANDOFFS_PER_HOUR", 10, minimum=1)
 QA_HANDOFFS_PER_ADDRESS_HOUR = env_int("SMARTCAMPUS_QA_HANDOFFS_PER_ADDRESS_HOUR", 60, minimum=1)
+
+# --- door access ----------------------------------------------------------------
+# Event batches one door controller may post a minute (POST /api/v1/access/events/).
+ACCESS_EVENT_BATCHES_PER_MINUTE_PER_CONTROLLER = env_int(
+    "SMARTCAMPUS_ACCESS_EVENT_BATCHES_PER_MINUTE_PER_CONTROLLER", 600, minimum=1
+)
+
+# Online decisions one controller may ask per minute (429 past it), so a broken one cannot
+# starve the others.
+ACCESS_DECISIONS_PER_MINUTE_PER_CONTROLLER = env_int(
+    "SMARTCAMPUS_ACCESS_DECISIONS_PER_MINUTE_PER_CONTROLLER", 6000, minimum=1
+)
 
 # --- demo -----------------------------------------------------------------------
 DEMO_FEEDER = env_bool("SMARTCAMPUS_DEMO_FEEDER", True)

@@ -252,6 +252,14 @@ ROUTES: dict[str, Route] = {
         ),
         {"camera_id": "camera"},
     ),
+    # --- API: door controllers -------------------------------------------------------------
+    # A controller's key only: no user credential counts (401); camera A's key is a device
+    # key but not a controller's (403). The controllers themselves: tests/access/.
+    API + "access/decisions/": Route((post(row(401, 401, 403, 401, 401, 401)),)),
+    API + "access/events/": Route((post(row(401, 401, 403, 401, 401, 401)),)),
+    API + "access/controllers/<int:pk>/sync/": Route(
+        (get(row(401, 401, 403, 401, 401, 401)),), {"pk": "=1"}
+    ),
     API + "^cameras/$": Route((get(API_OPERATOR),)),
     API + "^cameras/(?P<pk>[^/.]+)/$": Route(zoned("GET", API_OPERATOR), {"pk": "camera"}),
     API + "^rules/$": Route((get(API_OPERATOR), post(ADMIN_POST_EMPTY_400))),
@@ -357,5 +365,18 @@ ADMIN_FOR_ADMIN_ROLE: dict[str, int] = {
     "notifications.delivery": 200,
     "qa.faqentry": 200,
     "qa.handoff": 200,
+    # Door access: admins model the campus, people, credentials and rules here.
+    "access.site": 200,
+    "access.door": 200,
+    "access.person": 200,
+    "access.credential": 200,
+    "access.accessrule": 200,
+    "access.controller": 200,
+    "access.accessevent": 200,
+    "access.schedule": 200,
+    "access.holiday": 200,
+    "access.persongroup": 200,
+    "access.temporarygrant": 200,
+    "access.lockdown": 200,
 }
 ADMIN_XFAIL: dict[tuple[str, str], str] = {}

@@ -19,8 +19,9 @@ from django.db import connection
 from django.test import Client
 from drf_spectacular.generators import EndpointEnumerator
 
+from apps.access.models import Controller
 from apps.core.jsonsafe import JsonBadText, json_loads_bounded
-from apps.core.services import user_token_create
+from apps.core.services import apikey_create, user_token_create
 from apps.incidents.models import IncidentEvent
 from apps.ml.choices import Task
 from apps.ml.models import Dataset, ModelVersion, TrainingRun
@@ -150,9 +151,12 @@ def objects(admin_user, camera_with_key):
     )
     run = TrainingRun.objects.create(dataset=image_set, dataset_version=0, base_model=version)
     token, _ = user_token_create(user=admin_user, name="laptop")
+    controller_key, controller_plaintext = apikey_create(name="controller: gate")
+    Controller.objects.create(name="gate", api_key=controller_key)
     return {
         "camera": camera,
         "key": key,
+        "controller_key": controller_plaintext,
         "incident": IncidentFactory(camera=camera),
         "rule": RuleFactory(camera=camera),
         "image_set": image_set,
@@ -181,9 +185,12 @@ def _url(template: str, objects) -> str:
 
 
 def _device_key(template: str, objects) -> dict:
-    """The camera's key for the path cameras post to; sessions for everything else."""
+    """The camera's key for the path cameras post to, a controller's for the access API;
+    sessions for everything else."""
     if template.startswith("/api/v1/cameras/{camera_id}/"):
         return {"HTTP_AUTHORIZATION": f"Api-Key {objects['key']}"}
+    if template.startswith("/api/v1/access/"):
+        return {"HTTP_AUTHORIZATION": f"Api-Key {objects['controller_key']}"}
     return {}
 
 

@@ -29,6 +29,13 @@ from apps.cameras.services import camera_create
 from apps.core.services import user_token_create
 from apps.ml.models import Dataset, ModelVersion, TrainingRun
 
+from ..access.factories import (
+    controller_with_key,
+    door_make,
+    group_make,
+    person_with_badge,
+    rule_make,
+)
 from ..factories import IncidentFactory, RuleFactory, UserFactory
 
 pytestmark = pytest.mark.fuzz
@@ -69,9 +76,12 @@ STATUSES: Counter = Counter()
 
 
 def _role_of(method: str, path: str) -> str:
-    """Who calls an operation: a camera for its frames, an admin for what needs one."""
+    """Who calls an operation: a camera for its frames, a door controller for the access API,
+    an admin for what needs one."""
     if path.endswith("/frames/"):
         return "device"
+    if path.startswith("/api/v1/access/"):
+        return "controller"
     if "/ml/" in path or ("/rules/" in path and method not in ("GET", "HEAD")):
         return "admin"
     return "operator"
@@ -110,6 +120,10 @@ def world(db, _connection_kept) -> dict:
         )
         for n in (1, 2)
     ]
+    controller, controller_key = controller_with_key("Gate controller")
+    door = door_make(controller=controller, name="gate", zone="north")
+    person_with_badge("B100", groups=[group_make("staff")])
+    rule_make(groups=[group_make("staff")], doors=[door])
     # Tokens of the operator's that a generated revoke may hit; the one it calls with is apart.
     spare = [user_token_create(user=operator, name=f"spare {n}")[0] for n in (1, 2)]
     yield {
@@ -117,6 +131,7 @@ def world(db, _connection_kept) -> dict:
             "operator": f"Token {user_token_create(user=operator)[1]}",
             "admin": f"Token {user_token_create(user=admin)[1]}",
             "device": f"Api-Key {key}",
+            "controller": f"Api-Key {controller_key}",
         },
         "ids": {
             "auth/tokens": [t.pk for t in spare],
@@ -126,6 +141,7 @@ def world(db, _connection_kept) -> dict:
             "ml/datasets": [dataset.pk],
             "ml/training-runs": [run.pk],
             "ml/model-versions": [v.pk for v in versions],
+            "access/controllers": [controller.pk],
         },
     }
     cache.clear()  # the throttles' and rate limits' counts, so later tests start afresh

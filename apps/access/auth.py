@@ -1,0 +1,40 @@
+"""Controllers call the access API with their own device key (`Authorization: Api-Key …`)."""
+
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+
+from apps.core.authentication import ApiKeyAuthentication
+from apps.core.models import ApiKey
+
+from .models import Controller
+
+
+class IsController(BasePermission):
+    message = "a door controller's API key is required (Authorization: Api-Key <key>)"
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.auth, ApiKey) and controller_of(request) is not None
+
+
+def controller_of(request) -> Controller | None:
+    """The enabled controller whose key made this request, cached on the request."""
+    if not hasattr(request, "_access_controller"):
+        key = request.auth if isinstance(request.auth, ApiKey) else None
+        request._access_controller = (
+            Controller.objects.filter(api_key=key, enabled=True).first() if key else None
+        )
+    return request._access_controller
+
+
+def controller_required(request) -> Controller:
+    controller = controller_of(request)
+    if controller is None:
+        raise PermissionDenied(IsController.message)
+    return controller
+
+
+class ControllerAPIMixin:
+    """For the controller endpoints: a device key that belongs to an enabled controller."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsController]

@@ -1,0 +1,311 @@
+"""Door access: the campus (sites, doors, readers, controllers), people and their credentials,
+the rules that let groups through doors on schedules, lockdowns, and every access event.
+
+Zones are the same zone names cameras carry (`Camera.zone`), so an operator limited to zones
+sees the doors, events and incidents of those zones only.
+"""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from apps.core.models import ApiKey
+
+from .choices import (
+    Antipassback,
+    CredentialKind,
+    CredentialStatus,
+    Direction,
+    DoorMode,
+    EventKind,
+    PersonKind,
+)
+
+CREDENTIAL_NUMBER_MAX = 64
+ZONE_MAX = 60
+
+
+class Site(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Controller(models.Model):
+    """A door controller: a device with its own revocable key, serving one or more doors."""
+
+    name = models.CharField(max_length=120, unique=True)
+    api_key = models.OneToOneField(
+        ApiKey, on_delete=models.PROTECT, null=True, blank=True, related_name="controller"
+    )
+    enabled = models.BooleanField(default=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    online = models.BooleanField(default=False, editable=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Schedule(models.Model):
+    """Weekly windows in the campus time zone. `windows` is a list of
+    {"days": [0..6] (Monday is 0), "start": "HH:MM", "end": "HH:MM"}; an end at or before its
+    start runs past midnight into the next day. On a holiday the schedule is closed unless
+    `open_on_holidays`."""
+
+    name = models.CharField(max_length=120, unique=True)
+    windows = models.JSONField(default=list, blank=True)
+    open_on_holidays = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Holiday(models.Model):
+    """A campus-wide holiday: schedules are closed that day (the whole day, campus time)."""
+
+    date = models.DateField(unique=True)
+    name = models.CharField(max_length=120)
+
+    class Meta:
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"
+
+
+class Door(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="doors")
+    name = models.CharField(max_length=120)
+    zone = models.CharField(max_length=ZONE_MAX, db_index=True)
+    controller = models.ForeignKey(
+        Controller, on_delete=models.SET_NULL, null=True, blank=True, related_name="doors"
+    )
+    camera = models.ForeignKey(
+        "cameras.Camera",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="doors",
+        help_text="The camera that sees this door, for evidence and tailgating.",
+    )
+    # The door's area in the camera's frame: [[x, y], …] in 0..1, as rule zones are drawn.
+    camera_polygon = models.JSONField(default=list, blank=True)
+    mode = models.CharField(max_length=20, choices=DoorMode.choices, default=DoorMode.NORMAL)
+    unlock_schedule = models.ForeignKey(
+        Schedule,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="unlocked_doors",
+        help_text="With mode 'unlocked on a schedule': when anyone may enter.",
+    )
+    held_open_limit_seconds = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(3600)]
+    )
+    antipassback = models.CharField(
+        max_length=10, choices=Antipassback.choices, default=Antipassback.OFF
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["site", "name"], name="access_door_name_per_site")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site} · {self.name}"
+
+
+class Reader(models.Model):
+    """A reader on one side of a door; controllers name it by `code` (unique per controller)."""
+
+    door = models.ForeignKey(Door, on_delete=models.CASCADE, related_name="readers")
+    code = models.CharField(max_length=64)
+    direction = models.CharField(max_length=3, choices=Direction.choices, default=Direction.IN)
+
+    def __str__(self) -> str:
+        return f"{self.door} ({self.direction}: {self.code})"
+
+
+class PersonGroup(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Person(models.Model):
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=12, choices=PersonKind.choices, default=PersonKind.STAFF)
+    groups = models.ManyToManyField(PersonGroup, blank=True, related_name="people")
+    active = models.BooleanField(default=True)
+    # Visitors: who they visit, why, and when the pass ends.
+    host = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="visitors"
+    )
+    purpose = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "people"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Credential(models.Model):
+    """A badge number, PIN or licence plate. `number` is stored normalised (see
+    apps.access.numbers), unique per kind."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="credentials")
+    kind = models.CharField(max_length=8, choices=CredentialKind.choices)
+    number = models.CharField(max_length=CREDENTIAL_NUMBER_MAX)
+    status = models.CharField(
+        max_length=10, choices=CredentialStatus.choices, default=CredentialStatus.ACTIVE
+    )
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "number"], name="access_credential_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.number}"
+
+
+class AccessRule(models.Model):
+    """Deny by default: a rule lets its groups through its doors, or every door of its zones,
+    while its schedule is open (always, without one)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    enabled = models.BooleanField(default=True)
+    groups = models.ManyToManyField(PersonGroup, related_name="rules")
+    zones = models.JSONField(default=list, blank=True)
+    doors = models.ManyToManyField(Door, blank=True, related_name="rules")
+    schedule = models.ForeignKey(
+        Schedule, on_delete=models.PROTECT, null=True, blank=True, related_name="rules"
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TemporaryGrant(models.Model):
+    """One person through one door, or every door of a zone, for a while."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="grants")
+    door = models.ForeignKey(Door, on_delete=models.CASCADE, null=True, blank=True)
+    zone = models.CharField(max_length=ZONE_MAX, blank=True)
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    reason = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(door__isnull=False) | ~models.Q(zone=""),
+                name="access_grant_door_or_zone",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(valid_until__gt=models.F("valid_from")),
+                name="access_grant_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} at {self.door or self.zone} until {self.valid_until:%Y-%m-%d %H:%M}"
+
+
+class Lockdown(models.Model):
+    """A zone locked down: from its commit, no decision grants entry there. Lifted, it stays
+    as the record."""
+
+    zone = models.CharField(max_length=ZONE_MAX, db_index=True)
+    reason = models.CharField(max_length=300)
+    started_at = models.DateTimeField(auto_now_add=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["zone"],
+                condition=models.Q(lifted_at__isnull=True),
+                name="access_one_open_lockdown_per_zone",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"lockdown of {self.zone}{' (lifted)' if self.lifted_at else ''}"
+
+
+class AccessEvent(models.Model):
+    """What happened at a door: an online decision (stored as it is answered) or an event a
+    controller reported. Unique per (controller, its own event id), so a resent batch adds
+    nothing. Ordered by when it happened, not when it arrived."""
+
+    controller = models.ForeignKey(Controller, on_delete=models.PROTECT, related_name="events")
+    event_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=12, choices=EventKind.choices)
+    occurred_at = models.DateTimeField(db_index=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    door = models.ForeignKey(Door, on_delete=models.SET_NULL, null=True, blank=True)
+    reader = models.ForeignKey(Reader, on_delete=models.SET_NULL, null=True, blank=True)
+    zone = models.CharField(max_length=ZONE_MAX, blank=True, db_index=True)
+    credential = models.ForeignKey(Credential, on_delete=models.SET_NULL, null=True, blank=True)
+    credential_kind = models.CharField(max_length=8, choices=CredentialKind.choices, blank=True)
+    credential_number = models.CharField(max_length=CREDENTIAL_NUMBER_MAX, blank=True)
+    person = models.ForeignKey(Person, on_delete=models.SET_NULL, null=True, blank=True)
+    reason = models.CharField(max_length=24, blank=True)
+    online = models.BooleanField(default=False, help_text="Decided by the decision API.")
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["controller", "event_id"], name="access_event_once_per_controller"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["door", "-occurred_at"]),
+            # Antipassback: a person's last grant in a zone.
+            models.Index(fields=["person", "zone", "-occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.kind} at {self.door or self.controller}"
+
+
+class AccessState(models.Model):
+    """One row: the access version, the number of the latest change. Each change takes this
+    row's lock to number itself, so versions follow commit order (a sync that has read up to
+    version V can never later see a change numbered below V appear)."""
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"access version {self.version}"
+
+
+class AccessChange(models.Model):
+    """The change log behind the access version: one row per change to anything a decision
+    reads. Snapshots refresh when the latest version moves; controller syncs read the rows
+    after their `since`."""
+
+    version = models.BigIntegerField(unique=True)
+    model = models.CharField(max_length=24)
+    object_id = models.BigIntegerField()
+    removed = models.BooleanField(default=False)
+    at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"v{self.version} {self.model} {self.object_id}{' removed' if self.removed else ''}"

@@ -1,0 +1,77 @@
+"""The access version: every saved or deleted object a decision reads writes one numbered
+AccessChange in the same transaction (the numbering takes AccessState's row lock, so it
+follows commit order). Decision snapshots compare their version with the latest; controller
+syncs read the changes after theirs."""
+
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+
+from .models import (
+    AccessChange,
+    AccessRule,
+    AccessState,
+    Controller,
+    Credential,
+    Door,
+    Holiday,
+    Lockdown,
+    Person,
+    Reader,
+    Schedule,
+    TemporaryGrant,
+)
+
+WATCHED = (
+    AccessRule,
+    Controller,
+    Credential,
+    Door,
+    Holiday,
+    Lockdown,
+    Person,
+    Reader,
+    Schedule,
+    TemporaryGrant,
+)
+
+
+def access_change_record(*, model: str, object_id: int, removed: bool = False) -> int:
+    """Number one change and log it; returns its version. Joins the caller's transaction."""
+    with transaction.atomic():
+        state, _ = AccessState.objects.select_for_update().get_or_create(pk=1)
+        state.version += 1
+        state.save(update_fields=["version"])
+        AccessChange.objects.create(
+            version=state.version, model=model, object_id=object_id, removed=removed
+        )
+    return state.version
+
+
+def access_version() -> int:
+    """The latest committed version (0 before any change)."""
+    return AccessState.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+
+
+def _name(sender) -> str:
+    return sender._meta.model_name
+
+
+@receiver(post_save)
+def _saved(sender, instance, raw=False, **kwargs) -> None:
+    if sender in WATCHED and not raw:
+        access_change_record(model=_name(sender), object_id=instance.pk)
+
+
+@receiver(post_delete)
+def _deleted(sender, instance, **kwargs) -> None:
+    if sender in WATCHED:
+        access_change_record(model=_name(sender), object_id=instance.pk, removed=True)
+
+
+@receiver(m2m_changed, sender=Person.groups.through)
+@receiver(m2m_changed, sender=AccessRule.groups.through)
+@receiver(m2m_changed, sender=AccessRule.doors.through)
+def _links_changed(sender, instance, action, **kwargs) -> None:
+    if action in ("post_add", "post_remove", "post_clear"):
+        access_change_record(model=_name(type(instance)), object_id=instance.pk)
