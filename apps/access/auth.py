@@ -1,7 +1,10 @@
 """Controllers call the access API with their own device key (`Authorization: Api-Key …`)."""
 
+from django.db import InterfaceError, OperationalError
+from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
 
 from apps.core.authentication import ApiKeyAuthentication
 from apps.core.models import ApiKey
@@ -38,3 +41,20 @@ class ControllerAPIMixin:
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsController]
+
+
+RETRY_AFTER_DATABASE_S = 5
+
+
+class DatabaseUnavailableMixin:
+    """A lost or restarting database is a 503 with Retry-After (the controller resends; the
+    transaction was rolled back, so nothing was half-stored), not a 500."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, OperationalError | InterfaceError):
+            return Response(
+                {"detail": "the database is unavailable; nothing was stored, send it again"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(RETRY_AFTER_DATABASE_S)},
+            )
+        return super().handle_exception(exc)

@@ -9,7 +9,7 @@ anywhere rolls the whole batch back, so an answer never reports as stored an eve
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
@@ -23,6 +23,8 @@ BATCH_MAX = 500
 EVENT_ID_MAX = 64
 # Controllers' clocks drift; an event further ahead than this is a broken clock, not news.
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# Late events are taken (a controller back from days offline), up to a year.
+PAST_LIMIT = timedelta(days=365)
 # Events that need not name a reader: they are about the controller itself.
 READERLESS_KINDS = {EventKind.ONLINE, EventKind.OFFLINE, EventKind.TAMPER}
 
@@ -108,6 +110,16 @@ def _parse(index: int, raw, now: datetime) -> _Parsed:
         ) from None
     if at.tzinfo is None:
         raise _Bad("invalid", "at must carry its UTC offset (…+08:00 or …Z)")
+    try:
+        at = at.astimezone(UTC)  # "0001-01-01T00:30+01:00" has no UTC time
+    except OverflowError:
+        raise _Bad("invalid", "at is out of range") from None
+    if at < now - PAST_LIMIT:
+        raise _Bad(
+            "too_old",
+            f"at is {at.isoformat()}, more than {PAST_LIMIT.days} days ago: "
+            "check the controller's clock",
+        )
     if at > now + FUTURE_TOLERANCE:
         raise _Bad(
             "future",

@@ -6,6 +6,7 @@ sees the doors, events and incidents of those zones only.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -20,6 +21,7 @@ from .choices import (
     EventKind,
     PersonKind,
 )
+from .schedules import schedule_parse
 
 CREDENTIAL_NUMBER_MAX = 64
 ZONE_MAX = 60
@@ -59,6 +61,12 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        try:
+            schedule_parse(id=self.pk or 0, windows=self.windows)
+        except ValueError as exc:
+            raise ValidationError({"windows": str(exc)}) from None
 
 
 class Holiday(models.Model):
@@ -126,6 +134,16 @@ class Reader(models.Model):
     def __str__(self) -> str:
         return f"{self.door} ({self.direction}: {self.code})"
 
+    def clean(self) -> None:
+        """A code names one reader among all the doors of the door's controller."""
+        if self.door_id is None or self.door.controller_id is None:
+            return
+        clash = Reader.objects.filter(
+            door__controller_id=self.door.controller_id, code=self.code
+        ).exclude(pk=self.pk)
+        if clash.exists():
+            raise ValidationError({"code": "another reader of this controller has this code"})
+
 
 class PersonGroup(models.Model):
     name = models.CharField(max_length=120, unique=True)
@@ -192,6 +210,26 @@ class AccessRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        try:
+            rule_zones(self.zones, strict=True)
+        except ValueError as exc:
+            raise ValidationError({"zones": str(exc)}) from None
+
+
+def rule_zones(value, *, strict: bool = False) -> frozenset[str]:
+    """A rule's zones as the decision and the sync both read them: a list of zone names.
+    Anything else (a bare string, objects) counts as no zone, or, `strict`, is a ValueError
+    naming the problem (the admin form's check)."""
+    if not isinstance(value, list):
+        if strict:
+            raise ValueError("zones must be a list of zone names")
+        return frozenset()
+    names = [z for z in value if isinstance(z, str) and z and len(z) <= ZONE_MAX]
+    if strict and len(names) != len(value):
+        raise ValueError(f"each zone must be a name of 1 to {ZONE_MAX} characters")
+    return frozenset(names)
 
 
 class TemporaryGrant(models.Model):

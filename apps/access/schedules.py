@@ -16,6 +16,7 @@ skip (02:30 on the spring-forward night in Europe) never happens; one they repea
 autumn) happens twice, and both are inside a window that holds it.
 """
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
@@ -66,14 +67,18 @@ def schedule_parse(
     return ScheduleSpec(id=id, windows=tuple(parsed), open_on_holidays=open_on_holidays)
 
 
+_WALL_TIME = re.compile(r"\d\d:\d\d(:\d\d)?")
+
+
 def _time_parse(value, what: str) -> time:
-    if not isinstance(value, str) or len(value) not in (5, 8):
+    """A local wall time, HH:MM or HH:MM:SS, with no offset ("0800Z" and "08:00+01" are
+    refused: an aware time cannot be compared with the wall clock)."""
+    if not isinstance(value, str) or not _WALL_TIME.fullmatch(value):
         raise ValueError(f"{what} must be a time HH:MM or HH:MM:SS")
     try:
-        parsed = time.fromisoformat(value)
+        return time.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{what} must be a time HH:MM or HH:MM:SS") from None
-    return parsed
 
 
 def schedule_is_open(

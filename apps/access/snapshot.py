@@ -35,6 +35,7 @@ from .models import (
     Reader,
     Schedule,
     TemporaryGrant,
+    rule_zones,
 )
 from .schedules import ScheduleSpec, schedule_parse
 
@@ -55,11 +56,18 @@ def _mark() -> tuple[int, datetime | None]:
 def current_snapshot() -> Snapshot:
     """This process's snapshot, rebuilt first when the access version moved (or the campus
     time zone setting changed). One query when nothing changed."""
+    return current_snapshot_marked()[1]
+
+
+def current_snapshot_marked() -> tuple[tuple[int, datetime | None], Snapshot]:
+    """current_snapshot() with the mark (access_mark()) it was built at: a decision compares
+    it with access_mark() after storing its event, to catch a change that committed while
+    it was deciding."""
     global _current
     mark = _mark()
     held = _current
     if held is not None and held[0] == mark and held[1].tz.key == settings.TIME_ZONE:
-        return held[1]
+        return held
     with _lock:
         # Another thread may have rebuilt while this one waited: read the mark again.
         mark = _mark()
@@ -67,7 +75,10 @@ def current_snapshot() -> Snapshot:
         if held is None or held[0] != mark or held[1].tz.key != settings.TIME_ZONE:
             held = (mark, snapshot_build(version=mark[0]))
             _current = held
-    return held[1]
+    return held
+
+
+access_mark = _mark
 
 
 def snapshot_clear() -> None:
@@ -119,9 +130,7 @@ def snapshot_build(*, version: int | None = None) -> Snapshot:
             rule_id,
             frozenset(rule_groups.get(rule_id, ())),
             frozenset(rule_doors.get(rule_id, ())),
-            frozenset(z for z in zones if isinstance(z, str) and z)
-            if isinstance(zones, list)
-            else frozenset(),
+            rule_zones(zones),
             schedule_id,
         )
         for group_id in rule.groups:

@@ -41,6 +41,7 @@ from .models import (
     Reader,
     Schedule,
     TemporaryGrant,
+    rule_zones,
 )
 from .versioning import access_version
 
@@ -82,7 +83,7 @@ def controller_sync(*, controller: Controller, since: int) -> dict:
         zones = {d.zone for d in doors}
         rules = []
         for rule in AccessRule.objects.filter(enabled=True).prefetch_related("groups", "doors"):
-            covered = _covered(doors, {d.pk for d in rule.doors.all()}, set(rule.zones))
+            covered = _covered(doors, {d.pk for d in rule.doors.all()}, rule_zones(rule.zones))
             if covered:
                 rules.append((rule, covered))
         group_ids = {g.pk for rule, _ in rules for g in rule.groups.all()}

@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.access import snapshot as snapshots
-from apps.access.models import AccessEvent, Controller, Lockdown, Person
+from apps.access.models import AccessEvent, Controller, Lockdown, Person, PersonGroup
 from apps.access.versioning import access_version
 
 from ..factories import UserFactory
@@ -152,6 +152,52 @@ def test_at_is_when_the_credential_was_shown(campus):
     assert AccessEvent.objects.get().occurred_at == at
 
 
+def test_a_backdated_at_does_not_revive_an_expired_credential(campus):
+    """The door opens now: the decision is made for now, whatever time the controller says."""
+    campus["badge"].valid_until = timezone.now() - timedelta(minutes=1)
+    campus["badge"].save()
+    backdated = post(campus, at=(timezone.now() - timedelta(hours=20)).isoformat()).json()
+    assert (backdated["granted"], backdated["reason"]) == (False, "expired")
+
+
+def test_a_backdated_at_does_not_escape_hard_antipassback(campus):
+    campus["door"].antipassback = "hard"
+    campus["door"].save()
+    assert post(campus).json()["granted"]
+    again = post(campus, at=(timezone.now() - timedelta(minutes=1)).isoformat()).json()
+    assert (again["granted"], again["reason"]) == (False, "antipassback")
+
+
+def test_a_lockdown_committed_while_deciding_turns_the_grant_into_a_denial(campus, monkeypatch):
+    from apps.access.api import decisions
+
+    real = decisions._decide_now
+    calls = []
+
+    def lockdown_lands_mid_decision(*args):
+        answer = real(*args)
+        if not calls:  # after the first decision, before its answer: the lockdown commits
+            Lockdown.objects.create(
+                zone="north", reason="drill", started_by=UserFactory(username="guard")
+            )
+        calls.append(answer)
+        return answer
+
+    monkeypatch.setattr(decisions, "_decide_now", lockdown_lands_mid_decision)
+    answer = post(campus).json()
+
+    assert (answer["granted"], answer["reason"]) == (False, "locked_down")
+    event = AccessEvent.objects.get()
+    assert (event.kind, event.reason) == ("denied", "locked_down")
+
+
+def test_deleting_a_group_takes_its_rights_away_at_the_next_decision(campus):
+    assert post(campus).json()["granted"]
+    PersonGroup.objects.get(name="staff").delete()
+    answer = post(campus).json()
+    assert (answer["granted"], answer["reason"]) == (False, "no_rule")
+
+
 @pytest.mark.parametrize(
     ("offset", "problem"),
     [(timedelta(minutes=6), "future"), (timedelta(days=-1, minutes=-1), "older than 1 day")],
@@ -213,8 +259,9 @@ def test_an_unchanged_version_keeps_the_snapshot_and_a_decision_costs_few_querie
 ):
     post(campus)
     held = snapshots.current_snapshot()
-    # The key and controller look-ups, the version check, the event and its savepoint.
-    with django_assert_max_num_queries(6):
+    # The key and controller look-ups, the version check, the event and its savepoint, and
+    # the version checked again after a grant (a lockdown committed meanwhile).
+    with django_assert_max_num_queries(7):
         assert post(campus).status_code == 200
     assert snapshots.current_snapshot() is held
 
@@ -260,12 +307,12 @@ def test_a_person_deleted_after_the_snapshot_was_read_is_decided_again_on_a_fres
     staff = group_make("staff")
     person, _ = person_with_badge("B100", groups=[staff])
     rule_make(groups=[staff], doors=[door])
-    stale = snapshots.current_snapshot()
+    stale = snapshots.current_snapshot_marked()
     Person.objects.filter(pk=person.pk).delete()
     served = iter([stale])
-    real = snapshots.current_snapshot
+    real = snapshots.current_snapshot_marked
     monkeypatch.setattr(
-        "apps.access.api.decisions.current_snapshot", lambda: next(served, None) or real()
+        "apps.access.api.decisions.current_snapshot_marked", lambda: next(served, None) or real()
     )
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")

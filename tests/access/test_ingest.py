@@ -263,3 +263,17 @@ def test_access_controller_key_prints_a_working_key_and_re_keying_revokes_the_ol
         .order_by("pk")
         .values_list("action", flat=True)
     ) == ["access.controller.create", "access.controller.rekey"]
+
+
+def test_an_event_time_with_no_utc_equivalent_or_years_old_is_refused_alone(setup):
+    _, key, _ = setup
+    good = _event("e-good")
+    ancient = {**_event("e-ancient"), "at": "0001-01-01T00:30:00+01:00"}
+    stale = _event("e-stale", minutes_ago=60 * 24 * 400)
+
+    answer = _client(key).post(URL, {"events": [good, ancient, stale]}, format="json")
+
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["new"] == ["e-good"]
+    assert [(r["index"], r["code"]) for r in body["refused"]] == [(1, "invalid"), (2, "too_old")]

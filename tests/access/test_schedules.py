@@ -127,3 +127,10 @@ def test_a_bad_window_is_refused_naming_it(windows, problem):
 def test_a_naive_moment_is_refused():
     with pytest.raises(ValueError, match="aware"):
         is_open(spec(([MON], "08:00", "17:00")), datetime(2025, 6, 2, 9, 0))
+
+
+@pytest.mark.parametrize("value", ["0800Z", "08:00+01", "0800+01", "08:00Z", "8:00"])
+def test_a_time_with_an_offset_or_without_its_colon_is_refused(value):
+    window = {"days": [0], "start": value, "end": "17:00"}
+    with pytest.raises(ValueError, match="HH:MM"):
+        schedule_parse(id=1, windows=[window])

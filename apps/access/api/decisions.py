@@ -1,5 +1,6 @@
 """`POST /api/v1/access/decisions/`: a controller asks whether a credential opens a door now;
-the answer comes from the process's snapshot and is stored as an access event."""
+the answer comes from the process's snapshot (for the server's now, whatever `at` says) and is
+stored as an access event."""
 
 import uuid
 from datetime import timedelta
@@ -15,12 +16,12 @@ from rest_framework.views import APIView
 
 from apps.core.ratelimit import RateLimited, rate_take
 
-from ..auth import ControllerAPIMixin, controller_required
+from ..auth import ControllerAPIMixin, DatabaseUnavailableMixin, controller_required
 from ..choices import CredentialKind, EventKind, Reason
 from ..evaluator import Decision, ReaderView, Snapshot, antipassback_person, decide
 from ..models import CREDENTIAL_NUMBER_MAX, AccessEvent, Controller
 from ..numbers import number_normalise
-from ..snapshot import current_snapshot
+from ..snapshot import access_mark, current_snapshot_marked, snapshot_clear
 
 AT_MAX_AHEAD = timedelta(minutes=5)
 AT_MAX_BEHIND = timedelta(days=1)
@@ -44,8 +45,9 @@ class DecisionRequestSerializer(serializers.Serializer):
     credential = CredentialSerializer()
     at = serializers.DateTimeField(
         required=False,
-        help_text="When the credential was shown (default now); at most 5 minutes ahead and "
-        "1 day back.",
+        help_text="When the credential was shown by the controller's clock, recorded on the "
+        "event (default now); at most 5 minutes ahead and 1 day back. The decision itself is "
+        "always made for now: the door opens now.",
     )
 
     def validate_at(self, value):
@@ -66,7 +68,7 @@ class DecisionAnswerSerializer(serializers.Serializer):
     warnings = serializers.ListField(child=serializers.CharField())
 
 
-class DecisionView(ControllerAPIMixin, APIView):
+class DecisionView(DatabaseUnavailableMixin, ControllerAPIMixin, APIView):
     """Grant or deny a credential at one of the calling controller's readers."""
 
     @extend_schema(
@@ -94,14 +96,15 @@ class DecisionView(ControllerAPIMixin, APIView):
         code = data.validated_data["reader"]
         kind = data.validated_data["credential"]["kind"]
         number = data.validated_data["credential"]["number"]
-        at = data.validated_data.get("at") or timezone.now()
+        shown_at = data.validated_data.get("at")
 
         try:
-            decision, event_id = _decide_and_store(controller, code, kind, number, at)
-        except IntegrityError:
-            # A credential, person or door deleted between the snapshot and the insert: its
-            # deletion moved the version, so the second try decides on a fresh snapshot.
-            decision, event_id = _decide_and_store(controller, code, kind, number, at)
+            decision, event_id = _decide_and_store(controller, code, kind, number, shown_at)
+        except (IntegrityError, KeyError):
+            # A credential, person or door deleted (or added) between the snapshot and the
+            # insert: that moved the version, so the second try decides on a fresh snapshot.
+            snapshot_clear()
+            decision, event_id = _decide_and_store(controller, code, kind, number, shown_at)
         _touch(controller)
         return Response(
             {
@@ -116,20 +119,20 @@ class DecisionView(ControllerAPIMixin, APIView):
 
 
 def _decide_and_store(
-    controller: Controller, code: str, kind: str, number: str, at
+    controller: Controller, code: str, kind: str, number: str, shown_at
 ) -> tuple[Decision, str]:
-    snapshot = current_snapshot()
-    reader = _reader(snapshot, controller, code)
-    person_id = antipassback_person(snapshot, reader, kind, number)
-    last_direction = _last_direction(person_id, snapshot.doors[reader.door_id].zone, at)
-    decision = decide(snapshot, code, controller.pk, kind, number, at, last_direction)
+    """Decide for now on the current snapshot and store the event. A grant is checked once
+    more after the event is stored: if anything changed meanwhile (a lockdown, a revocation
+    committed while this was deciding), it is decided again on the new snapshot and the
+    event corrected, so no grant is answered after a lockdown's commit."""
     event_id = str(uuid.uuid4())
+    mark, decision, reader = _decide_now(controller, code, kind, number)
     with transaction.atomic():
-        AccessEvent.objects.create(
+        event = AccessEvent.objects.create(
             controller=controller,
             event_id=event_id,
             kind=EventKind.GRANTED if decision.granted else EventKind.DENIED,
-            occurred_at=at,
+            occurred_at=shown_at or timezone.now(),
             door_id=decision.door_id,
             reader_id=reader.id,
             zone=decision.zone,
@@ -140,7 +143,24 @@ def _decide_and_store(
             reason=decision.reason.value,
             online=True,
         )
+    if decision.granted and access_mark() != mark:
+        _, decision, _ = _decide_now(controller, code, kind, number)
+        AccessEvent.objects.filter(pk=event.pk).update(
+            kind=EventKind.GRANTED if decision.granted else EventKind.DENIED,
+            credential_id=decision.credential_id,
+            person_id=decision.person_id,
+            reason=decision.reason.value,
+        )
     return decision, event_id
+
+
+def _decide_now(controller: Controller, code: str, kind: str, number: str):
+    mark, snapshot = current_snapshot_marked()
+    reader = _reader(snapshot, controller, code)
+    person_id = antipassback_person(snapshot, reader, kind, number)
+    last_direction = _last_direction(person_id, snapshot.doors[reader.door_id].zone)
+    now = timezone.now()
+    return mark, decide(snapshot, code, controller.pk, kind, number, now, last_direction), reader
 
 
 def _reader(snapshot: Snapshot, controller: Controller, code: str) -> ReaderView:
@@ -152,14 +172,12 @@ def _reader(snapshot: Snapshot, controller: Controller, code: str) -> ReaderView
     raise ValidationError({"reader": [f"unknown reader {code!r}"]})
 
 
-def _last_direction(person_id: int | None, zone: str, at) -> str | None:
-    """The direction of the person's last granted entry or exit in `zone` up to `at`."""
+def _last_direction(person_id: int | None, zone: str) -> str | None:
+    """The direction of the person's latest granted entry or exit in `zone`."""
     if person_id is None:
         return None
     return (
-        AccessEvent.objects.filter(
-            person_id=person_id, zone=zone, kind=EventKind.GRANTED, occurred_at__lte=at
-        )
+        AccessEvent.objects.filter(person_id=person_id, zone=zone, kind=EventKind.GRANTED)
         .order_by("-occurred_at", "-id")
         .values_list("reader__direction", flat=True)
         .first()

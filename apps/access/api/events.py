@@ -1,7 +1,6 @@
 """`POST /api/v1/access/events/`: a door controller's batch of events, stored once each."""
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -11,26 +10,11 @@ from rest_framework.views import APIView
 
 from apps.core.ratelimit import RateLimited, rate_take
 
-from ..auth import ControllerAPIMixin, controller_required
+from ..auth import ControllerAPIMixin, DatabaseUnavailableMixin, controller_required
 from ..choices import CredentialKind, EventKind, Reason
 from ..ingest import BATCH_MAX, EVENT_ID_MAX, BatchRefused, events_ingest
 
 # Seconds a controller should wait before resending after the database failed.
-RETRY_AFTER_DATABASE_S = 5
-
-
-class DatabaseUnavailableMixin:
-    """A lost or restarting database is a 503 with Retry-After (the controller resends; the
-    transaction was rolled back, so nothing was half-stored), not a 500."""
-
-    def handle_exception(self, exc):
-        if isinstance(exc, OperationalError | InterfaceError):
-            return Response(
-                {"detail": "the database is unavailable; nothing was stored, send it again"},
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": str(RETRY_AFTER_DATABASE_S)},
-            )
-        return super().handle_exception(exc)
 
 
 _Credential = inline_serializer(
@@ -61,7 +45,7 @@ _Refused = inline_serializer(
         "index": serializers.IntegerField(),
         "id": serializers.CharField(allow_null=True),
         "code": serializers.ChoiceField(
-            ["invalid", "future", "forbidden", "unknown_reader", "repeated", "retry"]
+            ["invalid", "future", "too_old", "forbidden", "unknown_reader", "repeated", "retry"]
         ),
         "reason": serializers.CharField(),
     },

@@ -1,16 +1,18 @@
 """`GET /api/v1/access/controllers/<id>/sync/?since=<version>`: a controller's offline cache."""
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.ids import id_from_text
+from apps.core.ratelimit import RateLimited, rate_take
 
-from ..auth import ControllerAPIMixin, controller_required
+from ..auth import ControllerAPIMixin, DatabaseUnavailableMixin, controller_required
 from ..sync import SinceRefused, controller_sync
-from .events import DatabaseUnavailableMixin
 
 
 class ControllerSyncView(DatabaseUnavailableMixin, ControllerAPIMixin, APIView):
@@ -40,6 +42,15 @@ class ControllerSyncView(DatabaseUnavailableMixin, ControllerAPIMixin, APIView):
     )
     def get(self, request, pk: int):
         controller = controller_required(request)
+        try:  # a whole sync reads every credential that matters: a broken loop must not
+            rate_take(  # keep the database busy for the doors' decisions
+                key=f"access-sync:{controller.pk}",
+                limit=settings.ACCESS_SYNCS_PER_MINUTE_PER_CONTROLLER,
+                window_s=60,
+                what="syncs for this controller",
+            )
+        except RateLimited as exc:
+            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
         # Another controller's id is answered as an unknown one: a key learns nothing else.
         if pk != controller.pk:
             return Response(
