@@ -2,12 +2,13 @@
 
 from django.db import InterfaceError, OperationalError
 from rest_framework import status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, Throttled
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from apps.core.authentication import ApiKeyAuthentication
 from apps.core.models import ApiKey
+from apps.core.ratelimit import RateLimited, rate_take
 
 from .models import Controller
 
@@ -29,10 +30,18 @@ def controller_of(request) -> Controller | None:
     return request._access_controller
 
 
-def controller_required(request) -> Controller:
+def controller_required(request, *, rate: tuple[str, int, str]) -> Controller:
+    """The calling controller, counted against its per-minute `rate` (name, limit, what):
+    past the limit a 429 with Retry-After, so one broken controller cannot crowd out the
+    others."""
     controller = controller_of(request)
     if controller is None:
         raise PermissionDenied(IsController.message)
+    name, limit, what = rate
+    try:
+        rate_take(key=f"access-{name}:{controller.pk}", limit=limit, window_s=60, what=what)
+    except RateLimited as exc:
+        raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
     return controller
 
 

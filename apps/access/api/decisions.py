@@ -10,11 +10,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
-
-from apps.core.ratelimit import RateLimited, rate_take
 
 from ..auth import ControllerAPIMixin, DatabaseUnavailableMixin, controller_required
 from ..choices import CredentialKind, EventKind, Reason
@@ -81,16 +79,14 @@ class DecisionView(DatabaseUnavailableMixin, ControllerAPIMixin, APIView):
         },
     )
     def post(self, request):
-        controller = controller_required(request)
-        try:
-            rate_take(
-                key=f"access-decisions:{controller.pk}",
-                limit=settings.ACCESS_DECISIONS_PER_MINUTE_PER_CONTROLLER,
-                window_s=60,
-                what="decisions for this controller",
-            )
-        except RateLimited as exc:
-            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
+        controller = controller_required(
+            request,
+            rate=(
+                "decisions",
+                settings.ACCESS_DECISIONS_PER_MINUTE_PER_CONTROLLER,
+                "decisions for this controller",
+            ),
+        )
         data = DecisionRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         code = data.validated_data["reader"]

@@ -4,11 +4,8 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
-
-from apps.core.ratelimit import RateLimited, rate_take
 
 from ..auth import ControllerAPIMixin, DatabaseUnavailableMixin, controller_required
 from ..choices import CredentialKind, EventKind, Reason
@@ -81,16 +78,14 @@ class EventIngestView(DatabaseUnavailableMixin, ControllerAPIMixin, APIView):
         },
     )
     def post(self, request):
-        controller = controller_required(request)
-        try:
-            rate_take(
-                key=f"access-events:{controller.pk}",
-                limit=settings.ACCESS_EVENT_BATCHES_PER_MINUTE_PER_CONTROLLER,
-                window_s=60,
-                what="event batches",
-            )
-        except RateLimited as exc:
-            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
+        controller = controller_required(
+            request,
+            rate=(
+                "events",
+                settings.ACCESS_EVENT_BATCHES_PER_MINUTE_PER_CONTROLLER,
+                "event batches",
+            ),
+        )
         if not isinstance(request.data, dict) or "events" not in request.data:
             return Response(
                 {"events": ['send {"events": [...]}, a list of events']},

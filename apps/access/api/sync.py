@@ -4,12 +4,10 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.ids import id_from_text
-from apps.core.ratelimit import RateLimited, rate_take
 
 from ..auth import ControllerAPIMixin, DatabaseUnavailableMixin, controller_required
 from ..sync import SinceRefused, controller_sync
@@ -41,16 +39,14 @@ class ControllerSyncView(DatabaseUnavailableMixin, ControllerAPIMixin, APIView):
         },
     )
     def get(self, request, pk: int):
-        controller = controller_required(request)
-        try:  # a whole sync reads every credential that matters: a broken loop must not
-            rate_take(  # keep the database busy for the doors' decisions
-                key=f"access-sync:{controller.pk}",
-                limit=settings.ACCESS_SYNCS_PER_MINUTE_PER_CONTROLLER,
-                window_s=60,
-                what="syncs for this controller",
-            )
-        except RateLimited as exc:
-            raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
+        controller = controller_required(
+            request,
+            rate=(
+                "sync",
+                settings.ACCESS_SYNCS_PER_MINUTE_PER_CONTROLLER,
+                "syncs for this controller",
+            ),
+        )
         # Another controller's id is answered as an unknown one: a key learns nothing else.
         if pk != controller.pk:
             return Response(
