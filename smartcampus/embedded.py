@@ -87,6 +87,9 @@ class EmbeddedServer:
             SMARTCAMPUS_DEMO_FEEDER="true" if self.feeder else "false",
             PYTHONUNBUFFERED="1",
         )
+        # As `manage.py demo` does, whichever web serves it: the demo's admin has no phone
+        # (tests/browser/test_two_factor.py sets it to true).
+        env.setdefault("SMARTCAMPUS_REQUIRE_2FA", "false")
         return env
 
     def start(self, timeout: float = 120) -> "EmbeddedServer":
