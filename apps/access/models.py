@@ -130,6 +130,15 @@ class Reader(models.Model):
     door = models.ForeignKey(Door, on_delete=models.CASCADE, related_name="readers")
     code = models.CharField(max_length=64)
     direction = models.CharField(max_length=3, choices=Direction.choices, default=Direction.IN)
+    plate_camera = models.OneToOneField(
+        "cameras.Camera",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="plate_reader",
+        help_text="A vehicle gate: this camera's frames are read for licence plates, and each "
+        "plate read is decided as a plate credential shown at this reader.",
+    )
 
     def __str__(self) -> str:
         return f"{self.door} ({self.direction}: {self.code})"
@@ -285,6 +294,12 @@ class Lockdown(models.Model):
     def __str__(self) -> str:
         return f"lockdown of {self.zone}{' (lifted)' if self.lifted_at else ''}"
 
+    def clean(self) -> None:
+        """A lockdown names a zone that has doors: a misspelt zone would lock nothing down
+        while looking done."""
+        if self.zone and not Door.objects.filter(zone=self.zone).exists():
+            raise ValidationError({"zone": f"no door is in a zone named {self.zone!r}"})
+
 
 class AccessEvent(models.Model):
     """What happened at a door: an online decision (stored as it is answered) or an event a
@@ -305,6 +320,19 @@ class AccessEvent(models.Model):
     person = models.ForeignKey(Person, on_delete=models.SET_NULL, null=True, blank=True)
     reason = models.CharField(max_length=24, blank=True)
     online = models.BooleanField(default=False, help_text="Decided by the decision API.")
+    frame = models.ForeignKey(
+        "cameras.Frame",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The camera frame this event was read from (a plate at a gate).",
+    )
+    plate_box = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Where the plate was read in `frame`: [x0, y0, x1, y1] in 0..1.",
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

@@ -38,6 +38,7 @@ from .models import (
     rule_zones,
 )
 from .schedules import ScheduleSpec, schedule_parse
+from .versioning import consistent_read
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,11 @@ def current_snapshot_marked() -> tuple[tuple[int, datetime | None], Snapshot]:
         mark = _mark()
         held = _current
         if held is None or held[0] != mark or held[1].tz.key != settings.TIME_ZONE:
-            held = (mark, snapshot_build(version=mark[0]))
+            # One consistent read: the mark and every table as of one moment, so a snapshot
+            # never holds half of a change made of several rows (a rule and its groups).
+            with consistent_read():
+                mark = _mark()
+                held = (mark, snapshot_build(version=mark[0]))
             _current = held
     return held
 

@@ -21,10 +21,8 @@ to the answered version is in the data; without the snapshot, a change committed
 two reads could show in the data too and is sent again next time: seen twice, never missed.
 """
 
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -43,7 +41,7 @@ from .models import (
     TemporaryGrant,
     rule_zones,
 )
-from .versioning import access_version
+from .versioning import access_version, consistent_read
 
 # Changes that a delta can carry; any other model's change makes the answer whole.
 DELTA_MODELS = ("credential", "person")
@@ -53,16 +51,6 @@ class SinceRefused(Exception):
     """`since` is not a version this controller can have synced."""
 
 
-@contextmanager
-def _snapshot():
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        yield
-
-
 def _covered(doors: list[Door], door_ids: set[int], zones: set[str]) -> list[int]:
     return sorted(d.pk for d in doors if d.pk in door_ids or d.zone in zones)
 
@@ -70,7 +58,7 @@ def _covered(doors: list[Door], door_ids: set[int], zones: set[str]) -> list[int
 def controller_sync(*, controller: Controller, since: int) -> dict:
     """The sync answer for `controller` from version `since`; SinceRefused past the current
     version."""
-    with _snapshot():
+    with consistent_read():
         version = access_version()
         if since > version:
             raise SinceRefused(f"since is {since}, after the current version {version}")

@@ -3,7 +3,9 @@ AccessChange in the same transaction (the numbering takes AccessState's row lock
 follows commit order). Decision snapshots compare their version with the latest; controller
 syncs read the changes after theirs."""
 
-from django.db import transaction
+from contextlib import contextmanager
+
+from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
@@ -53,6 +55,19 @@ def access_change_record(*, model: str, object_id: int, removed: bool = False) -
 def access_version() -> int:
     """The latest committed version (0 before any change)."""
     return AccessState.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+
+
+@contextmanager
+def consistent_read():
+    """Reads that see one moment: a transaction that is REPEATABLE READ on PostgreSQL when
+    this opens it (SQLite's transactions are snapshots already). Read the version first and
+    the data after: every change numbered up to it is in the data."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
 
 
 def _name(sender) -> str:

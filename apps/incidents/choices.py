@@ -19,6 +19,18 @@ class Kind(models.TextChoices):
     CAMERA_OFFLINE = "camera_offline", "Camera offline"
     RESIDENT_REPORT = "resident_report", "Resident report"
     EMERGENCY = "emergency", "Emergency (chat)"
+    # Door access (apps.access.detectors): raised from access events.
+    DOOR_FORCED = "door_forced", "Door forced"
+    DOOR_HELD_OPEN = "door_held_open", "Door held open"
+    DOOR_TAMPER = "door_tamper", "Door controller tamper"
+    CONTROLLER_OFFLINE = "controller_offline", "Door controller offline"
+    REPEATED_DENIALS = "repeated_denials", "Repeated access denials"
+    CREDENTIAL_MISUSE = "credential_misuse", "Lost, suspended or revoked credential used"
+    ANTIPASSBACK = "antipassback", "Antipassback violation"
+    IMPOSSIBLE_TRAVEL = "impossible_travel", "Impossible travel"
+    UNUSUAL_HOURS = "unusual_hours", "Access at unusual hours"
+    TAILGATING = "tailgating", "Tailgating"
+    PLATE_REFUSED = "plate_refused", "Vehicle plate refused at a gate"
 
 
 class AlertKind(models.TextChoices):
@@ -51,6 +63,19 @@ class BulkAction(models.TextChoices):
 
 
 RESIDENT_KINDS = [Kind.RESIDENT_REPORT, Kind.EMERGENCY]
+DOOR_KINDS = [
+    Kind.DOOR_FORCED,
+    Kind.DOOR_HELD_OPEN,
+    Kind.DOOR_TAMPER,
+    Kind.CONTROLLER_OFFLINE,
+    Kind.REPEATED_DENIALS,
+    Kind.CREDENTIAL_MISUSE,
+    Kind.ANTIPASSBACK,
+    Kind.IMPOSSIBLE_TRAVEL,
+    Kind.UNUSUAL_HOURS,
+    Kind.TAILGATING,
+    Kind.PLATE_REFUSED,
+]
 CAMERA_VERDICTS = [Verdict.TRUE_ALARM, Verdict.FALSE_ALARM, Verdict.WRONG_CLASS]
 RESIDENT_VERDICTS = [Verdict.ACTION_TAKEN, Verdict.NO_ACTION, Verdict.DUPLICATE, Verdict.SPAM]
 

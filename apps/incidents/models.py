@@ -10,7 +10,8 @@ from .choices import OPEN_STATUSES, AlertKind, EventKind, Kind, Status, Verdict
 
 
 class Incident(models.Model):
-    """Something an operator must look at, raised by a rule (and later doors, residents)."""
+    """Something an operator must look at. Its source: a camera (a rule firing, the camera
+    gone silent), a door (an access detector) or a resident (a report from the chat)."""
 
     kind = models.CharField(max_length=32, choices=Kind.choices, default=Kind.CAMERA_DETECTION)
     title = models.CharField(max_length=200)
@@ -47,6 +48,19 @@ class Incident(models.Model):
     )
     latest_frame = models.ForeignKey(
         "cameras.Frame", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Door incidents (apps.access.detectors): the door, the access event that raised it
+    # (person, credential and reader are on it) and what the detector saw, for the page.
+    door = models.ForeignKey(
+        "access.Door", on_delete=models.SET_NULL, null=True, blank=True, related_name="incidents"
+    )
+    access_event = models.ForeignKey(
+        "access.AccessEvent", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    details = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the detector saw and why it fired (door incidents).",
     )
     label = models.CharField(max_length=64, blank=True)
     score = models.FloatField(null=True, blank=True)

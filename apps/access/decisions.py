@@ -1,0 +1,217 @@
+"""The online decision as a service: a credential shown at a controller's reader is decided for
+now on the process's snapshot and stored as an access event. The decision API calls it for
+controllers, and the plate reader for gate cameras, so both answer alike.
+
+Three guarantees beyond the evaluator's:
+- **No grant after a lockdown's commit.** A grant is checked once more after its event is
+  stored: if the access version moved meanwhile (a lockdown, a revocation), it is decided
+  again on the new snapshot and the event corrected.
+- **Antipassback holds under concurrency.** At a door with antipassback, two entries of one
+  person are decided one after the other (the person's row lock on PostgreSQL, a lock per
+  person in the process on SQLite, whose embedded server is one process), each seeing the
+  other's stored event.
+- **No credential oracle.** A controller learns why a credential was refused only when the
+  credential belongs to someone with a rule or grant at one of that controller's doors;
+  anyone else's credential, whatever its state, is answered as unknown, so a controller
+  cannot probe which numbers exist elsewhere on campus. The stored event keeps the true
+  reason (the detectors and the operator's pages read it).
+"""
+
+import threading
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from .choices import EventKind, Reason
+from .evaluator import Decision, ReaderView, Snapshot, antipassback_person, decide
+from .models import AccessEvent, Controller, Person
+from .snapshot import access_mark, current_snapshot_marked, snapshot_clear
+
+TOUCH_EVERY = timedelta(seconds=30)
+_PERSON_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+class ReaderUnknown(LookupError):
+    """No door of any controller has a reader with this code."""
+
+
+class ReaderForeign(PermissionError):
+    """The reader is on a door another controller serves."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The decision as stored (`decision`), what the controller is told (`answer`), and the
+    stored event."""
+
+    decision: Decision
+    answer: Decision
+    event: AccessEvent
+
+
+def decision_make(
+    *,
+    controller: Controller,
+    reader_code: str,
+    kind: str,
+    number: str,
+    shown_at: datetime | None = None,
+    frame_id: int | None = None,
+    plate_box: list[float] | None = None,
+) -> Outcome:
+    """Decide `number` (already normalised for `kind`) at the controller's reader now and
+    store the event (`shown_at` is only recorded). ReaderUnknown or ReaderForeign for a
+    reader the controller does not have."""
+    try:
+        return _decide_and_store(
+            controller, reader_code, kind, number, shown_at, frame_id, plate_box
+        )
+    except (IntegrityError, KeyError):
+        # A credential, person or door deleted (or added) between the snapshot and the
+        # insert: that moved the version, so the second try decides on a fresh snapshot.
+        snapshot_clear()
+        return _decide_and_store(
+            controller, reader_code, kind, number, shown_at, frame_id, plate_box
+        )
+    finally:
+        _touch(controller)
+
+
+def _decide_and_store(controller, code, kind, number, shown_at, frame_id, plate_box) -> Outcome:
+    mark, snapshot = current_snapshot_marked()
+    reader = _reader(snapshot, controller, code)
+    person_id = antipassback_person(snapshot, reader, kind, number)
+    with _person_turn(person_id), transaction.atomic():
+        if person_id is not None:
+            Person.objects.select_for_update().filter(pk=person_id).exists()
+        decision = _decide(snapshot, controller, reader, kind, number, person_id)
+        event = AccessEvent.objects.create(
+            controller=controller,
+            event_id=str(uuid.uuid4()),
+            kind=EventKind.GRANTED if decision.granted else EventKind.DENIED,
+            occurred_at=shown_at or timezone.now(),
+            door_id=decision.door_id,
+            reader_id=reader.id,
+            zone=decision.zone,
+            credential_id=decision.credential_id,
+            credential_kind=kind,
+            credential_number=number,
+            person_id=decision.person_id,
+            reason=decision.reason.value,
+            online=True,
+            frame_id=frame_id,
+            plate_box=plate_box,
+        )
+    if decision.granted and access_mark() != mark:
+        _, snapshot = current_snapshot_marked()
+        reader = _reader(snapshot, controller, code)
+        decision = _decide(snapshot, controller, reader, kind, number, person_id, before=event.pk)
+        event.kind = EventKind.GRANTED if decision.granted else EventKind.DENIED
+        event.credential_id, event.person_id = decision.credential_id, decision.person_id
+        event.reason = decision.reason.value
+        AccessEvent.objects.filter(pk=event.pk).update(
+            kind=event.kind,
+            credential_id=event.credential_id,
+            person_id=event.person_id,
+            reason=event.reason,
+        )
+    return Outcome(decision, _answer(snapshot, controller, decision), event)
+
+
+def _decide(snapshot, controller, reader, kind, number, person_id, *, before=None) -> Decision:
+    zone = snapshot.doors[reader.door_id].zone
+    last = _last_direction(person_id, zone, before=before)
+    return decide(snapshot, reader.code, controller.pk, kind, number, timezone.now(), last)
+
+
+class _person_turn:
+    """On SQLite, decisions for one person's antipassback wait for each other in this
+    process (PostgreSQL's row lock does it across processes)."""
+
+    def __init__(self, person_id: int | None) -> None:
+        self.lock = (
+            _PERSON_LOCKS[person_id % len(_PERSON_LOCKS)]
+            if person_id is not None and connection.vendor == "sqlite"
+            else None
+        )
+
+    def __enter__(self):
+        if self.lock is not None:
+            self.lock.acquire()
+
+    def __exit__(self, *exc):
+        if self.lock is not None:
+            self.lock.release()
+
+
+def _reader(snapshot: Snapshot, controller: Controller, code: str) -> ReaderView:
+    reader = snapshot.readers.get((controller.pk, code))
+    if reader is not None:
+        return reader
+    if any(known == code for _, known in snapshot.readers):
+        raise ReaderForeign(f"reader {code!r} is on a door this controller does not serve")
+    raise ReaderUnknown(f"unknown reader {code!r}")
+
+
+def _last_direction(person_id: int | None, zone: str, *, before: int | None = None) -> str | None:
+    """The direction of the person's latest granted entry or exit in `zone` (before the event
+    `before`, when deciding that event again)."""
+    if person_id is None:
+        return None
+    events = AccessEvent.objects.filter(person_id=person_id, zone=zone, kind=EventKind.GRANTED)
+    if before is not None:
+        events = events.exclude(pk=before)
+    return (
+        events.order_by("-occurred_at", "-id").values_list("reader__direction", flat=True).first()
+    )
+
+
+def _answer(snapshot: Snapshot, controller: Controller, decision: Decision) -> Decision:
+    """What the controller is told: the decision, unless it is a refusal of someone with no
+    business at this controller's doors, which reads as an unknown credential."""
+    if decision.granted or decision.person_id is None:
+        return decision
+    if _tied(snapshot, controller.pk, decision.person_id):
+        return decision
+    return replace(
+        decision,
+        reason=Reason.UNKNOWN_CREDENTIAL,
+        person_id=None,
+        credential_id=None,
+        rule_id=None,
+        grant_id=None,
+        warnings=(),
+    )
+
+
+def _tied(snapshot: Snapshot, controller_id: int, person_id: int) -> bool:
+    """Whether a rule of the person's groups or one of their grants covers a door of this
+    controller (enabled rules only: the snapshot holds no other)."""
+    doors = [d for d in snapshot.doors.values() if d.controller_id == controller_id]
+    person = snapshot.people.get(person_id)
+    if person is None or not doors:
+        return False
+    for group in person.groups:
+        for rule in snapshot.rules_by_group.get(group, ()):
+            if any(d.id in rule.doors or d.zone in rule.zones for d in doors):
+                return True
+    return any(
+        grant.door_id in {d.id for d in doors} or grant.zone in {d.zone for d in doors}
+        for grant in snapshot.grants_by_person.get(person_id, ())
+    )
+
+
+def _touch(controller: Controller) -> None:
+    """Mark the controller seen, at most every 30 s (an update: a save would move the access
+    version and rebuild every snapshot)."""
+    now = timezone.now()
+    if (
+        controller.online
+        and controller.last_seen_at
+        and now - controller.last_seen_at < TOUCH_EVERY
+    ):
+        return
+    Controller.objects.filter(pk=controller.pk).update(last_seen_at=now, online=True)
