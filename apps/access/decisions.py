@@ -26,6 +26,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .choices import EventKind, Reason
+from .committed import access_events_committed
 from .evaluator import Decision, ReaderView, Snapshot, antipassback_person, decide
 from .models import AccessEvent, Controller, Person
 from .snapshot import access_mark, current_snapshot_marked, snapshot_clear
@@ -118,6 +119,7 @@ def _decide_and_store(controller, code, kind, number, shown_at, frame_id, plate_
             person_id=event.person_id,
             reason=event.reason,
         )
+    access_events_committed(event_ids=[event.pk])
     return Outcome(decision, _answer(snapshot, controller, decision), event)
 
 

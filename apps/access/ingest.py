@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .choices import CredentialKind, EventKind, Reason
+from .committed import access_events_committed
 from .models import AccessEvent, Controller, Credential, Reader
 from .numbers import number_normalise
 
@@ -297,6 +298,13 @@ def events_ingest(*, controller: Controller, events) -> IngestResult:
         )
         stored_now = [e for e in storable if e.id in after and e.id not in before]
         _presence_update(controller, stored_now, now)
+    access_events_committed(
+        event_ids=list(
+            AccessEvent.objects.filter(
+                controller=controller, event_id__in=[e.id for e in stored_now]
+            ).values_list("pk", flat=True)
+        )
+    )
     for event in storable:
         if event.id in before:
             result.already_stored.append(event.id)
