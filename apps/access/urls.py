@@ -1,0 +1,5 @@
+"""Door access pages for operators and admins."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
