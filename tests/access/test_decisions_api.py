@@ -324,3 +324,45 @@ def test_a_person_deleted_after_the_snapshot_was_read_is_decided_again_on_a_fres
     assert answer.status_code == 200
     assert (answer.json()["granted"], answer.json()["reason"]) == (False, "unknown_credential")
     assert AccessEvent.objects.get().person is None
+
+
+def test_a_controller_cannot_tell_a_stranger_s_lost_badge_from_an_unknown_number(campus):
+    # Someone whose rules cover only another controller's doors loses their badge.
+    other, _ = controller_with_key("Controller B")
+    far = door_make(controller=other, name="vault", zone="south")
+    vault = group_make("vault")
+    rule_make(groups=[vault], doors=[far], name="vault staff")
+    _, badge = person_with_badge("B900", groups=[vault])
+    badge.status = "lost"
+    badge.save()
+
+    stranger = post(campus, number="B900").json()
+    nobody = post(campus, number="B901").json()
+
+    assert (stranger["reason"], stranger["person"]) == ("unknown_credential", None)
+    assert {k: v for k, v in stranger.items() if k != "event_id"} == {
+        k: v for k, v in nobody.items() if k != "event_id"
+    }
+    # The stored event keeps the truth for the detectors and the operator's pages.
+    stored = AccessEvent.objects.get(event_id=stranger["event_id"])
+    assert (stored.reason, stored.credential_id) == ("lost", badge.pk)
+
+
+def test_someone_with_a_rule_at_this_controller_is_told_why_they_were_refused(campus):
+    campus["badge"].status = "lost"
+    campus["badge"].save()
+    answer = post(campus).json()
+    assert (answer["granted"], answer["reason"], answer["person"]) == (
+        False,
+        "lost",
+        campus["person"].pk,
+    )
+
+
+def test_a_lockdown_of_a_zone_without_doors_is_refused_by_its_form_check(campus):
+    from django.core.exceptions import ValidationError
+
+    typo = Lockdown(zone="nroth", reason="drill", started_by=UserFactory(username="guard"))
+    with pytest.raises(ValidationError, match="no door is in a zone named 'nroth'"):
+        typo.full_clean()
+    Lockdown(zone="north", reason="drill", started_by=UserFactory(username="guard2")).full_clean()

@@ -108,3 +108,38 @@ def test_a_sync_reads_one_repeatable_read_snapshot_on_postgresql(key):
 
     assert seen == ["repeatable read"]
     assert answer["full"] is True and len(answer["readers"]) == 2
+
+
+def test_two_entries_of_one_badge_at_once_at_a_hard_antipassback_door_grant_one():
+    from .factories import group_make, person_with_badge, rule_make
+
+    assert connection.vendor == "postgresql", "run with DATABASE_URL set to the PostgreSQL"
+    controller, plaintext = controller_with_key()
+    door = door_make(controller=controller, zone="lab", antipassback="hard")
+    staff = group_make("staff")
+    person_with_badge("B100", groups=[staff])
+    rule_make(groups=[staff], doors=[door])
+    start = threading.Barrier(4)
+    answers = []
+
+    def enter():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {plaintext}")
+        body = {
+            "reader": door.readers.get(direction="in").code,
+            "credential": {"kind": "badge", "number": "B100"},
+        }
+        try:
+            start.wait()
+            answers.append(client.post("/api/v1/access/decisions/", body, format="json").json())
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=enter) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(a["reason"] for a in answers) == ["antipassback"] * 3 + ["granted"]
+    assert AccessEvent.objects.filter(kind="granted").count() == 1
