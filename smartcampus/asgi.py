@@ -68,6 +68,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
+from apps.access.routing import websocket_urlpatterns as access_websocket_urlpatterns  # noqa: E402
 from apps.core.sockets import SameOriginValidator  # noqa: E402
 from apps.core.twofactor.middleware import TwoFactorSocketGate  # noqa: E402
 from apps.incidents.routing import websocket_urlpatterns  # noqa: E402
@@ -94,6 +95,7 @@ application = ProtocolTypeRouter(
                             *websocket_urlpatterns,
                             *training_websocket_urlpatterns,
                             *chat_websocket_urlpatterns,
+                            *access_websocket_urlpatterns,
                         ]
                     )
                 )

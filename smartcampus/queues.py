@@ -15,6 +15,7 @@ _ROUTES: dict[str, Queue] = {
     "apps.notifications.tasks.notification_send": Queue.NOTIFICATIONS,
     "apps.ml.tasks.training_run": Queue.TRAINING,
     "apps.qa.tasks.qa_answer": Queue.INFERENCE,
+    "apps.access.plate_tasks.frame_plates_read": Queue.INFERENCE,
 }
 
 

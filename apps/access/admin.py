@@ -11,6 +11,7 @@ from .models import (
     AccessRule,
     Controller,
     Credential,
+    DetectorSettings,
     Door,
     Holiday,
     Lockdown,
@@ -20,6 +21,7 @@ from .models import (
     Schedule,
     Site,
     TemporaryGrant,
+    WalkingTime,
 )
 
 
@@ -76,6 +78,23 @@ class AccessEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(DetectorSettings)
+class DetectorSettingsAdmin(AuditedModelAdmin):
+    """One row of thresholds (made with the defaults when first read): changed, not added."""
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and not DetectorSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(WalkingTime)
+class WalkingTimeAdmin(AuditedModelAdmin):
+    list_display = ["zone_a", "zone_b", "minutes"]
+    search_fields = ["zone_a", "zone_b"]
 
 
 for _model in (Site, Schedule, Holiday, PersonGroup, TemporaryGrant, Lockdown):

@@ -375,3 +375,125 @@ class AccessChange(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.version} {self.model} {self.object_id}{' removed' if self.removed else ''}"
+
+
+class DetectorSettings(models.Model):
+    """One row (see `current`): which door detectors run and their thresholds. Admins change
+    it in the admin (audited); the defaults hold until they do."""
+
+    repeated_denials_enabled = models.BooleanField(default=True)
+    repeated_denials_count = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(2), MaxValueValidator(1000)],
+        help_text="Denials at one reader, or of one credential, that raise an incident…",
+    )
+    repeated_denials_minutes = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="…within this many minutes.",
+    )
+    credential_misuse_enabled = models.BooleanField(
+        default=True, help_text="A lost, suspended or revoked credential was shown."
+    )
+    door_forced_enabled = models.BooleanField(default=True)
+    door_held_open_enabled = models.BooleanField(default=True)
+    door_tamper_enabled = models.BooleanField(default=True)
+    controller_offline_enabled = models.BooleanField(default=True)
+    antipassback_enabled = models.BooleanField(default=True)
+    impossible_travel_enabled = models.BooleanField(default=True)
+    unusual_hours_enabled = models.BooleanField(default=True)
+    unusual_hours_days = models.PositiveSmallIntegerField(
+        default=30,
+        validators=[MinValueValidator(7), MaxValueValidator(365)],
+        help_text="Days of a person's granted entries that their usual hours are learned from.",
+    )
+    unusual_hours_min_history = models.PositiveSmallIntegerField(
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+        help_text="Fewer granted entries than this in those days: the person is not judged.",
+    )
+    unusual_hours_max_usual = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0.0), MaxValueValidator(100.0)],
+        help_text="An entry is unusual when the person's smoothed count of entries at this "
+        "hour of the week (this hour, half of the hours beside it, a quarter of the same hour "
+        "on other days) is below this.",
+    )
+    tailgating_enabled = models.BooleanField(default=True)
+    tailgating_window_seconds = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text="People at the door are counted from this long before a grant to this long "
+        "after it, and compared with the grants at the door in that time.",
+    )
+    plate_refused_enabled = models.BooleanField(default=True)
+    update_cooldown_seconds = models.PositiveIntegerField(
+        default=60,
+        validators=[MaxValueValidator(24 * 3600)],
+        help_text="A repeat rolled into an open door incident sends an update alert at most "
+        "this often.",
+    )
+
+    class Meta:
+        verbose_name = "detector settings"
+        verbose_name_plural = "detector settings"
+
+    def __str__(self) -> str:
+        return "door detector settings"
+
+    @classmethod
+    def current(cls) -> "DetectorSettings":
+        """The settings row, made with the defaults the first time it is asked for."""
+        row = cls.objects.order_by("pk").first()
+        return row if row is not None else cls.objects.get_or_create(pk=1)[0]
+
+
+class WalkingTime(models.Model):
+    """How long it takes at least to walk between two zones (either way), set by admins for
+    the impossible-travel detector. Zones with no walking time set are not judged."""
+
+    zone_a = models.CharField(max_length=ZONE_MAX)
+    zone_b = models.CharField(max_length=ZONE_MAX)
+    minutes = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["zone_a", "zone_b"], name="access_walking_time_once"),
+            models.CheckConstraint(
+                condition=models.Q(zone_a__lt=models.F("zone_b")),
+                name="access_walking_time_zones_in_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.zone_a} ↔ {self.zone_b}: {self.minutes} min"
+
+    def clean(self) -> None:
+        """The pair is stored in name order (a ↔ b is b ↔ a); two different zones."""
+        if self.zone_a and self.zone_a == self.zone_b:
+            raise ValidationError({"zone_b": "pick two different zones"})
+        if self.zone_a > self.zone_b:
+            self.zone_a, self.zone_b = self.zone_b, self.zone_a
+
+
+class DetectorFiring(models.Model):
+    """An access event that a detector raised into a door incident: once per (event, kind),
+    so a detector task run twice adds nothing, and the simulator finds which incident each
+    planted event became."""
+
+    event = models.ForeignKey(AccessEvent, on_delete=models.CASCADE, related_name="firings")
+    kind = models.CharField(max_length=32)
+    incident = models.ForeignKey(
+        "incidents.Incident", on_delete=models.CASCADE, related_name="access_firings"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event", "kind"], name="access_one_firing_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} → {self.kind} incident {self.incident_id}"

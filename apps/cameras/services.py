@@ -148,6 +148,7 @@ def frame_ingest(*, camera: Camera, data: bytes) -> Frame:
     the file was stored, the file is removed again, so nothing is left half-written.
     A frame that arrives from a camera marked offline closes its camera-offline incident.
     """
+    from apps.access.plate_tasks import gate_frame_stored
     from apps.incidents.services import incident_camera_online
 
     from .tasks import frame_infer
@@ -186,6 +187,10 @@ def frame_ingest(*, camera: Camera, data: bytes) -> Frame:
                 # robust: a broker outage must not fail a request whose frame is committed;
                 # frames_requeue_stale queues it once the broker is back.
                 transaction.on_commit(lambda: frame_infer.delay(frame.pk), robust=True)
+                # A vehicle gate's camera: its frames are read for plates (apps/access/plates.py).
+                transaction.on_commit(
+                    lambda: gate_frame_stored(frame_id=frame.pk, camera_id=camera.pk), robust=True
+                )
             camera.save(update_fields=fields)
     except BaseException:
         default_storage.delete(name)

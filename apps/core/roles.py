@@ -87,6 +87,14 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "access.change_lockdown",
         "access.view_lockdown",
         "access.view_accessevent",
+        # Door detectors: thresholds and walking times between zones (audited).
+        "access.add_detectorsettings",
+        "access.change_detectorsettings",
+        "access.view_detectorsettings",
+        "access.add_walkingtime",
+        "access.change_walkingtime",
+        "access.delete_walkingtime",
+        "access.view_walkingtime",
         # Unlocking a locked-out sign-in: delete its access attempt in /admin/.
         "axes.delete_accessattempt",
         "axes.view_accessattempt",

@@ -78,12 +78,18 @@ DOOR_KINDS = [
 ]
 CAMERA_VERDICTS = [Verdict.TRUE_ALARM, Verdict.FALSE_ALARM, Verdict.WRONG_CLASS]
 RESIDENT_VERDICTS = [Verdict.ACTION_TAKEN, Verdict.NO_ACTION, Verdict.DUPLICATE, Verdict.SPAM]
+# A door incident was real or not; "wrong class" means nothing without a model's class.
+DOOR_VERDICTS = [Verdict.TRUE_ALARM, Verdict.FALSE_ALARM]
 
 
 def verdicts_for(kind: str) -> list[Verdict]:
     """The verdicts an incident of this kind may be resolved with. False-alarm rates count
     camera verdicts only, so a resident's incident never takes one."""
-    return RESIDENT_VERDICTS if kind in RESIDENT_KINDS else CAMERA_VERDICTS
+    if kind in RESIDENT_KINDS:
+        return RESIDENT_VERDICTS
+    if kind in DOOR_KINDS:
+        return DOOR_VERDICTS
+    return CAMERA_VERDICTS
 
 
 class EventKind(models.TextChoices):

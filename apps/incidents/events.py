@@ -22,6 +22,13 @@ class CameraPayload(TypedDict):
     location: str
 
 
+class DoorPayload(TypedDict):
+    id: int
+    name: str
+    zone: str
+    site: str
+
+
 class IncidentPayload(TypedDict):
     id: int
     kind: str
@@ -30,6 +37,8 @@ class IncidentPayload(TypedDict):
     severity: str
     zone: str
     camera: CameraPayload | None
+    # Door incidents: the door they happened at (the title names it: "Door forced at …").
+    door: DoorPayload | None
     rule: str | None
     label: str
     score: float | None
@@ -52,6 +61,7 @@ class AlertMessage(TypedDict):
 
 def incident_payload(incident: Incident) -> IncidentPayload:
     camera = incident.camera
+    door = incident.door
     frame_id = incident.latest_frame_id or incident.frame_id
     return {
         "id": incident.pk,
@@ -63,6 +73,11 @@ def incident_payload(incident: Incident) -> IncidentPayload:
         "camera": (
             {"id": camera.pk, "name": camera.name, "zone": camera.zone, "location": camera.location}
             if camera
+            else None
+        ),
+        "door": (
+            {"id": door.pk, "name": door.name, "zone": door.zone, "site": door.site.name}
+            if door
             else None
         ),
         "rule": incident.rule.name if incident.rule else None,

@@ -25,7 +25,9 @@ def _visible(incidents: QuerySet, viewer, prefix: str = "", *, zones=...) -> Que
 def incident_list(*, viewer) -> QuerySet[Incident]:
     """Incidents the viewer may see (role and zones), newest first, with what list pages
     show joined in."""
-    incidents = Incident.objects.select_related("camera", "rule", "model_version", "assignee")
+    incidents = Incident.objects.select_related(
+        "camera", "rule", "model_version", "assignee", "door__site"
+    )
     return _visible(incidents, viewer).order_by("-id")
 
 
@@ -71,7 +73,7 @@ def incident_wall(*, viewer, lower_shown: int) -> WallOpen:
     ]
     shown = list(
         visible.filter(Q(severity__in=WALL_ALWAYS_SHOWN) | Q(pk__in=lower))
-        .select_related("camera", "rule", "model_version", "assignee")
+        .select_related("camera", "rule", "model_version", "assignee", "door__site")
         .order_by("-severity_rank", "-id")
     )
     return WallOpen(ids=ids, new=new, shown=shown)
@@ -205,3 +207,40 @@ def incident_resident_side(*, incident: Incident) -> ResidentSide:
         {r.conversation_id: r.conversation for r in reports if r.conversation}.values()
     )
     return ResidentSide(reports=reports, total=total, conversations=conversations)
+
+
+@dataclass(frozen=True)
+class DoorSide:
+    """What a door incident's page shows of the door: the door, the access event that raised
+    it (reader, person, credential with its number masked but for the last 4) and why."""
+
+    door: object | None
+    event: object | None
+    credential_masked: str
+    why: str
+    latest_why: str
+
+
+def incident_door_side(*, incident: Incident) -> DoorSide:
+    """One query: the incident's access event with its door, reader, person and credential
+    (the caller has already checked the viewer may see the incident)."""
+    from apps.access.models import AccessEvent
+
+    event = (
+        AccessEvent.objects.select_related("door__site", "reader", "person", "credential")
+        .filter(pk=incident.access_event_id)
+        .first()
+        if incident.access_event_id
+        else None
+    )
+    number = event.credential_number if event else ""
+    masked = "•" * max(len(number) - 4, 0) + number[-4:] if number else ""
+    details = incident.details if isinstance(incident.details, dict) else {}
+    latest = details.get("latest")
+    return DoorSide(
+        door=incident.door,
+        event=event,
+        credential_masked=masked,
+        why=str(details.get("why", "")),
+        latest_why=str(latest.get("why", "")) if isinstance(latest, dict) else "",
+    )

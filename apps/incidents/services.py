@@ -24,6 +24,7 @@ from apps.core.services import audit_record
 from apps.notifications.services import notifications_enqueue
 
 from .choices import (
+    DOOR_KINDS,
     OPEN_STATUSES,
     AlertKind,
     BulkAction,
@@ -250,6 +251,158 @@ def incident_camera_online(*, camera: Camera) -> list[Incident]:
     closed = list(
         Incident.objects.select_for_update().filter(
             camera=camera, kind=Kind.CAMERA_OFFLINE, status__in=OPEN_STATUSES
+        )
+    )
+    for incident in closed:
+        incident.status = Status.RESOLVED
+        incident.resolved_at = now
+        incident.last_seen_at = now
+        incident.save(update_fields=["status", "resolved_at", "last_seen_at", "updated_at"])
+        _alert_write(incident=incident, kind=AlertKind.RESOLVED)
+    return closed
+
+
+# A door camera's frame within this many seconds of an access event is its evidence.
+ACCESS_FRAME_WINDOW_SECONDS = 30
+
+
+def _frame_near(*, camera_id: int | None, at) -> Frame | None:
+    """The camera's frame received nearest to `at`, within ACCESS_FRAME_WINDOW_SECONDS."""
+    if camera_id is None:
+        return None
+    window = timedelta(seconds=ACCESS_FRAME_WINDOW_SECONDS)
+    frames = Frame.objects.filter(camera_id=camera_id)
+    before = (
+        frames.filter(received_at__lte=at, received_at__gte=at - window)
+        .order_by("-received_at")
+        .first()
+    )
+    after = (
+        frames.filter(received_at__gt=at, received_at__lte=at + window)
+        .order_by("received_at")
+        .first()
+    )
+    near = [f for f in (before, after) if f is not None]
+    return min(near, key=lambda f: abs(f.received_at - at)) if near else None
+
+
+@transaction.atomic
+def incident_from_access(
+    *,
+    kind: Kind,
+    event,
+    severity: Severity,
+    title: str,
+    details: dict,
+    door=None,
+    frame: Frame | None = None,
+    cooldown_seconds: int = 60,
+    repeats: list | None = None,
+) -> Incident:
+    """Open a door incident for an access event a detector judged, or roll it into the open
+    incident of the same kind at the same door (count, last seen, latest frame and details;
+    the incident keeps the event that opened it). Update alerts respect `cooldown_seconds`;
+    an escalation always alerts.
+
+    `repeats` are more (event, details) of the same kind at the same door from the same
+    batch, rolled in with this one in one go (one alert at most), so a burst of denials
+    costs a few queries, not a few per denial. `door` defaults to the event's door (a
+    controller's own events name one of its doors). The evidence frame is `frame` (a plate
+    read) or the door camera's frame nearest the event's time. Idempotent per (event,
+    kind): an event judged again changes nothing.
+    """
+    from apps.access.models import DetectorFiring, Door
+
+    door = door or event.door
+    if door is None:
+        raise ValueError(f"access event {event.pk} has no door to raise an incident at")
+    if kind not in DOOR_KINDS:
+        raise ValueError(f"{kind!r} is not a door incident kind")
+    _outbox_turn()
+    # Serialise detectors at one door: two batches must not both open its incident.
+    Door.objects.select_for_update().filter(pk=door.pk).first()
+    fired = [(event, details), *(repeats or [])]
+    earlier = {
+        f.event_id: f.incident
+        for f in DetectorFiring.objects.filter(
+            event__in=[e for e, _ in fired], kind=kind
+        ).select_related("incident")
+    }
+    fired = [(e, d) for e, d in fired if e.pk not in earlier]
+    if not fired:
+        return earlier[event.pk] if event.pk in earlier else next(iter(earlier.values()))
+    now = timezone.now()
+    first, last = fired[0], fired[-1]
+    camera_id = door.camera_id or (frame.camera_id if frame else None)
+    frame = frame or _frame_near(camera_id=door.camera_id, at=last[0].occurred_at)
+    incident = (
+        Incident.objects.select_for_update()
+        .filter(door=door, kind=kind, zone=door.zone, status__in=OPEN_STATUSES)
+        .order_by("-last_seen_at")
+        .first()
+    )
+    raised_from = None
+    if incident is None:
+        incident = Incident.objects.create(
+            kind=kind,
+            title=title[:200],
+            severity=severity,
+            zone=door.zone,
+            camera_id=camera_id,
+            door=door,
+            access_event=first[0],
+            details=first[1],
+            frame=frame,
+            latest_frame=frame,
+            label=kind,
+            count=len(fired),
+            last_seen_at=now,
+        )
+        alert = AlertKind.OPENED
+    else:
+        incident.count += len(fired)
+        first = None
+        if SEVERITY_RANK[severity] > SEVERITY_RANK[incident.severity]:
+            raised_from, incident.severity = incident.severity, severity
+        alert = AlertKind.ESCALATED if raised_from is not None else AlertKind.UPDATED
+    if first is None or len(fired) > 1:
+        incident.last_seen_at = now
+        incident.latest_frame = frame or incident.latest_frame
+        incident.details = {**incident.details, "latest": {"event": last[0].pk, **last[1]}}
+        incident.save(
+            update_fields=[
+                "count",
+                "last_seen_at",
+                "latest_frame",
+                "details",
+                "severity",
+                "updated_at",
+            ]
+        )
+    if raised_from is not None:
+        IncidentEvent.objects.create(
+            incident=incident,
+            kind=EventKind.SEVERITY,
+            actor=None,
+            data={"from": raised_from, "to": severity, "rule": Kind(kind).label},
+        )
+    DetectorFiring.objects.bulk_create(
+        [DetectorFiring(event=e, kind=kind, incident=incident) for e, _ in fired]
+    )
+    if alert != AlertKind.UPDATED or not _alerted_within(incident, cooldown_seconds, now):
+        _alert_write(incident=incident, kind=alert)
+    return incident
+
+
+@transaction.atomic
+def incident_controller_online(*, doors) -> list[Incident]:
+    """A door controller is back online: resolve the open controller-offline incidents of
+    its doors (as frames coming back resolve a camera's offline incident)."""
+    _outbox_turn()
+    now = timezone.now()
+    closed = list(
+        Incident.objects.select_for_update().filter(
+            door__in=doors, kind=Kind.CONTROLLER_OFFLINE, status__in=OPEN_STATUSES
         )
     )
     for incident in closed:

@@ -21,12 +21,14 @@ from .loop import MIN_VERDICTS, loop_chart, loop_tasks, loop_timeline
 from .selectors import (
     audit_page,
     audit_search,
+    denials_per_door_per_day,
     false_alarms_per_camera,
     false_alarms_per_model_version,
     incidents_per_day,
     kind_label,
     period_default,
     period_overview,
+    top_doors_by_alarms,
 )
 
 AUDIT_PAGE_SIZE = 50
@@ -70,6 +72,8 @@ def statistics(request: HttpRequest) -> HttpResponse:
             ],
             "cameras": cameras,
             "models": models,
+            "denials": denials_per_door_per_day(viewer=viewer, period=period),
+            "alarm_doors": top_doors_by_alarms(viewer=viewer, period=period),
             "daily_chart": daily_kinds_chart(daily),
             "response_chart": response_times_chart(overview.response),
             "camera_chart": false_alarm_chart(

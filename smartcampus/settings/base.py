@@ -495,6 +495,11 @@ ACCESS_SYNCS_PER_MINUTE_PER_CONTROLLER = env_int(
 ACCESS_DECISIONS_PER_MINUTE_PER_CONTROLLER = env_int(
     "SMARTCAMPUS_ACCESS_DECISIONS_PER_MINUTE_PER_CONTROLLER", 6000, minimum=1
 )
+# Door detectors judge events that happened within this many hours: a late batch from a
+# controller back online still raises, history loaded in bulk only feeds learned hours.
+ACCESS_DETECTORS_MAX_AGE_HOURS = env_int(
+    "SMARTCAMPUS_ACCESS_DETECTORS_MAX_AGE_HOURS", 24, minimum=1
+)
 
 # --- demo -----------------------------------------------------------------------
 DEMO_FEEDER = env_bool("SMARTCAMPUS_DEMO_FEEDER", True)

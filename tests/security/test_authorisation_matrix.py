@@ -23,6 +23,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from apps.access.models import AccessEvent, Controller, Credential, Door, Lockdown, Person, Site
 from apps.cameras.rules import Firing
 from apps.cameras.services import camera_create
 from apps.core.models import OperatorZone
@@ -179,6 +180,7 @@ def world_build() -> World:
     )
     handoff = Handoff.objects.create(conversation=conversation, question=asked)
     operator_token, _ = user_token_create(user=operator)
+    access = _access_in_two_zones(admin_user, frames={"A": frame_a, "B": frame_b})
     return World(
         objects={
             "incident": {"A": incident_a, "B": incident_b},
@@ -197,12 +199,49 @@ def world_build() -> World:
             "conversation": {"": conversation},
             "handoff": {"": handoff},
             "operator_token": {"": operator_token},
+            **access,
         },
         users={"zone_operator": zone_operator, "operator": operator, "admin": admin_user},
         device_key=key_a,
         resident_cookie=cookie,
         link_token=token,
     )
+
+
+def _access_in_two_zones(admin_user, *, frames: dict) -> dict:
+    """A door in each zone, a person seen at each (with a badge, and a plate read there from
+    that zone's frame) and an open lockdown of each zone."""
+    site = Site.objects.create(name="Campus")
+    controller = Controller.objects.create(name="Controller")
+    made: dict = {"door": {}, "person": {}, "credential": {}, "access_event": {}, "lockdown": {}}
+    for zone_key, zone in (("A", ZONE_A), ("B", ZONE_B)):
+        door = Door.objects.create(site=site, name=f"Door {zone_key}", zone=zone)
+        door.controller = controller
+        door.save()
+        person = Person.objects.create(name=f"Person {zone_key}")
+        badge = Credential.objects.create(person=person, kind="badge", number=f"{zone_key}100")
+        event = AccessEvent.objects.create(
+            controller=controller,
+            event_id=f"seen-{zone_key}",
+            kind="denied",
+            occurred_at=timezone.now(),
+            door=door,
+            zone=zone,
+            person=person,
+            credential=badge,
+            frame=frames[zone_key],
+            plate_box=[0.2, 0.2, 0.6, 0.5],
+        )
+        lockdown = Lockdown.objects.create(zone=zone, reason="drill", started_by=admin_user)
+        for name, row in (
+            ("door", door),
+            ("person", person),
+            ("credential", badge),
+            ("access_event", event),
+            ("lockdown", lockdown),
+        ):
+            made[name][zone_key] = row
+    return made
 
 
 @pytest.fixture(scope="module")

@@ -41,6 +41,15 @@ SOCKETS: dict[str, dict[str, str]] = {
         "admin": ADMITTED,
     },
     "/ws/qa/": dict.fromkeys(ROLES, ADMITTED),  # the public chat
+    # The live door events: operators' and admins' sessions; the rest refused at the handshake.
+    "/ws/access/": {
+        "anonymous": REFUSED,
+        "resident": REFUSED,
+        "device": REFUSED,
+        "zone_operator": ADMITTED,
+        "operator": ADMITTED,
+        "admin": ADMITTED,
+    },
     "/ws/training/<int:run_id>/": {
         "anonymous": REFUSED,
         "resident": REFUSED,
@@ -65,11 +74,12 @@ def _in_memory_channel_layer(settings):
 
 def socket_paths() -> set[str]:
     """The websocket routes of the ASGI application, as route strings."""
+    from apps.access.routing import websocket_urlpatterns as access
     from apps.incidents.routing import websocket_urlpatterns as alerts
     from apps.ml.routing import websocket_urlpatterns as training
     from apps.qa.routing import websocket_urlpatterns as chat
 
-    return {"/" + str(p.pattern) for p in (*alerts, *training, *chat)}
+    return {"/" + str(p.pattern) for p in (*alerts, *training, *chat, *access)}
 
 
 def test_every_socket_path_has_a_decision():
@@ -121,6 +131,8 @@ async def admitted(path: str, headers) -> bool:
             assert refusal == {"type": "error", "error": "authenticate first"}
             assert closed["code"] == 4401
             return False
+        if path == "/ws/access/":
+            return (await ws.receive_json_from(timeout=3))["type"] == "backlog"
         if path.startswith("/ws/training/"):
             return (await ws.receive_json_from(timeout=3))["type"] == "run"
         return True  # the chat: open is admitted
@@ -181,4 +193,4 @@ async def test_resume_replays_only_the_callers_zones(role, zones):
 def test_socket_cells_checked():
     cells = len(SOCKETS) * len(ROLES) + 3  # + the resume cells
     print(f"\nsocket matrix: {cells} cells checked")
-    assert cells == 21
+    assert cells == 27

@@ -14,12 +14,13 @@ from apps.core.ids import id_from_text
 from apps.core.roles import require_operator
 from apps.core.services import audit_record
 
-from ..choices import OPEN_STATUSES, RESIDENT_KINDS, Verdict, verdicts_for
+from ..choices import DOOR_KINDS, OPEN_STATUSES, RESIDENT_KINDS, Verdict, verdicts_for
 from ..models import Incident
 from ..selectors import (
     alert_last_id,
     false_alarm_rate,
     incident_checklist,
+    incident_door_side,
     incident_get,
     incident_list,
     incident_resident_side,
@@ -50,7 +51,9 @@ def _incident_or_404(request, pk: int):
 @login_required
 def incident_detail(request, pk: int):
     """A camera incident shows its frame and what the models saw; a resident's report or
-    emergency shows their words, where, how to reach them and the chat instead."""
+    emergency shows their words, where, how to reach them and the chat instead; a door
+    incident shows the door, the access event (reader, person, credential) and why, with
+    the door camera's frame nearest it."""
     require_operator(request)
     return _page(request, _incident_or_404(request, pk))
 
@@ -59,8 +62,12 @@ def _page(request, incident: Incident, *, resolve: dict | None = None, status: i
     """The page; `resolve` is a refused resolve form: what was entered, and the message
     with the field it is about, shown at the form."""
     resident = None
+    door = None
     frame = None
-    if incident.kind in RESIDENT_KINDS:
+    if incident.kind in DOOR_KINDS:
+        door = incident_door_side(incident=incident)
+        frame = incident.latest_frame or incident.frame
+    elif incident.kind in RESIDENT_KINDS:
         resident = incident_resident_side(incident=incident)
         # Residents' words and contacts are personal data: who read them is on record.
         audit_record(
@@ -88,6 +95,7 @@ def _page(request, incident: Incident, *, resolve: dict | None = None, status: i
         {
             "incident": incident,
             "resident": resident,
+            "door": door,
             "frame": frame,
             "detections": frame_detections(frame=frame) if frame else [],
             "timeline": timeline,

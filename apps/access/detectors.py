@@ -1,0 +1,829 @@
+"""Door anomaly detectors: plain functions over stored access events and the detector
+settings, each raising or extending a door incident through `apps.incidents.services`.
+
+`access_events_detect` judges one committed batch with a bounded number of queries (the
+settings, the events, the recent denials, the people's recent grants, the walking times, the
+controllers' doors), whatever the batch's size; only an anomaly costs more (its incident).
+Events older than ACCESS_DETECTORS_MAX_AGE_HOURS are not judged: history loaded in bulk
+feeds the learned hours but raises nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Q
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
+from django.utils import timezone
+
+from apps.cameras.models import Detection
+from apps.cameras.zones import point_in_zone
+from apps.core.choices import Severity
+from apps.incidents.choices import Kind
+
+from .choices import Antipassback, CredentialKind, Direction, EventKind, Reason
+from .models import AccessEvent, DetectorSettings, Door, WalkingTime
+
+log = logging.getLogger(__name__)
+
+MISUSE_REASONS = {Reason.LOST, Reason.SUSPENDED, Reason.REVOKED}
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+HOURS_OF_WEEK = 7 * 24
+# Antipassback and impossible travel look this far back for a person's previous grant:
+# controllers reset antipassback daily, and no walk between zones takes a day.
+RECENT_LOOKBACK = timedelta(hours=24)
+# A person's hour counts up to a day's start are kept this long (the day, and some slack).
+HOURS_CACHE_SECONDS = 26 * 3600
+
+
+def tailgating_possible(door: Door) -> tuple[bool, str]:
+    """Whether the tailgating detector can watch `door`, and why not in words when it cannot
+    (the door page shows it)."""
+    if door.camera_id is None:
+        return False, "This door has no camera, so tailgating cannot be detected here."
+    if not door.camera_polygon:
+        return False, (
+            "The door's camera has no polygon drawn for this door, so people at the door "
+            "cannot be counted and tailgating cannot be detected."
+        )
+    return True, (
+        "People the door's camera sees inside the door's polygon are counted after each "
+        "grant and compared with the grants."
+    )
+
+
+@dataclass(frozen=True)
+class Firing:
+    """What a detector found: raised as (or rolled into) a door incident."""
+
+    kind: Kind
+    event: AccessEvent
+    severity: Severity
+    title: str
+    details: dict
+    door: Door | None = None
+    frame_id: int | None = None
+
+
+def access_events_detect(*, event_ids: Sequence[int], now: datetime | None = None) -> list:
+    """Judge the committed events `event_ids` with every enabled detector and raise their
+    incidents; returns the incidents raised or extended. Tailgating needs the door camera's
+    frames after the grant, so it is only scheduled here (`tailgating_candidates`)."""
+    firings = access_events_judge(event_ids=event_ids, now=now)
+    incidents = firings_raise(firings)
+    _controllers_back_online(event_ids=event_ids, now=now)
+    return incidents
+
+
+def access_events_judge(*, event_ids: Sequence[int], now: datetime | None = None) -> list[Firing]:
+    """The firings for `event_ids`, without raising anything (see access_events_detect)."""
+    now = now or timezone.now()
+    config = DetectorSettings.current()
+    cutoff = now - timedelta(hours=settings.ACCESS_DETECTORS_MAX_AGE_HOURS)
+    events = list(
+        AccessEvent.objects.filter(pk__in=list(event_ids), occurred_at__gte=cutoff)
+        .select_related("door", "reader", "credential", "person", "controller")
+        .order_by("occurred_at", "id")
+    )
+    if not events:
+        return []
+    firings: list[Firing] = []
+    firings += _door_states(events, config)
+    firings += _controller_events(events, config)
+    firings += _credential_misuse(events, config)
+    firings += _plate_refused(events, config)
+    firings += _repeated_denials(events, config)
+    firings += _person_grants(events, config)
+    return firings
+
+
+def firings_raise(firings: Iterable[Firing]) -> list:
+    """Raise the firings as door incidents, the firings of one kind at one door together
+    (one incident write and at most one alert for a burst); a group that fails is logged and
+    the rest go on."""
+    from apps.core.choices import SEVERITY_RANK
+    from apps.incidents.services import incident_from_access
+
+    groups: dict[tuple[str, int], list[Firing]] = {}
+    for firing in firings:
+        door = firing.door or firing.event.door
+        groups.setdefault((firing.kind, door.pk), []).append(firing)
+    if not groups:
+        return []
+    cooldown = DetectorSettings.current().update_cooldown_seconds
+    incidents = []
+    for group in groups.values():
+        first, last = group[0], group[-1]
+        try:
+            incidents.append(
+                incident_from_access(
+                    kind=first.kind,
+                    event=first.event,
+                    severity=max((f.severity for f in group), key=SEVERITY_RANK.__getitem__),
+                    title=first.title,
+                    details=first.details,
+                    door=first.door,
+                    frame=_frame(last.frame_id),
+                    cooldown_seconds=cooldown,
+                    repeats=[(f.event, f.details) for f in group[1:]],
+                )
+            )
+        except Exception:
+            log.exception("door detector %s: events %s not raised", first.kind, first.event.pk)
+    return incidents
+
+
+def _frame(frame_id: int | None):
+    if frame_id is None:
+        return None
+    from apps.cameras.models import Frame
+
+    return Frame.objects.filter(pk=frame_id).first()
+
+
+def _who(event: AccessEvent) -> dict:
+    """The person, credential and reader of an event, for an incident's details."""
+    return {
+        "event": event.pk,
+        "event_kind": event.kind,
+        "at": event.occurred_at.isoformat(),
+        "reader": event.reader.code if event.reader else None,
+        "direction": event.reader.direction if event.reader else None,
+        "person": event.person.name if event.person else None,
+        "person_kind": event.person.kind if event.person else None,
+        "credential_kind": event.credential_kind,
+        "credential": _masked(event.credential_number),
+        "reason": event.reason,
+        "reason_text": Reason(event.reason).label if event.reason in Reason.values else "",
+    }
+
+
+def _masked(number: str) -> str:
+    """A credential number with all but its last 4 characters hidden."""
+    if not number:
+        return ""
+    return "•" * max(len(number) - 4, 0) + number[-4:]
+
+
+def _door_name(event: AccessEvent) -> str:
+    return event.door.name if event.door else event.controller.name
+
+
+# Door states reported by the controller --------------------------------------------------
+
+
+def _door_states(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
+    """Forced, held open and tamper: the controller saw it; the event is the alarm."""
+    firings = []
+    for event in events:
+        if event.door is None and event.kind != EventKind.TAMPER:
+            continue
+        if event.kind == EventKind.FORCED and config.door_forced_enabled:
+            firings.append(
+                Firing(
+                    Kind.DOOR_FORCED,
+                    event,
+                    Severity.HIGH,
+                    f"Door forced at {_door_name(event)}",
+                    {
+                        **_who(event),
+                        "why": "The door opened without a grant or an exit request "
+                        "(the controller reported it forced).",
+                    },
+                )
+            )
+        elif event.kind == EventKind.HELD_OPEN and config.door_held_open_enabled:
+            # Controllers report "held open" when their own timer, set to the door's limit,
+            # runs out; the event carries no duration, so the limit is what we know.
+            limit = event.door.held_open_limit_seconds
+            firings.append(
+                Firing(
+                    Kind.DOOR_HELD_OPEN,
+                    event,
+                    Severity.MEDIUM,
+                    f"Door held open at {_door_name(event)}",
+                    {
+                        **_who(event),
+                        "held_open_limit_seconds": limit,
+                        "why": f"The door stayed open longer than its limit of {limit} s "
+                        "(reported by the controller).",
+                    },
+                )
+            )
+    tampered = [e for e in events if e.kind == EventKind.TAMPER and config.door_tamper_enabled]
+    doors = _first_doors({e.controller_id for e in tampered if e.door is None})
+    for event in tampered:
+        door = event.door or doors.get(event.controller_id)
+        if door is None:
+            continue
+        firings.append(
+            Firing(
+                Kind.DOOR_TAMPER,
+                event,
+                Severity.HIGH,
+                f"Tamper at {door.name}",
+                {
+                    **_who(event),
+                    "controller": event.controller.name,
+                    "why": f"Controller {event.controller.name} reported tampering "
+                    "(its case opened or a reader was pulled off).",
+                },
+                door=door,
+            )
+        )
+    return firings
+
+
+def _first_doors(controller_ids: set[int]) -> dict[int, Door]:
+    """Each controller's first door: where its own events (offline, tamper) are raised."""
+    if not controller_ids:
+        return {}
+    doors: dict[int, Door] = {}
+    for door in Door.objects.filter(controller_id__in=controller_ids).order_by("pk"):
+        doors.setdefault(door.controller_id, door)
+    return doors
+
+
+def _latest_presence(events: list[AccessEvent]) -> dict[int, AccessEvent]:
+    """Each controller's latest online/offline event in the batch (events in time order)."""
+    latest: dict[int, AccessEvent] = {}
+    for event in events:
+        if event.kind in (EventKind.ONLINE, EventKind.OFFLINE):
+            latest[event.controller_id] = event
+    return latest
+
+
+def _controller_events(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
+    """A controller gone offline raises one incident at its first door (its next "online"
+    resolves it: `_controllers_back_online`). Only a controller's latest presence event in
+    the batch counts, and an "offline" older than what the controller has said since (it is
+    online again) raises nothing."""
+    latest = _latest_presence(events)
+    offline = {c: e for c, e in latest.items() if e.kind == EventKind.OFFLINE}
+    if not offline or not config.controller_offline_enabled:
+        return []
+    firings = []
+    doors = _first_doors(set(offline))
+    for controller_id, event in offline.items():
+        door = doors.get(controller_id)
+        if door is None or event.controller.online:
+            continue
+        firings.append(
+            Firing(
+                Kind.CONTROLLER_OFFLINE,
+                event,
+                Severity.HIGH,
+                f"Door controller offline: {event.controller.name}",
+                {
+                    **_who(event),
+                    "controller": event.controller.name,
+                    "why": f"Controller {event.controller.name} reported losing its network: "
+                    "its doors decide from their offline cache until it is back.",
+                },
+                door=door,
+            )
+        )
+    return firings
+
+
+def _controllers_back_online(*, event_ids: Sequence[int], now: datetime | None) -> None:
+    """Resolve the offline incidents of controllers whose latest presence event in the
+    batch is "online" and that are online now."""
+    from apps.incidents.services import incident_controller_online
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.ACCESS_DETECTORS_MAX_AGE_HOURS)
+    presence = list(
+        AccessEvent.objects.filter(
+            pk__in=list(event_ids),
+            kind__in=[EventKind.ONLINE, EventKind.OFFLINE],
+            occurred_at__gte=cutoff,
+        )
+        .select_related("controller")
+        .order_by("occurred_at", "id")
+    )
+    for controller_id, event in _latest_presence(presence).items():
+        if event.kind == EventKind.ONLINE and event.controller.online:
+            incident_controller_online(doors=Door.objects.filter(controller_id=controller_id))
+
+
+# Credentials ----------------------------------------------------------------------------
+
+
+def _credential_misuse(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
+    if not config.credential_misuse_enabled:
+        return []
+    firings = []
+    for event in events:
+        if event.kind != EventKind.DENIED or event.reason not in MISUSE_REASONS:
+            continue
+        if event.door is None:
+            continue
+        status = Reason(event.reason).label.lower()
+        firings.append(
+            Firing(
+                Kind.CREDENTIAL_MISUSE,
+                event,
+                Severity.HIGH,
+                f"{Reason(event.reason).label} credential used at {_door_name(event)}",
+                {
+                    **_who(event),
+                    "why": f"A credential marked {status} was shown at reader "
+                    f"{event.reader.code if event.reader else '?'} and refused.",
+                },
+            )
+        )
+    return firings
+
+
+def _plate_refused(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
+    if not config.plate_refused_enabled:
+        return []
+    firings = []
+    for event in events:
+        if (
+            event.kind != EventKind.DENIED
+            or event.credential_kind != CredentialKind.PLATE
+            or event.reader is None
+            or event.reader.plate_camera_id is None
+            or event.door is None
+        ):
+            continue
+        firings.append(
+            Firing(
+                Kind.PLATE_REFUSED,
+                event,
+                Severity.MEDIUM,
+                f"Plate {event.credential_number} refused at {_door_name(event)}",
+                {
+                    **_who(event),
+                    # The plate is what the camera read: evidence, shown whole.
+                    "plate": event.credential_number,
+                    "plate_box": event.plate_box,
+                    "why": f"The gate camera read plate {event.credential_number} and the "
+                    f"decision refused it ({event.reason or 'no reason given'}).",
+                },
+                frame_id=event.frame_id,
+            )
+        )
+    return firings
+
+
+def _repeated_denials(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
+    """At least N denials at one reader, or of one credential, within M minutes (counting
+    this one): one query for every denial of the batch."""
+    denied = [e for e in events if e.kind == EventKind.DENIED and e.door is not None]
+    if not denied or not config.repeated_denials_enabled:
+        return []
+    window = timedelta(minutes=config.repeated_denials_minutes)
+    needed = config.repeated_denials_count
+    readers = {e.reader_id for e in denied if e.reader_id}
+    numbers = {e.credential_number for e in denied if e.credential_number}
+    rows = (
+        AccessEvent.objects.filter(
+            kind=EventKind.DENIED,
+            occurred_at__gte=denied[0].occurred_at - window,
+            occurred_at__lte=denied[-1].occurred_at,
+        )
+        .filter(Q(reader_id__in=readers) | Q(credential_number__in=numbers))
+        .values_list("id", "reader_id", "credential_kind", "credential_number", "occurred_at")
+    )
+    by_reader: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    by_credential: dict[tuple[str, str], list[tuple[datetime, int]]] = defaultdict(list)
+    for pk, reader_id, kind, number, at in rows:
+        if reader_id in readers:
+            by_reader[reader_id].append((at, pk))
+        if number in numbers:
+            by_credential[(kind, number)].append((at, pk))
+    firings = []
+    minutes = config.repeated_denials_minutes
+    for event in denied:
+        key = (event.occurred_at, event.pk)
+        start = event.occurred_at - window
+        at_reader = sum(1 for t in by_reader.get(event.reader_id, ()) if start <= t[0] and t <= key)
+        of_credential = (
+            sum(
+                1
+                for t in by_credential.get((event.credential_kind, event.credential_number), ())
+                if start <= t[0] and t <= key
+            )
+            if event.credential_number
+            else 0
+        )
+        if max(at_reader, of_credential) < needed:
+            continue
+        if of_credential >= needed:
+            why = (
+                f"Credential {_masked(event.credential_number)} was refused {of_credential} "
+                f"times in {minutes} min (threshold {needed})."
+            )
+        else:
+            why = (
+                f"Reader {event.reader.code if event.reader else '?'} refused {at_reader} "
+                f"times in {minutes} min (threshold {needed})."
+            )
+        firings.append(
+            Firing(
+                Kind.REPEATED_DENIALS,
+                event,
+                Severity.MEDIUM,
+                f"Repeated denials at {_door_name(event)}",
+                {
+                    **_who(event),
+                    "denials_at_reader": at_reader,
+                    "denials_of_credential": of_credential,
+                    "threshold": needed,
+                    "minutes": minutes,
+                    "why": why,
+                },
+            )
+        )
+    return firings
+
+
+# People's grants: antipassback, impossible travel, unusual hours -------------------------
+
+
+@dataclass(frozen=True)
+class _Grant:
+    pk: int
+    at: datetime
+    zone: str
+    door_name: str
+    direction: str | None
+
+
+def _person_grants(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
+    """The detectors that look at a person's earlier grants, from two queries: their grants
+    of the last day (antipassback, impossible travel, today's hours) and, for people not yet
+    counted today, their grants over the learned-hours period counted per hour of the week
+    (unusual hours; kept in the cache for the day)."""
+    firings = []
+    if config.antipassback_enabled:
+        # A refusal (hard) or a grant the controller marked (soft) for antipassback.
+        firings += [
+            _antipassback(
+                e,
+                why=f"The controller reported antipassback ({e.kind}): the person "
+                "was already inside this zone.",
+            )
+            for e in events
+            if e.reason == Reason.ANTIPASSBACK and e.door is not None
+        ]
+    grants = [e for e in events if e.kind == EventKind.GRANTED and e.person_id and e.door]
+    if not grants:
+        return firings
+    people = {e.person_id for e in grants}
+    first, last = grants[0].occurred_at, grants[-1].occurred_at
+    recent: dict[int, list[_Grant]] = defaultdict(list)
+    for pk, person_id, at, zone, door_name, direction in (
+        AccessEvent.objects.filter(
+            person_id__in=people,
+            kind=EventKind.GRANTED,
+            occurred_at__gte=first - RECENT_LOOKBACK,
+            occurred_at__lte=last,
+        )
+        .order_by("occurred_at", "id")
+        .values_list("id", "person_id", "occurred_at", "zone", "door__name", "reader__direction")
+    ):
+        recent[person_id].append(_Grant(pk, at, zone, door_name or "", direction))
+    walking = _walking_minutes() if config.impossible_travel_enabled else {}
+    tz = ZoneInfo(settings.TIME_ZONE)
+    today = first.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    hours = (
+        _hour_counts_before(people, today, config.unusual_hours_days, tz)
+        if config.unusual_hours_enabled
+        else {}
+    )
+    for event in grants:
+        key = (event.occurred_at, event.pk)
+        before = [g for g in recent[event.person_id] if (g.at, g.pk) < key]
+        if config.antipassback_enabled and event.reason != Reason.ANTIPASSBACK:
+            firing = _antipassback_in_twice(event, before)
+            if firing:
+                firings.append(firing)
+        if config.impossible_travel_enabled and walking:
+            firing = _impossible_travel(event, before, walking)
+            if firing:
+                firings.append(firing)
+        if config.unusual_hours_enabled:
+            counts = list(hours.get(event.person_id, [0] * HOURS_OF_WEEK))
+            for grant in before:  # today's earlier grants (the days before are counted)
+                if grant.at >= today:
+                    counts[_hour_of_week(grant.at, tz)] += 1
+            judged = unusual_hours_judge(
+                counts=counts,
+                at=event.occurred_at,
+                tz=tz,
+                days=config.unusual_hours_days,
+                min_history=config.unusual_hours_min_history,
+                max_usual=config.unusual_hours_max_usual,
+            )
+            if judged.unusual:
+                firings.append(
+                    Firing(
+                        Kind.UNUSUAL_HOURS,
+                        event,
+                        Severity.MEDIUM,
+                        f"Unusual hours: {event.person.name} at {_door_name(event)}",
+                        {**_who(event), **judged.details, "why": judged.why},
+                    )
+                )
+    return firings
+
+
+def _hour_counts_before(people: set[int], day: datetime, days: int, tz) -> dict[int, list]:
+    """Per person, their granted entries in the `days` before the start of `day` (campus
+    midnight), counted per hour of the week: counted by the database once per person and
+    day, then kept in the cache for the day (today's entries are added by the caller)."""
+    keys = {person: f"access:hours:{person}:{day.date().isoformat()}:{days}" for person in people}
+    cached = cache.get_many(list(keys.values()))
+    counts: dict[int, list[int]] = {
+        person: cached[key] for person, key in keys.items() if key in cached
+    }
+    missing = people - counts.keys()
+    if not missing:
+        return counts
+    rows = (
+        AccessEvent.objects.filter(
+            person_id__in=missing,
+            kind=EventKind.GRANTED,
+            occurred_at__gte=day - timedelta(days=days),
+            occurred_at__lt=day,
+        )
+        .annotate(
+            day=ExtractIsoWeekDay("occurred_at", tzinfo=tz),
+            hour=ExtractHour("occurred_at", tzinfo=tz),
+        )
+        .order_by()
+        .values_list("person_id", "day", "hour")
+        .annotate(n=Count("id"))
+    )
+    fresh = {person: [0] * HOURS_OF_WEEK for person in missing}
+    for person_id, weekday, hour, n in rows:
+        fresh[person_id][(weekday - 1) * 24 + hour] += n
+    cache.set_many(
+        {keys[person]: value for person, value in fresh.items()}, timeout=HOURS_CACHE_SECONDS
+    )
+    return {**counts, **fresh}
+
+
+def _antipassback(event: AccessEvent, *, why: str) -> Firing:
+    return Firing(
+        Kind.ANTIPASSBACK,
+        event,
+        Severity.MEDIUM,
+        f"Antipassback at {_door_name(event)}",
+        {**_who(event), "antipassback": event.door.antipassback, "why": why},
+    )
+
+
+def _antipassback_in_twice(event: AccessEvent, before: list[_Grant]) -> Firing | None:
+    """Two granted entries into one zone with no exit between, at a door whose antipassback
+    is on (soft doors grant the second; the stored event has no warning, so it is found
+    here)."""
+    if event.door.antipassback == Antipassback.OFF or event.reader is None:
+        return None
+    if event.reader.direction != Direction.IN:
+        return None
+    last = next((g for g in reversed(before) if g.zone == event.zone), None)
+    if last is None or last.direction != Direction.IN:
+        return None
+    return _antipassback(
+        event,
+        why=f"Entered zone {event.zone} at {event.occurred_at:%H:%M:%S} without leaving it "
+        f"since entering at {last.at:%H:%M:%S} (at {last.door_name}).",
+    )
+
+
+def _walking_minutes() -> dict[frozenset[str], int]:
+    return {
+        frozenset((a, b)): minutes
+        for a, b, minutes in WalkingTime.objects.values_list("zone_a", "zone_b", "minutes")
+    }
+
+
+def _impossible_travel(
+    event: AccessEvent, before: list[_Grant], walking: dict[frozenset[str], int]
+) -> Firing | None:
+    """Granted here too soon after a grant in another zone: less time between them than the
+    walking time admins set between the zones."""
+    if not before:
+        return None
+    last = before[-1]
+    if last.zone == event.zone:
+        return None
+    minutes = walking.get(frozenset((last.zone, event.zone)))
+    if minutes is None:
+        return None
+    gap = (event.occurred_at - last.at).total_seconds()
+    if gap >= minutes * 60:
+        return None
+    return Firing(
+        Kind.IMPOSSIBLE_TRAVEL,
+        event,
+        Severity.HIGH,
+        f"Impossible travel: {event.person.name} at {_door_name(event)}",
+        {
+            **_who(event),
+            "from_zone": last.zone,
+            "from_door": last.door_name,
+            "from_event": last.pk,
+            "to_zone": event.zone,
+            "seconds_between": round(gap),
+            "walking_minutes": minutes,
+            "why": f"Granted in {last.zone} ({last.door_name}) and {round(gap)} s later in "
+            f"{event.zone}; walking between them takes at least {minutes} min.",
+        },
+    )
+
+
+@dataclass(frozen=True)
+class HoursJudgement:
+    judged: bool
+    unusual: bool
+    why: str
+    details: dict
+
+
+def _hour_of_week(at: datetime, tz) -> int:
+    local = at.astimezone(tz)
+    return local.weekday() * 24 + local.hour
+
+
+def _hour_name(hour_of_week: int) -> str:
+    return f"{DAYS[hour_of_week // 24]} {hour_of_week % 24:02d}:00"
+
+
+def hour_counts(times: Iterable[datetime], tz) -> list[int]:
+    """Entries counted per hour of the week (Monday 00:00 is 0) in the time zone `tz`."""
+    counts = [0] * HOURS_OF_WEEK
+    for seen in times:
+        counts[_hour_of_week(seen, tz)] += 1
+    return counts
+
+
+def unusual_hours_judge(
+    *,
+    counts: Sequence[int],
+    at: datetime,
+    tz,
+    days: int,
+    min_history: int,
+    max_usual: float,
+) -> HoursJudgement:
+    """Whether an entry at `at` is at an hour this person (almost) never uses, judged from
+    `counts`, their granted entries of the `days` before it per hour of the week (campus
+    time, `hour_counts`).
+
+    The counts are smoothed: this hour counts
+    whole, the hour before and after count half, and the same hour on the other days a
+    quarter, so a guard who always comes at 03:00 on weekdays is not flagged on a Saturday
+    at 03:00, while a student who was never in at night is. Unusual when the smoothed count
+    is below `max_usual`. Fewer than `min_history` entries: not judged, and the judgement
+    says so."""
+    total = sum(counts)
+    hour = _hour_of_week(at, tz)
+    if total < min_history:
+        return HoursJudgement(
+            judged=False,
+            unusual=False,
+            why=f"Not judged: {total} granted entries in {days} days; at least "
+            f"{min_history} are needed to learn this person's usual hours.",
+            details={"history_entries": total},
+        )
+    day, of_day = divmod(hour, 24)
+    beside = counts[(hour - 1) % HOURS_OF_WEEK] + counts[(hour + 1) % HOURS_OF_WEEK]
+    other_days = sum(counts[d * 24 + of_day] for d in range(7) if d != day)
+    smoothed = counts[hour] + 0.5 * beside + 0.25 * other_days
+    by_hour_of_day = [sum(counts[d * 24 + h] for d in range(7)) for h in range(24)]
+    usual = sorted((h for h in range(24) if by_hour_of_day[h]), key=lambda h: -by_hour_of_day[h])[
+        :5
+    ]
+    usual_hours = [{"hour": f"{h:02d}:00", "entries": by_hour_of_day[h]} for h in usual]
+    details = {
+        "history_entries": total,
+        "history_days": days,
+        "hour_of_week": _hour_name(hour),
+        "this_hour_count": counts[hour],
+        "smoothed_count": round(smoothed, 2),
+        "threshold": max_usual,
+        "usual_hours": usual_hours,
+    }
+    usual_text = ", ".join(f"{u['hour']} ({u['entries']})" for u in usual_hours)
+    unusual = smoothed < max_usual
+    why = (
+        f"{_hour_name(hour)} is not an hour this person uses: {counts[hour]} of their "
+        f"{total} entries in {days} days were at this hour of the week (smoothed "
+        f"{smoothed:.2f}, below {max_usual}). Usual hours: {usual_text}."
+        if unusual
+        else f"{_hour_name(hour)} is a usual hour for this person (smoothed {smoothed:.2f})."
+    )
+    return HoursJudgement(judged=True, unusual=unusual, why=why, details=details)
+
+
+# Tailgating ------------------------------------------------------------------------------
+
+
+def tailgating_candidates(*, event_ids: Sequence[int], now: datetime | None = None) -> list[int]:
+    """The grants among `event_ids` at doors the tailgating detector can watch (recent, and
+    the detector on): what the delayed tailgating task should look at."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.ACCESS_DETECTORS_MAX_AGE_HOURS)
+    if not DetectorSettings.current().tailgating_enabled:
+        return []
+    return list(
+        AccessEvent.objects.filter(
+            pk__in=list(event_ids),
+            kind=EventKind.GRANTED,
+            occurred_at__gte=cutoff,
+            door__camera__isnull=False,
+        )
+        .exclude(door__camera_polygon=[])
+        .values_list("pk", flat=True)
+    )
+
+
+def tailgating_judge(*, event_ids: Sequence[int]) -> list[Firing]:
+    """For each grant, the people the door camera saw inside the door's polygon from
+    `tailgating_window_seconds` before the grant to as long after it (the most in any one
+    frame), against the grants at that door in the same time: more people than grants is
+    tailgating. Two queries per door, however many grants."""
+    config = DetectorSettings.current()
+    if not config.tailgating_enabled:
+        return []
+    window = timedelta(seconds=config.tailgating_window_seconds)
+    grants = list(
+        AccessEvent.objects.filter(pk__in=list(event_ids), kind=EventKind.GRANTED)
+        .select_related("door", "reader", "credential", "person", "controller")
+        .order_by("occurred_at", "id")
+    )
+    by_door: dict[int, list[AccessEvent]] = defaultdict(list)
+    for event in grants:
+        if event.door is not None and tailgating_possible(event.door)[0]:
+            by_door[event.door_id].append(event)
+    firings = []
+    for door_events in by_door.values():
+        door = door_events[0].door
+        start, end = door_events[0].occurred_at - window, door_events[-1].occurred_at + window
+        grant_times = list(
+            AccessEvent.objects.filter(
+                door=door, kind=EventKind.GRANTED, occurred_at__gte=start, occurred_at__lte=end
+            ).values_list("occurred_at", flat=True)
+        )
+        people = _people_per_frame(door, start, end)
+        for event in door_events:
+            lo, hi = event.occurred_at - window, event.occurred_at + window
+            in_window = [(n, fid) for at, fid, n in people if lo <= at <= hi]
+            if not in_window:
+                continue
+            most, frame_id = max(in_window)
+            granted = sum(1 for at in grant_times if lo <= at <= hi)
+            if most <= granted:
+                continue
+            seconds = config.tailgating_window_seconds
+            firings.append(
+                Firing(
+                    Kind.TAILGATING,
+                    event,
+                    Severity.HIGH,
+                    f"Tailgating at {door.name}",
+                    {
+                        **_who(event),
+                        "people_seen": most,
+                        "grants": granted,
+                        "window_seconds": seconds,
+                        "frame": frame_id,
+                        "why": f"The door camera saw {most} people at the door within "
+                        f"{seconds} s of the grant, but only {granted} "
+                        f"{'grant was' if granted == 1 else 'grants were'} given.",
+                    },
+                    frame_id=frame_id,
+                )
+            )
+    return firings
+
+
+def _people_per_frame(door: Door, start: datetime, end: datetime) -> list[tuple]:
+    """(received at, frame id, people inside the door's polygon) per frame of the door's
+    camera received between `start` and `end`: a person counts when the centre of its box
+    is inside the polygon."""
+    counts: dict[int, list] = {}
+    for frame_id, at, x0, y0, x1, y1 in Detection.objects.filter(
+        frame__camera_id=door.camera_id,
+        frame__received_at__gte=start,
+        frame__received_at__lte=end,
+        label="person",
+        x0__isnull=False,
+    ).values_list("frame_id", "frame__received_at", "x0", "y0", "x1", "y1"):
+        entry = counts.setdefault(frame_id, [at, frame_id, 0])
+        if point_in_zone(((x0 + x1) / 2, (y0 + y1) / 2), door.camera_polygon):
+            entry[2] += 1
+    return [tuple(v) for v in counts.values()]

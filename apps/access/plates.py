@@ -1,0 +1,365 @@
+"""Licence plates at vehicle gates: the packaged offline OCR (rapidocr's PP-OCR detection and
+recognition, ONNX files inside the wheel) reads a frame, and each confident plate is decided
+as a plate credential shown at the gate's reader, through the same decision service as the
+controllers' API.
+
+How the gate learns the answer: the decision is stored as an access event (granted or
+denied, with the frame and the plate box), exactly as an online decision of the API is. A
+real barrier controller acts on that event: it polls or is pushed the decision events of its
+reader (the live access stream), or, wired the other way round, posts the frame itself and
+asks `POST /api/v1/access/decisions/` with the plate it read. A refused plate is a denied
+event with its frame and box, which the detectors raise as a PLATE_REFUSED incident.
+"""
+
+import io
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.core.cache import cache
+from django.core.files.storage import default_storage
+from django.utils import timezone
+from PIL import Image, ImageOps
+
+from .choices import CredentialKind
+from .numbers import number_normalise
+
+log = logging.getLogger(__name__)
+
+# A read is decided only from this recognition score (0..1, PP-OCR's mean per character).
+PLATE_MIN_SCORE = 0.8
+# One decision per gate and plate in this window: a car waiting at the barrier is seen in
+# many frames, a refused one too.
+PLATE_DEBOUNCE = timedelta(seconds=30)
+# A frame read later than this after it came in decides nothing: the barrier must not open
+# for a car that has long gone (a backlog on the inference queue).
+PLATE_FRAME_MAX_AGE = timedelta(seconds=60)
+# Plates decided per frame at most (the best reads): a gate sees one or two vehicles.
+PLATES_PER_FRAME = 2
+# Normalised plate lengths across EU, UK, US and Chinese plates (京A12345 is 7, new-energy 8).
+PLATE_MIN_CHARS, PLATE_MAX_CHARS = 4, 10
+# What OCR reads between plate characters besides number_normalise's separators: dots,
+# colons, bullets and the frame of the plate read as a bar.
+_OCR_NOISE = str.maketrans("", "", ".:;,_•|'\"")
+_DIGIT = re.compile(r"[0-9]")
+
+# The ONNX files shipped inside the rapidocr wheel, named explicitly: with a path set,
+# rapidocr never builds a download URL (with none it would fetch missing models).
+_MODEL_FILES = {
+    "Det.model_path": "PP-OCRv6_det_small.onnx",
+    "Rec.model_path": "PP-OCRv6_rec_small.onnx",
+    "Cls.model_path": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+}
+_ENGINE_PARAMS: dict[str, Any] = {
+    # rapidocr warns on every frame with no text at all: the gate sees many.
+    "Global.log_level": "error",
+    # Plates are upright at a gate: no 180° classifier (it costs a model run per box).
+    "Global.use_cls": False,
+    # Detection on the frame scaled so its longer side is at most 960 px (rapidocr's
+    # default scales the shorter side up to 736, which more than doubles the time on a
+    # 640x480 frame and does not help plates that fill a gate camera's view).
+    "Det.limit_type": "max",
+    "Det.limit_side_len": 960,
+}
+
+_engine = None
+_engine_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class PlateRead:
+    """A plate as read: `text` normalised as a plate credential number, `score` 0..1,
+    `box` [x0, y0, x1, y1] in 0..1 of the image."""
+
+    text: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+def model_paths() -> dict[str, Path]:
+    """The packaged model files, by rapidocr parameter name."""
+    import rapidocr
+
+    root = Path(rapidocr.__file__).resolve().parent / "models"
+    return {name: root / file for name, file in _MODEL_FILES.items()}
+
+
+def plate_engine():
+    """The OCR engine of this process, loaded once (lazily, thread-safe), from the files in
+    the installed package only. FileNotFoundError naming a missing file."""
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                from rapidocr import RapidOCR
+
+                paths = model_paths()
+                for path in paths.values():
+                    if not path.is_file():
+                        raise FileNotFoundError(f"the packaged OCR model {path} is missing")
+                params = {**_ENGINE_PARAMS, **{k: str(v) for k, v in paths.items()}}
+                engine = RapidOCR(params=params)
+                # rapidocr loads each model on first use; load them now, inside the lock,
+                # so a failure is raised here and the first frame is not slow.
+                engine._load_det_model()
+                engine._load_rec_model()
+                _engine = engine
+    return _engine
+
+
+def plates_read(image: bytes | Image.Image) -> list[PlateRead]:
+    """The plates in `image` (JPEG/PNG bytes or a PIL image), best first: texts that can be
+    plates (4 to 10 letters, digits or CJK characters, at least one digit, once
+    normalised), at most one per place in the image. Frames are validated when stored;
+    bytes here are decoded with Pillow's limits all the same."""
+    picture = _rgb(image)
+    width, height = picture.size
+    result = plate_engine()(picture)
+    if result is None or getattr(result, "txts", None) is None or result.boxes is None:
+        return []
+    pieces = [
+        _Piece(text, float(score), _bounds(box, width, height))
+        for text, score, box in zip(result.txts, result.scores, result.boxes, strict=True)
+    ]
+    return _best(_candidates(pieces))
+
+
+def plate_normalise(text: str) -> str | None:
+    """The plate credential number an OCR text stands for, or None when it cannot be one."""
+    try:
+        value = number_normalise(CredentialKind.PLATE, text.translate(_OCR_NOISE))
+    except ValueError:
+        return None
+    if not PLATE_MIN_CHARS <= len(value) <= PLATE_MAX_CHARS or not _DIGIT.search(value):
+        return None
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    text: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+def _rgb(image: bytes | Image.Image) -> Image.Image:
+    if isinstance(image, bytes | bytearray):
+        with Image.open(io.BytesIO(image)) as opened:
+            return ImageOps.exif_transpose(opened).convert("RGB")
+    return image.convert("RGB")
+
+
+def _bounds(quad, width: int, height: int) -> tuple[float, float, float, float]:
+    xs = [float(point[0]) for point in quad]
+    ys = [float(point[1]) for point in quad]
+    return (
+        _clamp(min(xs) / width),
+        _clamp(min(ys) / height),
+        _clamp(max(xs) / width),
+        _clamp(max(ys) / height),
+    )
+
+
+def _clamp(value: float) -> float:
+    return round(min(1.0, max(0.0, value)), 4)
+
+
+def _candidates(pieces: list[_Piece]) -> list[PlateRead]:
+    """Each piece, and each run of pieces on one line next to each other joined (OCR splits
+    京A·12345 at the dot, or a two-part plate at its gap), kept where the text can be a
+    plate. A joined run scores the length-weighted mean of its pieces."""
+    found = []
+    ordered = sorted(pieces, key=lambda piece: piece.box[0])
+    for start in range(len(ordered)):
+        run = [ordered[start]]
+        for piece in ordered[start + 1 :]:
+            if len(run) == 3:
+                break
+            if _same_line_next(run[-1].box, piece.box):
+                run.append(piece)
+        for end in range(1, len(run) + 1):
+            parts = run[:end]
+            text = plate_normalise(" ".join(part.text for part in parts))
+            if text is None:
+                continue
+            chars = sum(max(1, len(part.text)) for part in parts)
+            score = sum(part.score * max(1, len(part.text)) for part in parts) / chars
+            box = (
+                min(p.box[0] for p in parts),
+                min(p.box[1] for p in parts),
+                max(p.box[2] for p in parts),
+                max(p.box[3] for p in parts),
+            )
+            found.append(PlateRead(text, round(score, 4), box))
+    return found
+
+
+def _same_line_next(left, right) -> bool:
+    """Whether box `right` continues box `left` on its line: overlapping heights, similar
+    height, and a gap no wider than the line is high."""
+    height_l, height_r = left[3] - left[1], right[3] - right[1]
+    if min(height_l, height_r) <= 0:
+        return False
+    overlap = min(left[3], right[3]) - max(left[1], right[1])
+    gap = right[0] - left[2]
+    return (
+        overlap >= 0.6 * min(height_l, height_r)
+        and max(height_l, height_r) <= 1.5 * min(height_l, height_r)
+        and -0.5 * height_l <= gap <= 1.2 * max(height_l, height_r)
+    )
+
+
+def _best(reads: list[PlateRead]) -> list[PlateRead]:
+    """One read per place: among reads whose boxes overlap, the one covering more of the
+    plate (a joined run over its pieces), then the better score."""
+
+    def rank(read: PlateRead):
+        return (_area(read.box), read.score)
+
+    kept: list[PlateRead] = []
+    for read in sorted(reads, key=rank, reverse=True):
+        if all(_overlap(read.box, other.box) < 0.5 for other in kept):
+            kept.append(read)
+    return sorted(kept, key=lambda read: read.score, reverse=True)
+
+
+def _area(box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def _overlap(a, b) -> float:
+    """The intersection over the smaller box's area."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    smaller = min(_area(a), _area(b))
+    return (width * height) / smaller if smaller else 0.0
+
+
+# --- the gate: a plate camera's frames become decisions ------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GateDecision:
+    """A plate decided at a gate (`event_id` the stored access event's pk), or passed over
+    (`skipped`: "debounced" or "low_score")."""
+
+    text: str
+    score: float
+    event_id: int | None
+    granted: bool | None
+    skipped: str = ""
+
+
+def frame_plates_read(*, frame_id: int) -> list[GateDecision]:
+    """Read the plates in a gate camera's stored frame and decide them; quietly nothing when
+    the frame is gone, its camera is no gate's, or its image was deleted."""
+    from apps.cameras.models import Frame
+
+    frame = (
+        Frame.objects.select_related("camera__plate_reader__door__controller")
+        .filter(pk=frame_id)
+        .first()
+    )
+    if frame is None:
+        return []
+    reader = getattr(frame.camera, "plate_reader", None)
+    if reader is None or reader.door.controller is None:
+        return []
+    if timezone.now() - frame.received_at > PLATE_FRAME_MAX_AGE:
+        log.info("frame %s: too old for the gate, plates not read", frame_id)
+        return []
+    try:
+        with default_storage.open(frame.image.name, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return []
+    return gate_plates_decide(frame=frame, reader=reader, reads=plates_read(data))
+
+
+def gate_plates_decide(*, frame, reader, reads: list[PlateRead]) -> list[GateDecision]:
+    """Decide the confident reads of `frame` at the gate's `reader` (its door's controller),
+    each at most once per PLATE_DEBOUNCE for this reader and plate, and once per frame (a
+    task run again decides nothing twice)."""
+    from .decisions import ReaderForeign, ReaderUnknown, decision_make
+    from .models import AccessEvent
+
+    decided: list[GateDecision] = []
+    for read in reads[:PLATES_PER_FRAME]:
+        if read.score < PLATE_MIN_SCORE:
+            decided.append(GateDecision(read.text, read.score, None, None, "low_score"))
+            continue
+        recent = AccessEvent.objects.filter(
+            reader=reader,
+            credential_kind=CredentialKind.PLATE,
+            credential_number=read.text,
+            occurred_at__gte=frame.received_at - PLATE_DEBOUNCE,
+        ).exists()
+        # The stored events debounce across processes and cache restarts; the cache key,
+        # taken atomically (Redis in the full stack), stops two workers that read
+        # consecutive frames of one car at the same moment from both deciding.
+        if recent or not cache.add(
+            _debounce_key(reader.pk, read.text), 1, PLATE_DEBOUNCE.total_seconds()
+        ):
+            decided.append(GateDecision(read.text, read.score, None, None, "debounced"))
+            continue
+        try:
+            outcome = decision_make(
+                controller=reader.door.controller,
+                reader_code=reader.code,
+                kind=CredentialKind.PLATE,
+                number=read.text,
+                shown_at=frame.received_at,
+                frame_id=frame.pk,
+                plate_box=list(read.box),
+            )
+        except (ReaderUnknown, ReaderForeign):
+            # The reader was moved to another door or controller since the frame came in.
+            cache.delete(_debounce_key(reader.pk, read.text))
+            log.warning("gate reader %s is not its controller's now", reader.pk)
+            return decided
+        except BaseException:
+            cache.delete(_debounce_key(reader.pk, read.text))  # a retry may decide it
+            raise
+        decided.append(
+            GateDecision(read.text, read.score, outcome.event.pk, outcome.decision.granted)
+        )
+    return decided
+
+
+def _debounce_key(reader_id: int, plate: str) -> str:
+    return f"access:plate:{reader_id}:{plate.encode('unicode_escape').decode('ascii')}"
+
+
+def plate_crop(data: bytes, box, *, margin: float = 0.15) -> bytes:
+    """The JPEG of `box` ([x0, y0, x1, y1] in 0..1) cut out of the image `data`, with a
+    margin of `margin` times the box's size on each side; re-encoded, so no metadata is
+    passed on. ValueError for a box that is not four numbers in 0..1 with x0 < x1, y0 < y1."""
+    x0, y0, x1, y1 = _box_checked(box)
+    with Image.open(io.BytesIO(data)) as opened:
+        image = ImageOps.exif_transpose(opened).convert("RGB")
+    width, height = image.size
+    dx, dy = (x1 - x0) * margin, (y1 - y0) * margin
+    left = max(0, int((x0 - dx) * width))
+    top = max(0, int((y0 - dy) * height))
+    right = min(width, max(left + 1, round((x1 + dx) * width)))
+    bottom = min(height, max(top + 1, round((y1 + dy) * height)))
+    out = io.BytesIO()
+    image.crop((left, top, right, bottom)).save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+def _box_checked(box) -> tuple[float, float, float, float]:
+    if not isinstance(box, list | tuple) or len(box) != 4:
+        raise ValueError("a plate box is four numbers [x0, y0, x1, y1]")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in box):
+        raise ValueError("a plate box is four numbers [x0, y0, x1, y1]")
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+        raise ValueError("a plate box lies in 0..1 with x0 < x1 and y0 < y1")
+    return x0, y0, x1, y1

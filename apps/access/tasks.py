@@ -1,0 +1,53 @@
+"""Celery tasks for door access: thin wrappers that run the detectors on committed events."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from . import detectors
+from .plate_tasks import frame_plates_read  # noqa: F401  (autodiscovery imports only tasks modules)
+
+# Tailgating is judged this long after the tailgating window closes, so the door camera's
+# frames of the window have arrived and been inferred.
+TAILGATING_SETTLE_SECONDS = 5
+
+
+@shared_task(
+    name="apps.access.tasks.access_events_detect",
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=60,
+    time_limit=90,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def access_events_detect(event_ids: list[int]) -> int:
+    """Judge committed access events and raise their incidents (idempotent per event and
+    kind: a run repeated adds nothing); then schedule the tailgating look at the grants."""
+    incidents = detectors.access_events_detect(event_ids=event_ids)
+    grants = detectors.tailgating_candidates(event_ids=event_ids)
+    if grants:
+        window = detectors.DetectorSettings.current().tailgating_window_seconds
+        access_tailgating_check.apply_async(
+            args=[grants], countdown=window + TAILGATING_SETTLE_SECONDS
+        )
+    return len(incidents)
+
+
+@shared_task(
+    name="apps.access.tasks.access_tailgating_check",
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=60,
+    time_limit=90,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def access_tailgating_check(event_ids: list[int]) -> int:
+    """After the tailgating window of these grants: people at the door against grants."""
+    return len(detectors.firings_raise(detectors.tailgating_judge(event_ids=event_ids)))

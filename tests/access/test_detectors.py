@@ -1,0 +1,722 @@
+"""The door detectors: each raises its incident kind when it should and not when it should
+not, reads its thresholds from the admins' settings, rolls repeats into the open incident,
+and puts the incident in the door's zone. Events go in through the real ingest API and the
+detectors run after commit (Celery is eager in tests)."""
+
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from apps.access import detectors
+from apps.access.models import (
+    AccessEvent,
+    DetectorFiring,
+    DetectorSettings,
+    Reader,
+    WalkingTime,
+)
+from apps.cameras.models import Detection
+from apps.incidents.models import Incident
+from apps.ml.choices import Task
+from apps.ml.models import ModelVersion
+
+from ..factories import CameraFactory, FrameFactory
+from .factories import controller_with_key, door_make, person_with_badge
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/access/events/"
+_ids = iter(range(1, 10**9))
+
+
+@pytest.fixture(autouse=True)
+def _no_counted_hours():
+    """People's hour counts are cached for the day; each test starts from its own rows."""
+    cache.clear()
+
+
+@pytest.fixture
+def site():
+    controller, key = controller_with_key()
+    door = door_make(controller=controller, name="Lab door", zone="lab")
+    return controller, key, door
+
+
+@pytest.fixture
+def ingest(django_capture_on_commit_callbacks):
+    """Post events as the controller with `key`; the detectors run after the commit."""
+
+    def post(key: str, *events: dict):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(URL, {"events": list(events)}, format="json")
+        assert response.status_code == 200, response.content
+        assert not response.json()["refused"], response.json()
+        return response
+
+    return post
+
+
+def ev(kind: str, *, reader="Lab door-in", at: datetime | None = None, badge=None, **more):
+    at = at or timezone.now() - timedelta(seconds=30)
+    event = {"id": f"e{next(_ids)}", "kind": kind, "at": at.isoformat(), **more}
+    if reader is not None:
+        event["reader"] = reader
+    if badge is not None:
+        event["credential"] = {"kind": "badge", "number": badge}
+    return event
+
+
+def incidents(kind: str) -> list[Incident]:
+    return list(Incident.objects.filter(kind=kind).order_by("pk"))
+
+
+# Door states -------------------------------------------------------------------------
+
+
+def test_a_forced_door_raises_door_forced_in_the_doors_zone_with_the_event(site, ingest):
+    _, key, door = site
+    ingest(key, ev("forced"))
+
+    [incident] = incidents("door_forced")
+    assert incident.door == door
+    assert incident.zone == "lab"
+    assert incident.access_event == AccessEvent.objects.get(kind="forced")
+    assert incident.title == "Door forced at Lab door"
+    assert "forced" in incident.details["why"]
+    assert incident.alerts.filter(kind="incident.opened").count() == 1
+
+
+def test_a_second_forcing_of_the_same_door_extends_the_open_incident(site, ingest):
+    _, key, _ = site
+    ingest(key, ev("forced"))
+    ingest(key, ev("forced"))
+
+    [incident] = incidents("door_forced")
+    assert incident.count == 2
+    assert incident.details["latest"]["event"] == AccessEvent.objects.order_by("-pk")[0].pk
+
+
+def test_a_forcing_after_the_incident_is_resolved_opens_a_new_one(site, ingest):
+    _, key, _ = site
+    ingest(key, ev("forced"))
+    Incident.objects.update(status="resolved")
+    ingest(key, ev("forced"))
+
+    assert len(incidents("door_forced")) == 2
+
+
+def test_judging_the_same_events_twice_adds_nothing(site, ingest):
+    _, key, _ = site
+    ingest(key, ev("forced"))
+    ids = list(AccessEvent.objects.values_list("pk", flat=True))
+
+    detectors.access_events_detect(event_ids=ids)
+
+    [incident] = incidents("door_forced")
+    assert incident.count == 1
+    assert DetectorFiring.objects.count() == 1
+
+
+def test_a_held_open_door_raises_with_the_doors_limit(site, ingest):
+    _, key, door = site
+    door.held_open_limit_seconds = 45
+    door.save()
+    ingest(key, ev("held_open"))
+
+    [incident] = incidents("door_held_open")
+    assert incident.details["held_open_limit_seconds"] == 45
+    assert "45 s" in incident.details["why"]
+
+
+def test_a_closed_door_raises_nothing(site, ingest):
+    _, key, _ = site
+    ingest(key, ev("closed"), ev("granted"))
+    assert not Incident.objects.exists()
+
+
+def test_a_tamper_without_a_reader_is_raised_at_the_controllers_first_door(site, ingest):
+    controller, key, door = site
+    door_make(controller=controller, name="Back door", zone="lab")
+    ingest(key, ev("tamper", reader=None))
+
+    [incident] = incidents("door_tamper")
+    assert incident.door == door
+    assert controller.name in incident.details["why"]
+
+
+def test_a_controller_offline_raises_and_its_online_resolves_it(site, ingest):
+    _, key, door = site
+    ingest(key, ev("offline", reader=None))
+    [incident] = incidents("controller_offline")
+    assert incident.door == door and incident.status == "new"
+
+    ingest(key, ev("online", reader=None, at=timezone.now()))
+
+    incident.refresh_from_db()
+    assert incident.status == "resolved"
+    assert incident.alerts.filter(kind="incident.resolved").exists()
+
+
+def test_an_offline_event_older_than_the_controllers_online_news_raises_nothing(site, ingest):
+    _, key, _ = site
+    ingest(key, ev("online", reader=None, at=timezone.now() - timedelta(minutes=1)))
+    ingest(key, ev("offline", reader=None, at=timezone.now() - timedelta(minutes=5)))
+    assert not incidents("controller_offline")
+
+
+# Credentials --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", ["lost", "suspended", "revoked"])
+def test_a_refused_lost_suspended_or_revoked_credential_raises_misuse(site, ingest, reason):
+    _, key, door = site
+    person, _ = person_with_badge("B123456", name="Ana", credential_fields={"status": reason})
+    ingest(key, ev("denied", badge="B123456", reason=reason))
+
+    [incident] = incidents("credential_misuse")
+    assert incident.door == door
+    assert incident.access_event.person == person
+    assert incident.details["person"] == "Ana"
+    assert incident.details["credential"] == "•••3456"
+    assert incident.details["reason"] == reason
+
+
+def test_a_denial_for_another_reason_is_not_misuse(site, ingest):
+    _, key, _ = site
+    person_with_badge("B1")
+    ingest(key, ev("denied", badge="B1", reason="outside_schedule"))
+    assert not incidents("credential_misuse")
+
+
+def test_a_refused_plate_at_a_gate_camera_raises_with_the_gate_frame(ingest):
+    controller, key = controller_with_key("Gate controller")
+    gate = door_make(controller=controller, name="Gate", zone="car park")
+    camera = CameraFactory(zone="car park")
+    frame = FrameFactory(camera=camera)
+    Reader.objects.filter(door=gate, direction="in").update(plate_camera=camera)
+    event = ev("denied", reader="Gate-in", reason="unknown_credential")
+    event["credential"] = {"kind": "plate", "number": "AB123CD"}
+    ingest(key, event)
+    AccessEvent.objects.filter(kind="denied").update(frame=frame)
+    Incident.objects.all().delete()
+    DetectorFiring.objects.all().delete()
+
+    detectors.access_events_detect(event_ids=list(AccessEvent.objects.values_list("pk", flat=True)))
+
+    [incident] = incidents("plate_refused")
+    assert incident.frame == frame
+    assert incident.door == gate and incident.zone == "car park"
+    assert incident.details["plate"] == "AB123CD"
+
+
+def test_a_refused_plate_at_a_reader_without_a_camera_is_not_a_plate_incident(site, ingest):
+    _, key, _ = site
+    event = ev("denied", reason="unknown_credential")
+    event["credential"] = {"kind": "plate", "number": "AB123CD"}
+    ingest(key, event)
+    assert not incidents("plate_refused")
+
+
+# Repeated denials ---------------------------------------------------------------------
+
+
+def _denials(n: int, *, reader="Lab door-in", spread_minutes: float = 5, badge=None):
+    start = timezone.now() - timedelta(minutes=spread_minutes + 1)
+    step = timedelta(minutes=spread_minutes / max(n - 1, 1))
+    return [
+        ev("denied", reader=reader, at=start + i * step, badge=badge, reason="no_rule")
+        for i in range(n)
+    ]
+
+
+def test_five_denials_at_one_reader_within_ten_minutes_raise_repeated_denials(site, ingest):
+    _, key, door = site
+    ingest(key, *_denials(5))
+
+    [incident] = incidents("repeated_denials")
+    assert incident.door == door
+    assert incident.details["denials_at_reader"] == 5
+    assert "5 times in 10 min" in incident.details["why"]
+
+
+def test_a_burst_of_denials_in_one_batch_is_one_incident_with_one_alert(site, ingest):
+    _, key, _ = site
+    ingest(key, *_denials(8))
+
+    [incident] = incidents("repeated_denials")
+    assert incident.count == 4  # the 5th to the 8th denial
+    assert incident.alerts.count() == 1
+    assert DetectorFiring.objects.filter(incident=incident).count() == 4
+
+
+def test_four_denials_raise_nothing(site, ingest):
+    _, key, _ = site
+    ingest(key, *_denials(4))
+    assert not incidents("repeated_denials")
+
+
+def test_five_denials_spread_over_more_than_the_window_raise_nothing(site, ingest):
+    _, key, _ = site
+    ingest(key, *_denials(5, spread_minutes=60))
+    assert not incidents("repeated_denials")
+
+
+def test_denials_arriving_in_separate_batches_count_together(site, ingest):
+    _, key, _ = site
+    events = _denials(5)
+    ingest(key, *events[:3])
+    ingest(key, *events[3:])
+    assert len(incidents("repeated_denials")) == 1
+
+
+def test_the_threshold_comes_from_the_detector_settings(site, ingest):
+    _, key, _ = site
+    config = DetectorSettings.current()
+    config.repeated_denials_count = 3
+    config.save()
+    ingest(key, *_denials(3))
+
+    [incident] = incidents("repeated_denials")
+    assert incident.details["threshold"] == 3
+
+
+def test_one_credential_refused_at_several_readers_counts_as_repeated(site, ingest):
+    controller, key, _ = site
+    door_make(controller=controller, name="Store", zone="lab")
+    person_with_badge("B77")
+    events = _denials(3, badge="B77") + _denials(2, reader="Store-in", badge="B77")
+    ingest(key, *events)
+
+    raised = incidents("repeated_denials")
+    assert raised
+    assert "Credential" in raised[-1].details["why"]
+    assert raised[-1].details["denials_of_credential"] == 5
+
+
+def test_a_disabled_detector_raises_nothing(site, ingest):
+    _, key, _ = site
+    config = DetectorSettings.current()
+    config.repeated_denials_enabled = False
+    config.door_forced_enabled = False
+    config.save()
+    ingest(key, *_denials(6), ev("forced"))
+    assert not Incident.objects.exists()
+
+
+# Antipassback -------------------------------------------------------------------------
+
+
+def test_a_controller_reported_antipassback_refusal_raises(site, ingest):
+    _, key, _ = site
+    person_with_badge("B5")
+    ingest(key, ev("denied", badge="B5", reason="antipassback"))
+    assert len(incidents("antipassback")) == 1
+
+
+def test_two_entries_without_an_exit_at_a_soft_door_raise_antipassback(site, ingest):
+    _, key, door = site
+    door.antipassback = "soft"
+    door.save()
+    person_with_badge("B5")
+    now = timezone.now()
+    first = ev("granted", badge="B5", at=now - timedelta(minutes=20))
+    second = ev("granted", badge="B5", at=now - timedelta(minutes=2))
+    ingest(key, first)
+    ingest(key, second)
+
+    [incident] = incidents("antipassback")
+    assert incident.access_event.event_id == second["id"]
+    assert "without leaving" in incident.details["why"]
+
+
+def test_an_exit_between_two_entries_is_no_antipassback(site, ingest):
+    _, key, door = site
+    door.antipassback = "soft"
+    door.save()
+    person_with_badge("B5")
+    now = timezone.now()
+    ingest(
+        key,
+        ev("granted", badge="B5", at=now - timedelta(minutes=20)),
+        ev("granted", badge="B5", reader="Lab door-out", at=now - timedelta(minutes=10)),
+        ev("granted", badge="B5", at=now - timedelta(minutes=2)),
+    )
+    assert not incidents("antipassback")
+
+
+def test_two_entries_at_a_door_with_antipassback_off_raise_nothing(site, ingest):
+    _, key, _ = site
+    person_with_badge("B5")
+    now = timezone.now()
+    ingest(
+        key,
+        ev("granted", badge="B5", at=now - timedelta(minutes=20)),
+        ev("granted", badge="B5", at=now - timedelta(minutes=2)),
+    )
+    assert not incidents("antipassback")
+
+
+# Impossible travel --------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_zones(site):
+    controller, key, lab = site
+    library = door_make(controller=controller, name="Library", zone="library")
+    WalkingTime.objects.create(zone_a="lab", zone_b="library", minutes=10)
+    person_with_badge("B9", name="Bo")
+    return key, lab, library
+
+
+def test_grants_in_two_zones_quicker_than_the_walk_raise_impossible_travel(two_zones, ingest):
+    key, _, library = two_zones
+    now = timezone.now()
+    ingest(
+        key,
+        ev("granted", badge="B9", at=now - timedelta(minutes=5)),
+        ev("granted", badge="B9", reader="Library-in", at=now - timedelta(minutes=3)),
+    )
+
+    [incident] = incidents("impossible_travel")
+    assert incident.door == library and incident.zone == "library"
+    assert incident.details["seconds_between"] == 120
+    assert incident.details["walking_minutes"] == 10
+    assert incident.access_event.person.name == "Bo"
+
+
+def test_grants_further_apart_than_the_walk_raise_nothing(two_zones, ingest):
+    key, _, _ = two_zones
+    now = timezone.now()
+    ingest(
+        key,
+        ev("granted", badge="B9", at=now - timedelta(minutes=30)),
+        ev("granted", badge="B9", reader="Library-in", at=now - timedelta(minutes=3)),
+    )
+    assert not incidents("impossible_travel")
+
+
+def test_zones_without_a_walking_time_are_not_judged(two_zones, ingest):
+    key, _, _ = two_zones
+    WalkingTime.objects.all().delete()
+    now = timezone.now()
+    ingest(
+        key,
+        ev("granted", badge="B9", at=now - timedelta(minutes=4)),
+        ev("granted", badge="B9", reader="Library-in", at=now - timedelta(minutes=3)),
+    )
+    assert not incidents("impossible_travel")
+
+
+def test_a_walking_time_is_stored_in_zone_order():
+    walk = WalkingTime(zone_a="library", zone_b="lab", minutes=3)
+    walk.full_clean()
+    assert (walk.zone_a, walk.zone_b) == ("lab", "library")
+
+
+# Unusual hours ------------------------------------------------------------------------
+
+UTC_TZ = ZoneInfo("UTC")
+
+
+def _history(hour: int, *, days=range(1, 29), weekdays_only=False) -> list[datetime]:
+    base = datetime(2026, 3, 30, hour, 10, tzinfo=UTC)  # a Monday
+    times = [base - timedelta(days=d) for d in days]
+    return [t for t in times if not weekdays_only or t.weekday() < 5]
+
+
+def _judge(history, at):
+    return detectors.unusual_hours_judge(
+        counts=detectors.hour_counts(history, UTC_TZ),
+        at=at,
+        tz=UTC_TZ,
+        days=30,
+        min_history=20,
+        max_usual=0.5,
+    )
+
+
+def test_a_student_who_always_comes_at_nine_is_unusual_at_three_in_the_morning():
+    judged = _judge(_history(9), datetime(2026, 3, 31, 3, 5, tzinfo=UTC))
+    assert judged.judged and judged.unusual
+    assert judged.details["this_hour_count"] == 0
+    assert judged.details["usual_hours"] == [{"hour": "09:00", "entries": 28}]
+    assert "Usual hours: 09:00 (28)" in judged.why
+
+
+def test_a_night_guard_who_always_comes_at_three_is_not_unusual_then():
+    judged = _judge(_history(3), datetime(2026, 3, 31, 3, 5, tzinfo=UTC))
+    assert judged.judged and not judged.unusual
+
+
+def test_a_weekday_guard_is_not_unusual_at_the_same_hour_on_a_saturday():
+    history = _history(3, weekdays_only=True)
+    judged = _judge(history, datetime(2026, 3, 28, 3, 5, tzinfo=UTC))  # a Saturday
+    assert not judged.unusual
+
+
+def test_an_hour_beside_a_usual_one_is_not_unusual():
+    assert not _judge(_history(9), datetime(2026, 3, 31, 10, 5, tzinfo=UTC)).unusual
+
+
+def test_a_person_with_too_little_history_is_not_judged_and_it_says_so():
+    judged = _judge(_history(9, days=range(1, 6)), datetime(2026, 3, 31, 3, 5, tzinfo=UTC))
+    assert not judged.judged and not judged.unusual
+    assert "Not judged: 5 granted entries in 30 days; at least 20" in judged.why
+
+
+def test_an_entry_at_an_unusual_hour_raises_an_incident_with_the_usual_hours(site, ingest):
+    _, key, door = site
+    person, credential = person_with_badge("S1", name="Sam", kind="badge")
+    now = timezone.now()
+    # 25 days of entries at this hour of the day, five hours ago: the history.
+    usual = now - timedelta(hours=5)
+    rows = [
+        AccessEvent(
+            controller=door.controller,
+            event_id=f"h{day}",
+            kind="granted",
+            occurred_at=usual - timedelta(days=day),
+            door=door,
+            reader=door.readers.get(direction="in"),
+            zone=door.zone,
+            credential=credential,
+            credential_kind="badge",
+            credential_number="S1",
+            person=person,
+        )
+        for day in range(1, 26)
+    ]
+    AccessEvent.objects.bulk_create(rows)
+    ingest(key, ev("granted", badge="S1", at=now - timedelta(seconds=5)))
+
+    [incident] = incidents("unusual_hours")
+    assert incident.details["history_entries"] == 25
+    assert incident.details["this_hour_count"] == 0
+    assert incident.details["usual_hours"][0]["entries"] == 25
+    assert incident.access_event.person == person
+
+
+def test_events_older_than_the_age_limit_are_stored_but_raise_nothing(site, ingest, settings):
+    _, key, _ = site
+    settings.ACCESS_DETECTORS_MAX_AGE_HOURS = 24
+    person_with_badge("B2")
+    old = timezone.now() - timedelta(days=3)
+    ingest(key, ev("forced", at=old), ev("denied", badge="B2", reason="lost", at=old))
+    assert not Incident.objects.exists()
+    assert AccessEvent.objects.count() == 2
+
+
+def test_a_late_event_within_the_age_limit_still_raises(site, ingest):
+    _, key, _ = site
+    ingest(key, ev("forced", at=timezone.now() - timedelta(hours=2)))
+    assert len(incidents("door_forced")) == 1
+
+
+# Tailgating ---------------------------------------------------------------------------
+
+POLYGON = [[0.2, 0.2], [0.8, 0.2], [0.8, 0.9], [0.2, 0.9]]
+
+
+@pytest.fixture
+def watched(site):
+    _, key, door = site
+    door.camera = CameraFactory(zone="lab")
+    door.camera_polygon = POLYGON
+    door.save()
+    version = ModelVersion.objects.create(
+        name="people", task=Task.OBJECT_DETECTION, version=1, path="/nowhere", checksum="0" * 64
+    )
+    return key, door, version
+
+
+def _frame_with_people(door, version, boxes, at):
+    frame = FrameFactory(camera=door.camera)
+    type(frame).objects.filter(pk=frame.pk).update(received_at=at)
+    for x0, y0, x1, y1 in boxes:
+        Detection.objects.create(
+            frame=frame,
+            model_version=version,
+            label="person",
+            score=0.9,
+            x0=x0,
+            y0=y0,
+            x1=x1,
+            y1=y1,
+        )
+    return frame
+
+
+INSIDE = (0.3, 0.3, 0.5, 0.7)
+INSIDE_TOO = (0.5, 0.3, 0.7, 0.7)
+OUTSIDE = (0.0, 0.0, 0.1, 0.1)
+
+
+def test_two_people_at_the_door_for_one_grant_raise_tailgating_with_the_frame(watched, ingest):
+    key, door, version = watched
+    person_with_badge("B1")
+    at = timezone.now() - timedelta(seconds=20)
+    frame = _frame_with_people(door, version, [INSIDE, INSIDE_TOO], at + timedelta(seconds=2))
+    ingest(key, ev("granted", badge="B1", at=at))
+
+    [incident] = incidents("tailgating")
+    assert incident.details["people_seen"] == 2 and incident.details["grants"] == 1
+    assert incident.frame == frame and incident.camera == door.camera
+    assert incident.door == door and incident.zone == "lab"
+
+
+def test_one_person_for_one_grant_is_no_tailgating(watched, ingest):
+    key, door, version = watched
+    person_with_badge("B1")
+    at = timezone.now() - timedelta(seconds=20)
+    _frame_with_people(door, version, [INSIDE], at + timedelta(seconds=2))
+    ingest(key, ev("granted", badge="B1", at=at))
+    assert not incidents("tailgating")
+
+
+def test_people_outside_the_doors_polygon_are_not_counted(watched, ingest):
+    key, door, version = watched
+    person_with_badge("B1")
+    at = timezone.now() - timedelta(seconds=20)
+    _frame_with_people(door, version, [INSIDE, OUTSIDE], at + timedelta(seconds=2))
+    ingest(key, ev("granted", badge="B1", at=at))
+    assert not incidents("tailgating")
+
+
+def test_two_grants_for_two_people_are_no_tailgating(watched, ingest):
+    key, door, version = watched
+    person_with_badge("B1")
+    person_with_badge("B2")
+    at = timezone.now() - timedelta(seconds=20)
+    _frame_with_people(door, version, [INSIDE, INSIDE_TOO], at + timedelta(seconds=2))
+    ingest(
+        key,
+        ev("granted", badge="B1", at=at),
+        ev("granted", badge="B2", at=at + timedelta(seconds=1)),
+    )
+    assert not incidents("tailgating")
+
+
+def test_people_seen_long_after_the_grant_are_not_counted(watched, ingest):
+    key, door, version = watched
+    person_with_badge("B1")
+    at = timezone.now() - timedelta(seconds=60)
+    _frame_with_people(door, version, [INSIDE, INSIDE_TOO], at + timedelta(seconds=30))
+    ingest(key, ev("granted", badge="B1", at=at))
+    assert not incidents("tailgating")
+
+
+def test_tailgating_is_not_possible_at_a_door_without_a_camera_and_says_why(site):
+    _, _, door = site
+    possible, why = detectors.tailgating_possible(door)
+    assert not possible
+    assert "no camera" in why
+
+
+def test_tailgating_is_not_possible_without_the_doors_polygon(site):
+    _, _, door = site
+    door.camera = CameraFactory()
+    possible, why = detectors.tailgating_possible(door)
+    assert not possible and "polygon" in why
+    door.camera_polygon = POLYGON
+    assert detectors.tailgating_possible(door)[0]
+
+
+# Evidence, faults and cost -------------------------------------------------------------
+
+
+def test_the_door_cameras_frame_nearest_the_event_is_the_evidence(site, ingest):
+    _, key, door = site
+    door.camera = CameraFactory(zone="lab")
+    door.save()
+    at = timezone.now() - timedelta(seconds=40)
+    far = FrameFactory(camera=door.camera)
+    near = FrameFactory(camera=door.camera)
+    type(far).objects.filter(pk=far.pk).update(received_at=at - timedelta(seconds=20))
+    type(near).objects.filter(pk=near.pk).update(received_at=at + timedelta(seconds=3))
+    ingest(key, ev("forced", at=at))
+
+    [incident] = incidents("door_forced")
+    assert incident.frame == near and incident.latest_frame == near
+    assert incident.camera == door.camera
+
+
+def test_no_frame_when_the_camera_sent_none_near_the_event(site, ingest):
+    _, key, door = site
+    door.camera = CameraFactory(zone="lab")
+    door.save()
+    old = FrameFactory(camera=door.camera)
+    type(old).objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(hours=1))
+    ingest(key, ev("forced"))
+    [incident] = incidents("door_forced")
+    assert incident.frame is None
+
+
+def test_a_failing_detector_never_breaks_the_controllers_answer(site, ingest):
+    _, key, _ = site
+    with mock.patch.object(detectors, "access_events_judge", side_effect=RuntimeError("boom")):
+        response = ingest(key, ev("forced"))
+    assert response.json()["new"]
+    assert AccessEvent.objects.count() == 1
+
+
+def test_a_persons_counted_hours_are_read_once_a_day(site, ingest):
+    _, key, _ = site
+    person_with_badge("B1")
+    ingest(key, ev("granted", badge="B1"))
+    ids = list(AccessEvent.objects.values_list("pk", flat=True))
+    DetectorSettings.current()
+    with CaptureQueriesContext(connection) as first:
+        detectors.access_events_judge(event_ids=ids)
+    cache.clear()
+    with CaptureQueriesContext(connection) as uncached:
+        detectors.access_events_judge(event_ids=ids)
+    with CaptureQueriesContext(connection) as cached:
+        detectors.access_events_judge(event_ids=ids)
+    assert len(cached) == len(first) == len(uncached) - 1
+
+
+def test_the_detectors_query_count_does_not_grow_with_the_batch(site):
+    controller, _, door = site
+    reader = door.readers.get(direction="in")
+    people = [person_with_badge(f"Q{i}") for i in range(100)]
+    now = timezone.now()
+
+    def store(n: int, prefix: str) -> list[int]:
+        rows = [
+            AccessEvent(
+                controller=controller,
+                event_id=f"{prefix}{i}",
+                kind="granted" if i % 2 else "denied",
+                occurred_at=now - timedelta(seconds=n - i),
+                door=door,
+                reader=reader,
+                zone=door.zone,
+                credential=people[i][1],
+                credential_kind="badge",
+                credential_number=people[i][1].number,
+                person=people[i][0],
+                reason="granted" if i % 2 else "no_rule",
+            )
+            for i in range(n)
+        ]
+        AccessEvent.objects.bulk_create(rows)
+        return list(
+            AccessEvent.objects.filter(event_id__startswith=prefix).values_list("pk", flat=True)
+        )
+
+    small, large = store(10, "s"), store(100, "l")
+    DetectorSettings.current()  # made once, on the first read
+    with CaptureQueriesContext(connection) as few:
+        detectors.access_events_judge(event_ids=small)
+    with CaptureQueriesContext(connection) as many:
+        detectors.access_events_judge(event_ids=large)
+    assert len(many) == len(few) <= 6

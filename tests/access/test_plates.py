@@ -1,0 +1,363 @@
+"""Plates at the gates: the packaged OCR reads a plate offline, a gate camera's frame becomes a
+plate decision with its frame and box (debounced per gate and plate), and the plate crop is
+served to operators of the event's zone only."""
+
+import io
+import socket
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.test import Client
+from django.utils import timezone
+from PIL import Image, ImageDraw, ImageFont
+
+from apps.access import plates
+from apps.access.models import AccessEvent, Reader
+from apps.access.plate_tasks import frame_plates_read
+from apps.access.plates import PlateRead, gate_plates_decide, plate_normalise
+from apps.cameras.models import Frame
+from apps.cameras.services import camera_create, frame_ingest
+from apps.core.models import AuditLog, OperatorZone
+from apps.incidents.choices import Kind
+from apps.incidents.models import Incident
+
+from ..factories import FrameFactory, UserFactory
+from .factories import controller_with_key, door_make, group_make, person_with_badge, rule_make
+
+BOX = (0.3, 0.6, 0.7, 0.75)
+
+
+def plate_photo(text: str, size=(640, 480)) -> bytes:
+    """A grey scene with a white plate near the bottom middle (synthetic, Pillow's own font)."""
+    image = Image.new("RGB", size, (70, 80, 90))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((180, 300, 460, 360), fill=(245, 245, 240), outline=(20, 20, 20), width=3)
+    draw.text(
+        (320, 330), text, font=ImageFont.load_default(size=44), fill=(10, 10, 10), anchor="mm"
+    )
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Debounce keys live in the cache; ids repeat across rolled-back tests."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def gate(db):
+    """A vehicle gate in zone "gate-north": its in-reader's plate camera, and a staff car
+    AB123CD allowed through it."""
+    controller, _ = controller_with_key("Gate controller")
+    door = door_make(controller=controller, name="gate", zone="gate-north")
+    camera, _ = camera_create(name="Gate camera", location="North gate", zone="gate-north")
+    reader = Reader.objects.get(code="gate-in")
+    reader.plate_camera = camera
+    reader.save()
+    staff = group_make("staff")
+    person, credential = person_with_badge("AB123CD", kind="plate", groups=[staff])
+    rule_make(groups=[staff], doors=[door])
+    return {"camera": camera, "reader": reader, "door": door, "person": person, "plate": credential}
+
+
+def frame_of(camera, text: str = "AB 123 CD", **fields) -> Frame:
+    return FrameFactory(
+        camera=camera, image=ContentFile(plate_photo(text), name="gate.jpg"), **fields
+    )
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_the_packaged_ocr_engine_loads_with_the_network_unused(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"the OCR engine tried to reach the network: {args!r}")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    from rapidocr.utils.download_file import DownloadFile
+
+    monkeypatch.setattr(DownloadFile, "run", refuse)
+    monkeypatch.setattr(plates, "_engine", None)
+
+    engine = plates.plate_engine()
+
+    assert engine.text_det is not None and engine.text_rec is not None
+    import rapidocr
+
+    package = plates.model_paths()["Rec.model_path"].parents[1]
+    assert package == plates.Path(rapidocr.__file__).resolve().parent
+    assert plates.plates_read(plate_photo("AB12 CDE"))[0].text == "AB12CDE"
+
+
+@pytest.mark.model
+def test_a_rendered_plate_is_read_normalised_and_boxed():
+    reads = plates.plates_read(plate_photo("AB-123 CD"))
+
+    assert [read.text for read in reads] == ["AB123CD"]
+    x0, y0, x1, y1 = reads[0].box
+    # The plate is drawn at (180, 300)-(460, 360) of 640x480.
+    assert 0.25 < x0 < 0.4 and 0.6 < x1 < 0.75 and 0.6 < y0 < y1 < 0.78
+    assert reads[0].score > plates.PLATE_MIN_SCORE
+
+
+@pytest.mark.model
+def test_text_that_cannot_be_a_plate_is_not_read_as_one():
+    assert plates.plates_read(plate_photo("EXIT")) == []
+
+
+def test_ocr_texts_are_normalised_as_plate_credentials_or_refused():
+    assert plate_normalise("京A·12345") == "京A12345"
+    assert plate_normalise("ab.123:cd") == "AB123CD"
+    assert plate_normalise("\uff21\uff22\uff11\uff12 \uff23\uff24\uff25") == "AB12CDE"  # full width
+    assert plate_normalise("EXIT") is None  # no digit
+    assert plate_normalise("A1") is None  # too short
+    assert plate_normalise("AB123CD4567") is None  # too long
+    assert plate_normalise("AB#123") is None
+
+
+def test_pieces_of_one_plate_on_a_line_are_joined_into_one_read():
+    pieces = [
+        plates._Piece("京A", 0.99, (0.30, 0.60, 0.40, 0.70)),
+        plates._Piece("12345", 0.95, (0.43, 0.60, 0.70, 0.70)),
+        plates._Piece("SLOW 30", 0.97, (0.10, 0.10, 0.30, 0.15)),
+    ]
+
+    reads = plates._best(plates._candidates(pieces))
+
+    assert [read.text for read in reads] == ["SLOW30", "京A12345"]
+    assert reads[1].box == (0.30, 0.60, 0.70, 0.70)
+
+
+# --- the gate -----------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_a_registered_plate_at_a_gate_camera_is_a_granted_event_with_frame_and_box(
+    gate, active_model, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        frame = frame_ingest(camera=gate["camera"], data=plate_photo("AB 123 CD"))
+
+    event = AccessEvent.objects.get()
+    assert (event.kind, event.reason, event.credential_kind, event.credential_number) == (
+        "granted",
+        "granted",
+        "plate",
+        "AB123CD",
+    )
+    assert (event.reader, event.door, event.person) == (
+        gate["reader"],
+        gate["door"],
+        gate["person"],
+    )
+    assert event.frame == frame
+    assert event.occurred_at == frame.received_at
+    x0, y0, x1, y1 = event.plate_box
+    assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
+
+
+def test_an_unknown_plate_is_a_denied_event_with_its_frame_and_box(gate):
+    frame = frame_of(gate["camera"], "ZZ 999 ZZ")
+
+    [decided] = gate_plates_decide(
+        frame=frame, reader=gate["reader"], reads=[PlateRead("ZZ999ZZ", 0.97, BOX)]
+    )
+
+    event = AccessEvent.objects.get()
+    assert decided.event_id == event.pk and decided.granted is False
+    assert (event.kind, event.reason, event.credential_number) == (
+        "denied",
+        "unknown_credential",
+        "ZZ999ZZ",
+    )
+    assert (event.frame, event.plate_box) == (frame, list(BOX))
+
+
+def test_an_unknown_plate_at_the_gate_raises_a_plate_refused_incident_with_its_frame(
+    gate, django_capture_on_commit_callbacks
+):
+    frame = frame_of(gate["camera"], "ZZ 999 ZZ")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        gate_plates_decide(
+            frame=frame, reader=gate["reader"], reads=[PlateRead("ZZ999ZZ", 0.97, BOX)]
+        )
+
+    incident = Incident.objects.get(kind=Kind.PLATE_REFUSED)
+    assert (incident.frame, incident.access_event) == (frame, AccessEvent.objects.get())
+
+
+def test_a_revoked_plate_is_denied_as_revoked(gate):
+    gate["plate"].status = "revoked"
+    gate["plate"].save()
+
+    gate_plates_decide(
+        frame=frame_of(gate["camera"]),
+        reader=gate["reader"],
+        reads=[PlateRead("AB123CD", 0.97, BOX)],
+    )
+
+    assert AccessEvent.objects.get().reason == "revoked"
+
+
+def test_the_same_plate_in_the_next_frames_is_decided_once(gate):
+    first, second = frame_of(gate["camera"]), frame_of(gate["camera"])
+    read = PlateRead("ZZ999ZZ", 0.97, BOX)
+
+    gate_plates_decide(frame=first, reader=gate["reader"], reads=[read])
+    [again] = gate_plates_decide(frame=second, reader=gate["reader"], reads=[read])
+    [other] = gate_plates_decide(
+        frame=second, reader=gate["reader"], reads=[PlateRead("AB123CD", 0.97, BOX)]
+    )
+
+    assert again.skipped == "debounced" and again.event_id is None
+    assert other.granted is True
+    assert AccessEvent.objects.filter(credential_number="ZZ999ZZ").count() == 1
+
+
+def test_a_plate_another_worker_is_deciding_at_this_moment_is_not_decided_again(gate):
+    # The other worker has taken the plate's key but not yet stored its event.
+    cache.add(plates._debounce_key(gate["reader"].pk, "AB123CD"), 1, 30)
+
+    [decided] = gate_plates_decide(
+        frame=frame_of(gate["camera"]),
+        reader=gate["reader"],
+        reads=[PlateRead("AB123CD", 0.97, BOX)],
+    )
+
+    assert decided.skipped == "debounced"
+    assert not AccessEvent.objects.exists()
+
+
+def test_the_same_plate_is_decided_again_once_the_debounce_window_has_passed(gate):
+    read = PlateRead("ZZ999ZZ", 0.97, BOX)
+    gate_plates_decide(frame=frame_of(gate["camera"]), reader=gate["reader"], reads=[read])
+    AccessEvent.objects.update(occurred_at=timezone.now() - timedelta(seconds=31))
+    cache.clear()  # the cache key's own 30 s have passed too
+
+    gate_plates_decide(frame=frame_of(gate["camera"]), reader=gate["reader"], reads=[read])
+
+    assert AccessEvent.objects.count() == 2
+
+
+def test_a_task_run_twice_for_one_frame_decides_once(gate):
+    frame = frame_of(gate["camera"])
+    read = PlateRead("AB123CD", 0.97, BOX)
+
+    gate_plates_decide(frame=frame, reader=gate["reader"], reads=[read])
+    cache.clear()  # another worker, whose cache did not see the first run
+    [rerun] = gate_plates_decide(frame=frame, reader=gate["reader"], reads=[read])
+
+    assert rerun.skipped == "debounced"
+    assert AccessEvent.objects.count() == 1
+
+
+def test_a_read_below_the_minimum_score_decides_nothing(gate):
+    [decided] = gate_plates_decide(
+        frame=frame_of(gate["camera"]),
+        reader=gate["reader"],
+        reads=[PlateRead("AB123CD", plates.PLATE_MIN_SCORE - 0.01, BOX)],
+    )
+
+    assert decided.skipped == "low_score"
+    assert not AccessEvent.objects.exists()
+
+
+def test_a_frame_read_too_late_opens_nothing(gate):
+    frame = frame_of(gate["camera"])
+    Frame.objects.filter(pk=frame.pk).update(
+        received_at=timezone.now() - plates.PLATE_FRAME_MAX_AGE - timedelta(seconds=1)
+    )
+
+    assert frame_plates_read(frame.pk) == 0
+    assert not AccessEvent.objects.exists()
+
+
+def test_frames_of_a_camera_that_is_no_gate_are_not_read(gate):
+    camera, _ = camera_create(name="Lobby", location="Hall", zone="gate-north")
+
+    assert frame_plates_read(frame_of(camera).pk) == 0
+    assert frame_plates_read(987654) == 0  # a frame that is gone
+    assert not AccessEvent.objects.exists()
+
+
+# --- the plate crop -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def plate_event(gate):
+    frame = frame_of(gate["camera"], "ZZ 999 ZZ")
+    [decided] = gate_plates_decide(
+        frame=frame, reader=gate["reader"], reads=[PlateRead("ZZ999ZZ", 0.97, BOX)]
+    )
+    return AccessEvent.objects.get(pk=decided.event_id)
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def crop_url(event_id: int) -> str:
+    return f"/access/events/{event_id}/plate.jpg"
+
+
+def test_an_operator_of_the_events_zone_gets_the_plate_crop_and_the_view_is_audited(
+    plate_event,
+):
+    operator = UserFactory(username="zed", role="operator")
+    OperatorZone.objects.create(user=operator, zone="gate-north")
+
+    answer = signed_in(operator).get(crop_url(plate_event.pk))
+
+    assert answer.status_code == 200
+    assert answer["Content-Type"] == "image/jpeg"
+    with Image.open(io.BytesIO(answer.content)) as crop:
+        # 0.4 x 0.15 of 640x480 with a 15 % margin on each side.
+        assert crop.size == (333, 94)
+        assert not crop.getexif()
+    audit = AuditLog.objects.get(action="evidence.view")
+    assert (audit.target_type, audit.target_id) == ("access.accessevent", str(plate_event.pk))
+
+
+def test_an_operator_limited_to_another_zone_gets_404_for_the_plate_crop(plate_event):
+    operator = UserFactory(username="sam", role="operator")
+    OperatorZone.objects.create(user=operator, zone="south")
+
+    assert signed_in(operator).get(crop_url(plate_event.pk)).status_code == 404
+    assert not AuditLog.objects.filter(action="evidence.view").exists()
+
+
+def test_the_plate_crop_is_404_for_a_user_without_the_operator_role(plate_event):
+    assert (
+        signed_in(UserFactory(username="nobody")).get(crop_url(plate_event.pk)).status_code == 404
+    )
+
+
+def test_the_plate_crop_sends_a_signed_out_visitor_to_sign_in(plate_event):
+    answer = Client().get(crop_url(plate_event.pk))
+
+    assert answer.status_code == 302 and answer["Location"].startswith("/accounts/login/")
+
+
+def test_an_event_without_a_plate_read_or_whose_frame_is_gone_has_no_plate_crop(plate_event):
+    admin = signed_in(UserFactory(username="ada", role="admin"))
+    AccessEvent.objects.filter(pk=plate_event.pk).update(plate_box=None)
+    assert admin.get(crop_url(plate_event.pk)).status_code == 404
+
+    AccessEvent.objects.filter(pk=plate_event.pk).update(plate_box=list(BOX))
+    plate_event.frame.image.storage.delete(plate_event.frame.image.name)
+    assert admin.get(crop_url(plate_event.pk)).status_code == 404
+
+    assert admin.get(crop_url(987654)).status_code == 404
