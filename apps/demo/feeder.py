@@ -90,3 +90,28 @@ class DemoFeeder(threading.Thread):
                 return  # answering, if not fully healthy
             except (urllib.error.URLError, OSError):
                 time.sleep(0.5)
+
+
+class DemoDoorFeeder(DemoFeeder):
+    """Door traffic on the simulated campus, through the public access API with the
+    controllers' keys: every `interval` seconds a few people come and go, and now and then a
+    door is forced or a lost badge is shown (apps.access.simulation.live_step)."""
+
+    def __init__(self, *, base_url: str, campus, interval: float):
+        super().__init__(base_url=base_url, keys={}, photos={}, interval=interval)
+        self.name = "demo-door-feeder"
+        self.campus = campus
+
+    def run(self) -> None:
+        from apps.access.simulation import Api, Player, Report, live_step
+
+        self._wait_for_server()
+        player = Player(self.campus, Api(self.base_url), Report())
+        rng = random.Random()
+        tick = 0
+        while not self.stopping.wait(self.interval):
+            try:
+                live_step(self.campus, player, rng, tick=tick)
+            except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+                log.warning("demo door feeder: %s", exc)
+            tick += 1

@@ -8,15 +8,18 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from apps.core.periodic import PeriodicRunner
-from apps.demo.feeder import DemoFeeder, demo_photos
+from apps.demo.feeder import DemoDoorFeeder, DemoFeeder, demo_photos
 from apps.demo.seed import demo_seed
 from apps.ml.runtime import vision_models_active
 from apps.ml.services import modelversion_install_packaged
 from apps.qa.runtime import qa_engine
 from apps.qa.services import faq_seed_install, intents_install
-from smartcampus.settings.env import env_str
+from smartcampus.settings.env import env_bool, env_str
 
 log = logging.getLogger(__name__)
+# The demo's doors: a small simulated campus, and a few people through its doors every tick.
+DEMO_DOOR_PEOPLE = 300
+DEMO_DOOR_INTERVAL_S = 3.0
 
 
 class Command(BaseCommand):
@@ -84,6 +87,20 @@ class Command(BaseCommand):
             self.stdout.write(
                 "demo feeder: no photos found (install scikit-image or set SMARTCAMPUS_DEMO_PHOTOS)"
             )
+        door_feeder = None
+        if env_bool("SMARTCAMPUS_DEMO_DOOR_FEEDER", settings.DEMO_FEEDER):
+            from apps.access.simulation import campus_setup
+
+            campus = campus_setup(people=DEMO_DOOR_PEOPLE)
+            door_feeder = DemoDoorFeeder(
+                base_url=base_url, campus=campus, interval=DEMO_DOOR_INTERVAL_S
+            )
+            door_feeder.start()
+            self.stdout.write(
+                f"demo doors: {len(campus.doors)} doors, {len(campus.people)} people; traffic "
+                f"through the access API every {DEMO_DOOR_INTERVAL_S:g} s "
+                "(SMARTCAMPUS_DEMO_DOOR_FEEDER=false turns it off)"
+            )
         try:
             uvicorn.run(
                 "smartcampus.asgi:application",
@@ -97,6 +114,8 @@ class Command(BaseCommand):
                 periodic.stopping.set()
             if feeder is not None:
                 feeder.stopping.set()
+            if door_feeder is not None:
+                door_feeder.stopping.set()
 
     def _print_welcome(self, base_url: str, passwords: dict[str, str]) -> None:
         self.stdout.write(self.style.SUCCESS(f"\nsmartcampus is starting at {base_url}/"))
