@@ -20,9 +20,10 @@ Three guarantees beyond the evaluator's:
 import threading
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .choices import EventKind, Reason
@@ -59,32 +60,36 @@ def decision_make(
     reader_code: str,
     kind: str,
     number: str,
-    shown_at: datetime | None = None,
     frame_id: int | None = None,
     plate_box: list[float] | None = None,
+    touch: bool = True,
 ) -> Outcome:
     """Decide `number` (already normalised for `kind`) at the controller's reader now and
-    store the event (`shown_at` is only recorded). ReaderUnknown or ReaderForeign for a
-    reader the controller does not have."""
+    store the event at the server's time of the decision (never the controller's clock: one
+    running behind could otherwise slip past antipassback). ReaderUnknown or ReaderForeign for
+    a reader the controller does not have. `touch`: the controller itself called (a gate
+    camera's plate read does not mark its controller online)."""
+    args = (controller, reader_code, kind, number, frame_id, plate_box)
     try:
-        return _decide_and_store(
-            controller, reader_code, kind, number, shown_at, frame_id, plate_box
-        )
+        return _decide_and_store(*args)
     except (IntegrityError, KeyError):
         # A credential, person or door deleted (or added) between the snapshot and the
         # insert: that moved the version, so the second try decides on a fresh snapshot.
         snapshot_clear()
-        return _decide_and_store(
-            controller, reader_code, kind, number, shown_at, frame_id, plate_box
-        )
+        return _decide_and_store(*args)
     finally:
-        _touch(controller)
+        if touch:
+            _touch(controller)
 
 
-def _decide_and_store(controller, code, kind, number, shown_at, frame_id, plate_box) -> Outcome:
+def _decide_and_store(controller, code, kind, number, frame_id, plate_box) -> Outcome:
     mark, snapshot = current_snapshot_marked()
     reader = _reader(snapshot, controller, code)
     person_id = antipassback_person(snapshot, reader, kind, number)
+    if person_id is not None and not _tied(snapshot, controller.pk, person_id):
+        # No rule or grant lets them through here, so antipassback cannot matter; taking
+        # their lock would tell a stranger's number from an unknown one by its time.
+        person_id = None
     with _person_turn(person_id), transaction.atomic():
         if person_id is not None:
             Person.objects.select_for_update().filter(pk=person_id).exists()
@@ -93,7 +98,7 @@ def _decide_and_store(controller, code, kind, number, shown_at, frame_id, plate_
             controller=controller,
             event_id=str(uuid.uuid4()),
             kind=EventKind.GRANTED if decision.granted else EventKind.DENIED,
-            occurred_at=shown_at or timezone.now(),
+            occurred_at=timezone.now(),
             door_id=decision.door_id,
             reader_id=reader.id,
             zone=decision.zone,
@@ -125,7 +130,7 @@ def _decide_and_store(controller, code, kind, number, shown_at, frame_id, plate_
 
 def _decide(snapshot, controller, reader, kind, number, person_id, *, before=None) -> Decision:
     zone = snapshot.doors[reader.door_id].zone
-    last = _last_direction(person_id, zone, before=before)
+    last = _last_direction(person_id, zone, controller, before=before)
     return decide(snapshot, reader.code, controller.pk, kind, number, timezone.now(), last)
 
 
@@ -158,12 +163,21 @@ def _reader(snapshot: Snapshot, controller: Controller, code: str) -> ReaderView
     raise ReaderUnknown(f"unknown reader {code!r}")
 
 
-def _last_direction(person_id: int | None, zone: str, *, before: int | None = None) -> str | None:
+def _last_direction(
+    person_id: int | None, zone: str, controller: Controller, *, before: int | None = None
+) -> str | None:
     """The direction of the person's latest granted entry or exit in `zone` (before the event
-    `before`, when deciding that event again)."""
+    `before`, when deciding that event again): online decisions, and what this controller
+    itself reported. Another controller's reported grants do not count: a compromised one
+    could otherwise lock anyone out of the zone's doors with a forged entry."""
     if person_id is None:
         return None
-    events = AccessEvent.objects.filter(person_id=person_id, zone=zone, kind=EventKind.GRANTED)
+    events = AccessEvent.objects.filter(
+        Q(online=True) | Q(controller=controller),
+        person_id=person_id,
+        zone=zone,
+        kind=EventKind.GRANTED,
+    )
     if before is not None:
         events = events.exclude(pk=before)
     return (
@@ -172,15 +186,14 @@ def _last_direction(person_id: int | None, zone: str, *, before: int | None = No
 
 
 def _answer(snapshot: Snapshot, controller: Controller, decision: Decision) -> Decision:
-    """What the controller is told: the decision, unless it is a refusal of someone with no
-    business at this controller's doors, which reads as an unknown credential."""
-    if decision.granted or decision.person_id is None:
-        return decision
-    if _tied(snapshot, controller.pk, decision.person_id):
+    """What the controller is told: the decision, unless it concerns someone with no business
+    at this controller's doors: a refusal then reads as an unknown credential, and a grant
+    (at a door unlocked on its schedule) names no one."""
+    if decision.person_id is None or _tied(snapshot, controller.pk, decision.person_id):
         return decision
     return replace(
         decision,
-        reason=Reason.UNKNOWN_CREDENTIAL,
+        reason=decision.reason if decision.granted else Reason.UNKNOWN_CREDENTIAL,
         person_id=None,
         credential_id=None,
         rule_id=None,

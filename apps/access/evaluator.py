@@ -3,9 +3,10 @@ credential, who can open a door now, and where a person can go now. The decision
 door and person pages all call these, so they cannot disagree.
 
 The order of the checks, the first that refuses decides:
-unknown credential → its status (suspended, lost, revoked) → its validity (not yet valid,
+the door unlocked on its schedule (granted, whatever is shown, unless its zone is locked
+down) → unknown credential → its status (suspended, lost, revoked) → its validity (not yet valid,
 expired) → the person (inactive, or a visitor pass that has ended) → a lockdown of the door's
-zone → the door locked down → the door unlocked on its schedule (granted) → antipassback →
+zone → the door locked down → antipassback →
 rules and temporary grants → no rule (or outside schedule, when a rule would let the person
 through this door at another time).
 """
@@ -143,9 +144,17 @@ def decide(
     door = snapshot.doors[reader.door_id]
     where = {"door_id": door.id, "zone": door.zone}
     credential = snapshot.credentials.get((kind, number))
+    who = (
+        {"person_id": credential.person_id, "credential_id": credential.id, **where}
+        if credential is not None
+        else where
+    )
+    if _unlocked_now(snapshot, door, at.astimezone(snapshot.tz)):
+        # The door stands open: whatever is shown lets its holder in, known or not, so the
+        # answer says nothing about which numbers exist. The event still records who it was.
+        return Decision(True, Reason.GRANTED_UNLOCKED, **who)
     if credential is None:
         return Decision(False, Reason.UNKNOWN_CREDENTIAL, **where)
-    who = {"person_id": credential.person_id, "credential_id": credential.id, **where}
     refusal = _credential_refusal(credential, at) or _person_refusal(
         snapshot.people.get(credential.person_id), at
     )
@@ -265,7 +274,7 @@ def _at_door(
     who = {"person_id": person.id, "door_id": door.id, "zone": door.zone, **who}
     if door.zone in snapshot.lockdowns or door.mode == DoorMode.LOCKED_DOWN:
         return Decision(False, Reason.LOCKED_DOWN, **who)
-    if door.mode == DoorMode.UNLOCKED_SCHEDULED and _open(snapshot, door.unlock_schedule_id, local):
+    if _unlocked_now(snapshot, door, local):
         return Decision(True, Reason.GRANTED_UNLOCKED, **who)
     warnings: tuple[str, ...] = ()
     if door.antipassback != Antipassback.OFF and entering and last_direction == Direction.IN:
@@ -290,6 +299,14 @@ def _at_door(
             False, Reason.OUTSIDE_SCHEDULE, rule_id=closed_rule.id, warnings=warnings, **who
         )
     return Decision(False, Reason.NO_RULE, warnings=warnings, **who)
+
+
+def _unlocked_now(snapshot: Snapshot, door: DoorView, local: datetime) -> bool:
+    return (
+        door.mode == DoorMode.UNLOCKED_SCHEDULED
+        and door.zone not in snapshot.lockdowns
+        and _open(snapshot, door.unlock_schedule_id, local)
+    )
 
 
 def _open(snapshot: Snapshot, schedule_id: int | None, local: datetime) -> bool:

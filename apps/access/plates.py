@@ -314,7 +314,7 @@ def gate_plates_decide(*, frame, reader, reads: list[PlateRead]) -> list[GateDec
                 reader_code=reader.code,
                 kind=CredentialKind.PLATE,
                 number=read.text,
-                shown_at=frame.received_at,
+                touch=False,
                 frame_id=frame.pk,
                 plate_box=list(read.box),
             )

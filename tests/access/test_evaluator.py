@@ -130,17 +130,25 @@ def test_a_door_locked_down_denies(campus):
     assert ask(campus).reason == Reason.LOCKED_DOWN
 
 
-def test_a_door_unlocked_on_its_schedule_grants_anyone_with_a_usable_credential(campus):
+def test_a_door_unlocked_on_its_schedule_lets_anything_shown_in_and_records_who(campus):
     door = campus["door"]
     door.mode, door.unlock_schedule = "unlocked_scheduled", office_hours()
     door.save()
     stranger, _ = person_with_badge("B200")  # no group, no rule
+    _, lost = person_with_badge("B300", credential_fields={"status": "lost"})
     decision = ask(campus, number="B200")
     assert decision.granted and decision.reason == Reason.GRANTED_UNLOCKED
     assert decision.person_id == stranger.pk
+    # The door stands open: an unknown or lost number is let in alike, so a controller
+    # there learns nothing about which numbers exist; the lost badge is still recorded.
+    assert ask(campus, number="B999").reason == Reason.GRANTED_UNLOCKED
+    assert ask(campus, number="B300").credential_id == lost.pk
     # Outside the schedule, the rules decide.
     assert ask(campus, number="B200", at=MONDAY_10.replace(hour=20)).reason == Reason.NO_RULE
-    assert ask(campus, number="B999").reason == Reason.UNKNOWN_CREDENTIAL
+    assert (
+        ask(campus, number="B999", at=MONDAY_10.replace(hour=20)).reason
+        == Reason.UNKNOWN_CREDENTIAL
+    )
 
 
 def test_a_lockdown_outranks_an_unlocked_schedule(campus):

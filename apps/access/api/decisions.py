@@ -39,9 +39,10 @@ class DecisionRequestSerializer(serializers.Serializer):
     credential = CredentialSerializer()
     at = serializers.DateTimeField(
         required=False,
-        help_text="When the credential was shown by the controller's clock, recorded on the "
-        "event (default now); at most 5 minutes ahead and 1 day back. The decision itself is "
-        "always made for now: the door opens now.",
+        help_text="When the credential was shown, by the controller's clock: at most 5 "
+        "minutes ahead and 1 day back, else 400. The decision is made, and its event stored, "
+        "for the server's now (the door opens now; a controller's clock never orders "
+        "antipassback).",
     )
 
     def validate_at(self, value):
@@ -88,11 +89,10 @@ class DecisionView(DatabaseUnavailableMixin, ControllerAPIMixin, APIView):
         code = data.validated_data["reader"]
         kind = data.validated_data["credential"]["kind"]
         number = data.validated_data["credential"]["number"]
-        shown_at = data.validated_data.get("at")
 
         try:
             outcome = decision_make(
-                controller=controller, reader_code=code, kind=kind, number=number, shown_at=shown_at
+                controller=controller, reader_code=code, kind=kind, number=number
             )
         except ReaderForeign as exc:
             raise PermissionDenied(str(exc)) from None
