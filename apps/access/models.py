@@ -123,6 +123,15 @@ class Door(models.Model):
     def __str__(self) -> str:
         return f"{self.site} · {self.name}"
 
+    def clean(self) -> None:
+        """The camera polygon is a zone as rule zones are (3 to 64 points in 0..1)."""
+        from apps.cameras.zones import ZoneError, zone_validate
+
+        try:
+            self.camera_polygon = zone_validate(self.camera_polygon)
+        except ZoneError as exc:
+            raise ValidationError({"camera_polygon": str(exc)}) from None
+
 
 class Reader(models.Model):
     """A reader on one side of a door; controllers name it by `code` (unique per controller)."""
@@ -145,6 +154,10 @@ class Reader(models.Model):
 
     def clean(self) -> None:
         """A code names one reader among all the doors of the door's controller."""
+        has_controller = self.door_id is not None and self.door.controller_id is not None
+        if self.plate_camera_id is not None and not has_controller:
+            # Plates are decided as shown at this reader by the door's controller.
+            raise ValidationError({"plate_camera": "a gate camera needs the door's controller"})
         if self.door_id is None or self.door.controller_id is None:
             return
         clash = Reader.objects.filter(

@@ -1,11 +1,13 @@
 """The plate crop of a gate's access event: the part of the event's camera frame where the
-plate was read, for operators of the event's zone; audited as an evidence view."""
+plate was read, for operators who may see both the event's zone and the frame's (a camera
+moved to another zone keeps its old frames there); audited as an evidence view."""
 
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
 
+from apps.cameras.selectors import frame_get
 from apps.core.services import audit_record
 
 from .plates import plate_crop
@@ -15,18 +17,18 @@ from .selectors import event_list
 @login_required
 @require_GET
 def plate_crop_image(request, pk: int) -> HttpResponse:
-    # Unknown, unseen (another zone), not an operator, and an event with no plate read all
-    # look alike: 404.
+    # Unknown, unseen (the event's zone or the frame's), not an operator, and an event with
+    # no plate read all look alike: 404.
     event = (
         event_list(viewer=request.user)
-        .select_related("frame")
         .filter(pk=pk, frame__isnull=False, plate_box__isnull=False)
         .first()
     )
-    if event is None:
+    frame = frame_get(viewer=request.user, pk=event.frame_id) if event is not None else None
+    if frame is None:
         raise Http404("no plate was read for this event")
     try:
-        with default_storage.open(event.frame.image.name, "rb") as handle:
+        with default_storage.open(frame.image.name, "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
         raise Http404("the frame's image has been deleted") from None

@@ -13,6 +13,7 @@ event with its frame and box, which the detectors raise as a PLATE_REFUSED incid
 
 import io
 import logging
+import math
 import re
 import threading
 from dataclasses import dataclass
@@ -32,14 +33,30 @@ log = logging.getLogger(__name__)
 
 # A read is decided only from this recognition score (0..1, PP-OCR's mean per character).
 PLATE_MIN_SCORE = 0.8
-# One decision per gate and plate in this window: a car waiting at the barrier is seen in
-# many frames, a refused one too.
+# A plate is decided once while it stays in view of a gate, and again only once it has not
+# been seen for this long: a car waiting at the barrier is seen in many frames (a second
+# decision at a hard-antipassback gate would be a false denial), a refused one too.
 PLATE_DEBOUNCE = timedelta(seconds=30)
 # A frame read later than this after it came in decides nothing: the barrier must not open
 # for a car that has long gone (a backlog on the inference queue).
 PLATE_FRAME_MAX_AGE = timedelta(seconds=60)
 # Plates decided per frame at most (the best reads): a gate sees one or two vehicles.
 PLATES_PER_FRAME = 2
+# A gate frame shows a plate or two and a few signs. A frame in which detection finds more
+# text boxes than this is not read at all: recognition runs once per box, and a frame covered
+# in small text (crafted, or a camera pointed at a notice board) would otherwise cost tens of
+# seconds and hundreds of MB.
+PLATE_MAX_TEXT_BOXES = 20
+# Of the boxes found, only plate-shaped ones are recognised (a line of text at least this
+# tall in pixels of the detection image, with this width-to-height ratio: a plate's text,
+# or one piece of it such as 京A), and at most this many, the most confident first.
+PLATE_BOX_MIN_HEIGHT = 8
+PLATE_BOX_RATIO = (0.8, 12.0)
+PLATE_BOXES_READ = 8
+# Frames are decoded at a reduced scale where the format allows (JPEG's draft mode) to about
+# this longer side: OCR works on at most 2000 px (rapidocr's max_side_len) and a crop for
+# an operator needs no more, while a 40 MP frame decoded whole takes 120 MB per copy.
+DECODE_MAX_SIDE = 2048
 # Normalised plate lengths across EU, UK, US and Chinese plates (京A12345 is 7, new-energy 8).
 PLATE_MIN_CHARS, PLATE_MAX_CHARS = 4, 10
 # What OCR reads between plate characters besides number_normalise's separators: dots,
@@ -114,18 +131,54 @@ def plate_engine():
 def plates_read(image: bytes | Image.Image) -> list[PlateRead]:
     """The plates in `image` (JPEG/PNG bytes or a PIL image), best first: texts that can be
     plates (4 to 10 letters, digits or CJK characters, at least one digit, once
-    normalised), at most one per place in the image. Frames are validated when stored;
-    bytes here are decoded with Pillow's limits all the same."""
+    normalised), at most one per place in the image. Detection runs first; only the
+    plate-shaped boxes are recognised, and a frame with more than PLATE_MAX_TEXT_BOXES text
+    boxes reads as no plate. Frames are validated when stored; bytes here are decoded with
+    Pillow's limits all the same."""
     picture = _rgb(image)
     width, height = picture.size
-    result = plate_engine()(picture)
-    if result is None or getattr(result, "txts", None) is None or result.boxes is None:
+    engine = plate_engine()
+    from rapidocr.main import RapidOCRError
+    from rapidocr.utils.process_img import map_boxes_to_original
+
+    pixels = engine.load_img(picture)
+    scaled, op_record = engine.preprocess_img(pixels)
+    try:
+        # Detection (with rapidocr's padding) and a crop per box; crops are cheap slices.
+        crops, detected = engine.detect_and_crop(scaled, op_record)
+    except RapidOCRError:  # no text at all
         return []
+    if len(detected.boxes) > PLATE_MAX_TEXT_BOXES:
+        log.info("%s text boxes in a frame: too many to be a gate's, not read", len(detected.boxes))
+        return []
+    chosen = _plate_shaped(detected.boxes, detected.scores)
+    if not chosen:
+        return []
+    try:
+        recognised = engine.recognize_txt([crops[i] for i in chosen])
+    except RapidOCRError:  # nothing recognised
+        return []
+    boxes = map_boxes_to_original(detected.boxes[chosen].copy(), op_record, height, width)
     pieces = [
         _Piece(text, float(score), _bounds(box, width, height))
-        for text, score, box in zip(result.txts, result.scores, result.boxes, strict=True)
+        for text, score, box in zip(recognised.txts, recognised.scores, boxes, strict=True)
+        if text.strip() and score >= engine.text_score
     ]
     return _best(_candidates(pieces))
+
+
+def _plate_shaped(boxes, scores) -> list[int]:
+    """The indices of the boxes (quadrilaterals in the detection image) that can hold a
+    plate's text, the most confident first, at most PLATE_BOXES_READ."""
+    low, high = PLATE_BOX_RATIO
+    shaped = []
+    for index, quad in enumerate(boxes):
+        side_w = float(((quad[1] - quad[0]) ** 2).sum() ** 0.5)
+        side_h = float(((quad[3] - quad[0]) ** 2).sum() ** 0.5)
+        if side_h >= PLATE_BOX_MIN_HEIGHT and low <= side_w / side_h <= high:
+            shaped.append(index)
+    shaped.sort(key=lambda index: float(scores[index]), reverse=True)
+    return shaped[:PLATE_BOXES_READ]
 
 
 def plate_normalise(text: str) -> str | None:
@@ -148,9 +201,25 @@ class _Piece:
 
 def _rgb(image: bytes | Image.Image) -> Image.Image:
     if isinstance(image, bytes | bytearray):
-        with Image.open(io.BytesIO(image)) as opened:
-            return ImageOps.exif_transpose(opened).convert("RGB")
+        return _decoded(image)
     return image.convert("RGB")
+
+
+def _decoded(data: bytes) -> Image.Image:
+    """The RGB image of `data`, upright, decoded at a reduced scale when its longer side is
+    well over DECODE_MAX_SIDE (JPEG: 1/2, 1/4 or 1/8 while decoding, so the full-size
+    pixels are never held; other formats are reduced after decoding)."""
+    with Image.open(io.BytesIO(data)) as opened:
+        longer = max(opened.size)
+        if longer > DECODE_MAX_SIDE:
+            scale = DECODE_MAX_SIDE / longer
+            # The draft is at least the size asked for: never below DECODE_MAX_SIDE.
+            opened.draft("RGB", (math.ceil(opened.width * scale), math.ceil(opened.height * scale)))
+        image = ImageOps.exif_transpose(opened)
+        factor = max(image.size) // DECODE_MAX_SIDE
+        if factor >= 2:
+            image = image.reduce(factor)
+        return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _bounds(quad, width: int, height: int) -> tuple[float, float, float, float]:
@@ -269,7 +338,10 @@ def frame_plates_read(*, frame_id: int) -> list[GateDecision]:
     if frame is None:
         return []
     reader = getattr(frame.camera, "plate_reader", None)
-    if reader is None or reader.door.controller is None:
+    if reader is None:
+        return []
+    if reader.door.controller is None:
+        _warn_once(reader.pk, "gate reader %s: its door has no controller, plates not decided")
         return []
     if timezone.now() - frame.received_at > PLATE_FRAME_MAX_AGE:
         log.info("frame %s: too old for the gate, plates not read", frame_id)
@@ -283,29 +355,37 @@ def frame_plates_read(*, frame_id: int) -> list[GateDecision]:
 
 
 def gate_plates_decide(*, frame, reader, reads: list[PlateRead]) -> list[GateDecision]:
-    """Decide the confident reads of `frame` at the gate's `reader` (its door's controller),
-    each at most once per PLATE_DEBOUNCE for this reader and plate, and once per frame (a
-    task run again decides nothing twice)."""
+    """Decide the confident reads of `frame` at the gate's `reader` (its door's controller):
+    a plate once while it stays in view of this reader (until it has not been seen for
+    PLATE_DEBOUNCE), at most once per PLATE_DEBOUNCE by the stored events, and once per
+    frame (a task run again decides nothing twice)."""
     from .decisions import ReaderForeign, ReaderUnknown, decision_make
     from .models import AccessEvent
 
     decided: list[GateDecision] = []
     for read in reads[:PLATES_PER_FRAME]:
         if read.score < PLATE_MIN_SCORE:
+            # Still a sighting of a plate in view (a no-op for one that is not).
+            cache.touch(_debounce_key(reader.pk, read.text), PLATE_DEBOUNCE.total_seconds())
             decided.append(GateDecision(read.text, read.score, None, None, "low_score"))
             continue
-        recent = AccessEvent.objects.filter(
+        key = _debounce_key(reader.pk, read.text)
+        # The key stands for "this plate is in view at this gate": taken atomically by the
+        # first sighting (Redis in the full stack, so two workers reading consecutive frames
+        # of one car at the same moment do not both decide), and its window restarted by
+        # every later one, so a car that waits at the barrier is decided once, however
+        # long it waits, and again only after it has been out of view for PLATE_DEBOUNCE.
+        if not cache.add(key, 1, PLATE_DEBOUNCE.total_seconds()):
+            cache.touch(key, PLATE_DEBOUNCE.total_seconds())
+            decided.append(GateDecision(read.text, read.score, None, None, "debounced"))
+            continue
+        # The stored events debounce across cache restarts and a task run again.
+        if AccessEvent.objects.filter(
             reader=reader,
             credential_kind=CredentialKind.PLATE,
             credential_number=read.text,
             occurred_at__gte=frame.received_at - PLATE_DEBOUNCE,
-        ).exists()
-        # The stored events debounce across processes and cache restarts; the cache key,
-        # taken atomically (Redis in the full stack), stops two workers that read
-        # consecutive frames of one car at the same moment from both deciding.
-        if recent or not cache.add(
-            _debounce_key(reader.pk, read.text), 1, PLATE_DEBOUNCE.total_seconds()
-        ):
+        ).exists():
             decided.append(GateDecision(read.text, read.score, None, None, "debounced"))
             continue
         try:
@@ -314,22 +394,34 @@ def gate_plates_decide(*, frame, reader, reads: list[PlateRead]) -> list[GateDec
                 reader_code=reader.code,
                 kind=CredentialKind.PLATE,
                 number=read.text,
+                # A camera's frame says nothing about the gate's controller being online.
                 touch=False,
                 frame_id=frame.pk,
                 plate_box=list(read.box),
             )
         except (ReaderUnknown, ReaderForeign):
             # The reader was moved to another door or controller since the frame came in.
-            cache.delete(_debounce_key(reader.pk, read.text))
+            cache.delete(key)
             log.warning("gate reader %s is not its controller's now", reader.pk)
             return decided
         except BaseException:
-            cache.delete(_debounce_key(reader.pk, read.text))  # a retry may decide it
+            cache.delete(key)  # a retry may decide it
             raise
         decided.append(
             GateDecision(read.text, read.score, outcome.event.pk, outcome.decision.granted)
         )
     return decided
+
+
+_warned: set[tuple[str, int]] = set()
+
+
+def _warn_once(reader_id: int, message: str) -> None:
+    """Log `message` (with the reader's id) once per reader and process: every frame of the
+    gate's camera would repeat it."""
+    if (message, reader_id) not in _warned:
+        _warned.add((message, reader_id))
+        log.warning(message, reader_id)
 
 
 def _debounce_key(reader_id: int, plate: str) -> str:
@@ -341,8 +433,7 @@ def plate_crop(data: bytes, box, *, margin: float = 0.15) -> bytes:
     margin of `margin` times the box's size on each side; re-encoded, so no metadata is
     passed on. ValueError for a box that is not four numbers in 0..1 with x0 < x1, y0 < y1."""
     x0, y0, x1, y1 = _box_checked(box)
-    with Image.open(io.BytesIO(data)) as opened:
-        image = ImageOps.exif_transpose(opened).convert("RGB")
+    image = _decoded(data)
     width, height = image.size
     dx, dy = (x1 - x0) * margin, (y1 - y0) * margin
     left = max(0, int((x0 - dx) * width))

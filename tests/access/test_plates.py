@@ -3,11 +3,18 @@ plate decision with its frame and box (debounced per gate and plate), and the pl
 served to operators of the event's zone only."""
 
 import io
+import logging
 import socket
+import time
+import types
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.core.cache import cache
+from django.core.cache.backends import base as cache_base
+from django.core.cache.backends import locmem
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.utils import timezone
@@ -115,6 +122,56 @@ def test_text_that_cannot_be_a_plate_is_not_read_as_one():
     assert plates.plates_read(plate_photo("EXIT")) == []
 
 
+def text_wall(size=(960, 960)) -> bytes:
+    """A frame covered in small text (a crafted frame, or a camera facing a notice board)."""
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=22)
+    for y in range(0, size[1], 40):
+        for x in range(0, size[0], 80):
+            draw.text((x + 4, y + 8), "A1B2", font=font, fill="black")
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+@pytest.mark.model
+def test_a_frame_covered_in_text_is_not_recognised_at_all(monkeypatch):
+    engine = plates.plate_engine()
+    recognised = []
+    monkeypatch.setattr(engine, "recognize_txt", recognised.append, raising=False)
+
+    assert plates.plates_read(text_wall()) == []
+    assert recognised == []
+
+
+def quad(x: float, y: float, width: float, height: float) -> list[list[float]]:
+    return [[x, y], [x + width, y], [x + width, y + height], [x, y + height]]
+
+
+def test_only_plate_shaped_text_boxes_are_recognised_the_most_confident_first():
+    boxes = np.array(
+        [
+            quad(10, 10, 200, 40),  # a plate's text line: 5:1
+            quad(10, 100, 40, 4),  # too thin to read
+            quad(10, 200, 30, 200),  # a tall pole: 0.15:1
+            quad(10, 300, 900, 30),  # a banner: 30:1
+            quad(300, 10, 60, 40),  # one piece of a plate (京A): 1.5:1
+        ],
+        dtype=np.float32,
+    )
+
+    assert plates._plate_shaped(boxes, [0.7, 0.99, 0.99, 0.99, 0.9]) == [4, 0]
+
+
+def test_no_more_than_a_few_text_boxes_are_recognised_in_one_frame():
+    boxes = np.array([quad(10, 50 * i, 200, 40) for i in range(12)], dtype=np.float32)
+    scores = [0.5 + i / 100 for i in range(12)]
+
+    assert plates.PLATE_BOXES_READ < 12
+    assert plates._plate_shaped(boxes, scores) == list(range(11, 11 - plates.PLATE_BOXES_READ, -1))
+
+
 def test_ocr_texts_are_normalised_as_plate_credentials_or_refused():
     assert plate_normalise("京A·12345") == "京A12345"
     assert plate_normalise("ab.123:cd") == "AB123CD"
@@ -161,7 +218,7 @@ def test_a_registered_plate_at_a_gate_camera_is_a_granted_event_with_frame_and_b
         gate["person"],
     )
     assert event.frame == frame
-    assert event.occurred_at == frame.received_at
+    assert event.occurred_at >= frame.received_at  # the server's time of the decision
     x0, y0, x1, y1 = event.plate_box
     assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
 
@@ -250,6 +307,66 @@ def test_the_same_plate_is_decided_again_once_the_debounce_window_has_passed(gat
     assert AccessEvent.objects.count() == 2
 
 
+@pytest.fixture
+def cache_clock(monkeypatch):
+    """Moves the local-memory cache's clock (its keys' expiry) forward: `cache_clock(40)` is
+    40 s from now."""
+    offset = [0.0]
+    fake = types.SimpleNamespace(time=lambda: time.time() + offset[0])
+    monkeypatch.setattr(locmem, "time", fake)
+    monkeypatch.setattr(cache_base, "time", fake)
+
+    def at(seconds: float) -> None:
+        offset[0] = seconds
+
+    return at
+
+
+def sighting(gate, cache_clock, seconds: float, text: str = "AB123CD"):
+    """The gate camera sees `text` `seconds` from now."""
+    cache_clock(seconds)
+    frame = frame_of(gate["camera"])
+    Frame.objects.filter(pk=frame.pk).update(
+        received_at=timezone.now() + timedelta(seconds=seconds)
+    )
+    frame.refresh_from_db()
+    [decided] = gate_plates_decide(
+        frame=frame, reader=gate["reader"], reads=[PlateRead(text, 0.97, BOX)]
+    )
+    return decided
+
+
+def test_a_car_waiting_at_the_gate_longer_than_the_window_is_decided_once(gate, cache_clock):
+    decided = [sighting(gate, cache_clock, seconds) for seconds in (0, 20, 40, 60, 80, 100)]
+
+    assert decided[0].granted is True
+    assert [item.skipped for item in decided[1:]] == ["debounced"] * 5
+    assert AccessEvent.objects.count() == 1
+
+
+def test_a_car_still_read_below_the_minimum_score_stays_in_view(gate, cache_clock):
+    sighting(gate, cache_clock, 0)
+    cache_clock(25)
+    gate_plates_decide(
+        frame=frame_of(gate["camera"]),
+        reader=gate["reader"],
+        reads=[PlateRead("AB123CD", plates.PLATE_MIN_SCORE - 0.1, BOX)],
+    )
+
+    assert sighting(gate, cache_clock, 50).skipped == "debounced"
+    assert AccessEvent.objects.count() == 1
+
+
+def test_a_plate_out_of_view_for_the_window_is_decided_again(gate, cache_clock):
+    sighting(gate, cache_clock, 0)
+    sighting(gate, cache_clock, 20)
+
+    again = sighting(gate, cache_clock, 20 + plates.PLATE_DEBOUNCE.total_seconds() + 1)
+
+    assert again.event_id is not None
+    assert AccessEvent.objects.count() == 2
+
+
 def test_a_task_run_twice_for_one_frame_decides_once(gate):
     frame = frame_of(gate["camera"])
     read = PlateRead("AB123CD", 0.97, BOX)
@@ -281,6 +398,53 @@ def test_a_frame_read_too_late_opens_nothing(gate):
 
     assert frame_plates_read(frame.pk) == 0
     assert not AccessEvent.objects.exists()
+
+
+def test_a_decision_from_a_gate_camera_does_not_mark_the_controller_online(gate):
+    controller = gate["door"].controller
+    before = controller.last_seen_at
+
+    gate_plates_decide(
+        frame=frame_of(gate["camera"]),
+        reader=gate["reader"],
+        reads=[PlateRead("AB123CD", 0.97, BOX)],
+    )
+
+    controller.refresh_from_db()
+    assert AccessEvent.objects.count() == 1
+    assert (controller.last_seen_at, controller.online) == (before, False)
+
+
+def test_a_gate_camera_on_a_door_without_a_controller_is_refused(db):
+    door = door_make(controller=None, name="yard", zone="gate-north")
+    camera, _ = camera_create(name="Yard camera", location="Yard", zone="gate-north")
+    reader = Reader.objects.get(code="yard-in")
+    reader.plate_camera = camera
+
+    with pytest.raises(ValidationError) as refused:
+        reader.full_clean()
+
+    assert refused.value.message_dict == {
+        "plate_camera": ["a gate camera needs the door's controller"]
+    }
+    assert door.readers.filter(plate_camera__isnull=False).count() == 0
+
+
+def test_a_gate_whose_door_lost_its_controller_warns_once_and_decides_nothing(
+    gate, caplog, monkeypatch
+):
+    monkeypatch.setattr(plates, "_warned", set())
+    gate["door"].controller = None
+    gate["door"].save()
+    frames = [frame_of(gate["camera"]), frame_of(gate["camera"])]
+
+    with caplog.at_level(logging.WARNING, logger="apps.access.plates"):
+        decided = [frame_plates_read(frame.pk) for frame in frames]
+
+    assert decided == [0, 0]
+    assert not AccessEvent.objects.exists()
+    warnings = [r for r in caplog.records if "has no controller" in r.getMessage()]
+    assert len(warnings) == 1
 
 
 def test_frames_of_a_camera_that_is_no_gate_are_not_read(gate):
@@ -337,6 +501,41 @@ def test_an_operator_limited_to_another_zone_gets_404_for_the_plate_crop(plate_e
 
     assert signed_in(operator).get(crop_url(plate_event.pk)).status_code == 404
     assert not AuditLog.objects.filter(action="evidence.view").exists()
+
+
+def test_an_operator_who_cannot_see_the_frames_zone_gets_404_for_the_plate_crop(plate_event):
+    # The camera was in another zone when the frame came in.
+    Frame.objects.filter(pk=plate_event.frame_id).update(zone="south")
+    gate_only = UserFactory(username="gus", role="operator")
+    OperatorZone.objects.create(user=gate_only, zone="gate-north")
+    both = UserFactory(username="bea", role="operator")
+    OperatorZone.objects.create(user=both, zone="gate-north")
+    OperatorZone.objects.create(user=both, zone="south")
+
+    assert signed_in(gate_only).get(crop_url(plate_event.pk)).status_code == 404
+    assert signed_in(both).get(crop_url(plate_event.pk)).status_code == 200
+
+
+def test_a_large_frame_is_decoded_at_a_reduced_scale_for_its_plate_crop(monkeypatch):
+    monkeypatch.setattr(plates, "DECODE_MAX_SIDE", 600)
+    image = Image.new("RGB", (2000, 1500), (70, 80, 90))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=90)
+
+    with Image.open(io.BytesIO(plates.plate_crop(out.getvalue(), BOX, margin=0))) as crop:
+        # 0.4 x 0.15 of the frame as JPEG decodes it at 1/2 (1000x750: the smallest draft
+        # at least 600 wide), not of 2000x1500.
+        assert crop.size == (400, 112)
+
+
+def test_a_large_png_frame_is_reduced_for_its_plate_crop(monkeypatch):
+    monkeypatch.setattr(plates, "DECODE_MAX_SIDE", 600)
+    image = Image.new("RGB", (2000, 1500), (70, 80, 90))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+
+    with Image.open(io.BytesIO(plates.plate_crop(out.getvalue(), BOX, margin=0))) as crop:
+        assert crop.size == (267, 75)  # of the frame reduced by 3 to 667x500
 
 
 def test_the_plate_crop_is_404_for_a_user_without_the_operator_role(plate_event):
