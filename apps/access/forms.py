@@ -8,10 +8,25 @@ from .models import CREDENTIAL_NUMBER_MAX, ZONE_MAX, Door, Person, PersonGroup
 
 _LOCAL = {"type": "datetime-local"}
 _FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+# Years a date on these forms may have. Near year 1 or 9999 a time in the campus time zone
+# has no UTC equivalent (0001-01-01 00:00 in Shanghai is before year 1 in UTC), so storing it
+# would fail; nothing real at a door lies outside these.
+YEARS = (1970, 2999)
+
+
+class _CampusDateTimeField(forms.DateTimeField):
+    def to_python(self, value):
+        when = super().to_python(value)
+        # The year as typed, in the campus time zone (to_python made it aware in that zone).
+        if when is not None and not YEARS[0] <= when.year <= YEARS[1]:
+            raise forms.ValidationError(
+                f"Enter a date from {YEARS[0]} to {YEARS[1]}.", code="out_of_range"
+            )
+        return when
 
 
 def _when(label: str, *, required: bool, help_text: str = "") -> forms.DateTimeField:
-    return forms.DateTimeField(
+    return _CampusDateTimeField(
         label=label,
         required=required,
         input_formats=_FORMATS,

@@ -16,7 +16,7 @@ from apps.core.roles import is_admin, require_operator, viewer_zones
 
 from .choices import EventKind
 from .detectors import tailgating_possible
-from .evaluator import where_can_go, who_can_enter
+from .evaluator import where_can_go
 from .forms import CredentialForm, GrantForm, LockdownForm, PersonForm
 from .models import Door, Person
 from .selectors import (
@@ -25,13 +25,16 @@ from .selectors import (
     door_board,
     door_incidents_open,
     door_list,
+    door_who_can_enter_seen,
     door_zones,
     event_list,
     events_labelled,
+    grant_list,
     lockdown_list,
     lockdowns_open,
     number_shown,
     person_get,
+    person_host_visible,
     person_list,
 )
 from .services import (
@@ -100,12 +103,12 @@ def door_detail(request, pk: int):
     events = Paginator(event_list(viewer=request.user).filter(door=door), EVENTS_PER_PAGE)
     snapshot = current_snapshot()
     now = timezone.now()
-    allowed = who_can_enter(snapshot, door.pk, now) if door.pk in snapshot.doors else []
-    shown = allowed[:WHO_SHOWN]
-    people = Person.objects.in_bulk([a.person_id for a in shown])
-    linked = set(
-        person_list(viewer=request.user).filter(pk__in=people).values_list("pk", flat=True)
+    # Only people the viewer may see are named; the others are a count.
+    seen, unseen = door_who_can_enter_seen(
+        viewer=request.user, snapshot=snapshot, door_id=door.pk, at=now
     )
+    shown = seen[:WHO_SHOWN]
+    people = Person.objects.in_bulk([a.person_id for a in shown])
     can_watch, tailgating_text = tailgating_possible(door)
     return render(
         request,
@@ -117,8 +120,8 @@ def door_detail(request, pk: int):
             ),
             "events": events_labelled(events.get_page(request.GET.get("page"))),
             "who": access_lines(accesses=shown, people=people),
-            "who_total": len(allowed),
-            "linked": linked,
+            "who_total": len(seen),
+            "who_unseen": unseen,
             "now": now,
             "locked_down": door.zone in snapshot.lockdowns,
             "incidents": list(door_incidents_open(door=door)[:20]),
@@ -177,7 +180,8 @@ def person_detail(request, pk: int):
             "credentials": credentials,
             "where": access_lines(accesses=answers, doors=doors),
             "events": events_labelled(events.get_page(request.GET.get("page"))),
-            "grants": list(person.grants.select_related("door").order_by("-valid_until")[:20]),
+            "grants": list(grant_list(viewer=request.user, person=person)[:20]),
+            "host_visible": person_host_visible(viewer=request.user, person=person),
             "can_edit": admin,
             "now": timezone.now(),
         },

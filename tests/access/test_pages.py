@@ -11,6 +11,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.access.models import AccessEvent, Credential, Lockdown, Person, TemporaryGrant
+from apps.access.selectors import door_who_can_enter
+from apps.access.services import credential_status_set
+from apps.access.snapshot import current_snapshot
 from apps.core.models import AuditLog, OperatorZone
 from apps.incidents.choices import Kind
 from apps.incidents.services import incident_from_access
@@ -465,3 +468,158 @@ def test_statistics_list_the_top_doors_by_alarms_in_the_viewers_zones(campus):
     assert [c.split("<")[0] for c in north.split('class="num">')[1:]] == ["2", "2"]
     limited = client_as(campus["zone_operator"]).get("/statistics/").content.decode()
     assert "Gym south" not in limited.split('id="door-alarms"')[1].split("</table>")[0]
+
+
+# Security review of the pages (issue 16): M1, M2, M5, L7.
+
+
+def test_a_zone_operator_sees_only_the_temporary_grants_of_their_zones_on_a_person_page(campus):
+    now = timezone.now()
+    span = {"valid_from": now - timedelta(hours=1), "valid_until": now + timedelta(hours=1)}
+    ann = campus["ann"]
+    TemporaryGrant.objects.create(person=ann, door=campus["north"], reason="lab night", **span)
+    TemporaryGrant.objects.create(person=ann, door=campus["south"], reason="gym secret", **span)
+    TemporaryGrant.objects.create(person=ann, zone="south", reason="south secret", **span)
+    TemporaryGrant.objects.create(person=ann, zone="north", reason="north works", **span)
+    path = f"/access/people/{ann.pk}/"
+    limited = client_as(campus["zone_operator"]).get(path).content.decode()
+    assert "lab night" in limited and "north works" in limited
+    assert "gym secret" not in limited and "south secret" not in limited
+    everyone = client_as(campus["operator"]).get(path).content.decode()
+    assert "gym secret" in everyone and "south secret" in everyone
+
+
+def test_a_visitors_host_is_named_only_to_an_operator_who_may_see_the_host(campus):
+    vera = Person.objects.create(
+        name="Vera Visitor",
+        kind="visitor",
+        host=campus["bob"],
+        purpose="interview",
+        expires_at=timezone.now() + timedelta(hours=2),
+    )
+    event(campus["north"], vera, kind="denied", reason="no_rule")
+    path = f"/access/people/{vera.pk}/"
+    limited = client_as(campus["zone_operator"]).get(path).content.decode()
+    assert "Bob South" not in limited and "Visiting a host in another zone" in limited
+    everyone = client_as(campus["operator"]).get(path).content.decode()
+    assert f'href="/access/people/{campus["bob"].pk}/">Bob South</a>' in everyone
+
+
+def test_the_door_page_names_only_people_the_viewer_may_see_and_counts_the_others(campus):
+    # Cleo and Dan may open Lab north but have never used a door of zone north.
+    staff = group_make("staff")
+    person_with_badge("EF11112222", groups=[staff], name="Cleo Hidden")
+    person_with_badge("EF33334444", groups=[staff], name="Dan Hidden")
+    path = f"/access/doors/{campus['north'].pk}/"
+    limited = client_as(campus["zone_operator"]).get(path).content.decode()
+    who = limited.split('id="who"')[1].split("</section>")[0]
+    assert "Ann North" in who and "Hidden" not in who
+    assert "2 others you cannot see" in who
+    everyone = client_as(campus["operator"]).get(path).content.decode()
+    who = everyone.split('id="who"')[1].split("</section>")[0]
+    assert "Cleo Hidden" in who and "Dan Hidden" in who and "cannot see" not in who
+
+
+def test_the_door_page_says_when_everyone_who_can_open_it_is_out_of_the_viewers_sight(campus):
+    AccessEvent.objects.filter(person=campus["ann"]).update(zone="elsewhere")
+    path = f"/access/doors/{campus['north'].pk}/"
+    who = client_as(campus["zone_operator"]).get(path).content.decode().split('id="who"')[1]
+    assert "Ann North" not in who and "1 person you cannot see" in who
+
+
+OUT_OF_RANGE = [
+    ("Asia/Shanghai", "0001-01-01T00:00"),
+    ("America/New_York", "9999-12-31T23:59"),
+    ("America/New_York", "0001-01-01T00:00"),
+    ("Asia/Shanghai", "9999-12-31T23:59"),
+    ("Asia/Shanghai", "1969-12-31T23:59"),
+    ("America/New_York", "3000-01-01T00:00"),
+]
+
+
+def _form_posts(campus, when: str) -> list[tuple[str, dict, str]]:
+    soon = (timezone.localtime() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    bob = campus["bob"].pk
+    visitor = {"name": "Vera", "kind": "visitor", "host": campus["ann"].pk, "purpose": "x"}
+    grant = {"zone": "south", "reason": "repair"}
+    return [
+        (f"/access/people/{bob}/credentials/new/", {"kind": "badge", "number": "Z9", "valid_from": when}, "valid_from"),
+        (f"/access/people/{bob}/credentials/new/", {"kind": "badge", "number": "Z9", "valid_until": when}, "valid_until"),
+        (f"/access/people/{bob}/grants/new/", {**grant, "valid_from": when, "valid_until": soon}, "valid_from"),
+        (f"/access/people/{bob}/grants/new/", {**grant, "valid_from": soon, "valid_until": when}, "valid_until"),
+        ("/access/people/new/", {**visitor, "expires_at": when}, "expires_at"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("form", range(5))
+@pytest.mark.parametrize(("zone", "when"), OUT_OF_RANGE)
+def test_the_admin_forms_refuse_dates_outside_1970_to_2999_in_any_campus_time_zone(
+    campus, settings, zone, when, form
+):
+    settings.TIME_ZONE = zone
+    path, data, field = _form_posts(campus, when)[form]
+    counts = (Person.objects.count(), Credential.objects.count(), TemporaryGrant.objects.count())
+    answer = client_as(campus["admin"]).post(path, data)
+    assert answer.status_code == 200
+    assert answer.context["form"].errors[field] == ["Enter a date from 1970 to 2999."]
+    after = (Person.objects.count(), Credential.objects.count(), TemporaryGrant.objects.count())
+    assert after == counts
+
+
+@pytest.mark.parametrize(
+    ("zone", "valid_from", "valid_until"),
+    [
+        ("Asia/Shanghai", "1970-01-01T00:00", "2999-12-31T23:59"),
+        ("America/New_York", "1970-01-01T00:00", "2999-12-31T23:59"),
+    ],
+)
+def test_a_credential_valid_from_1970_to_the_end_of_2999_is_stored(
+    campus, settings, zone, valid_from, valid_until
+):
+    settings.TIME_ZONE = zone
+    answer = client_as(campus["admin"]).post(
+        f"/access/people/{campus['bob'].pk}/credentials/new/",
+        {"kind": "badge", "number": "Z9", "valid_from": valid_from, "valid_until": valid_until},
+    )
+    assert answer.status_code == 302
+    badge = Credential.objects.get(number="Z9")
+    assert timezone.localtime(badge.valid_until).year == 2999
+
+
+def test_who_can_enter_is_worked_out_once_per_door_and_minute_while_nothing_changes(campus):
+    snapshot = current_snapshot()
+    at = timezone.now().replace(second=5)
+    first = door_who_can_enter(snapshot=snapshot, door_id=campus["north"].pk, at=at)
+    again = door_who_can_enter(
+        snapshot=snapshot, door_id=campus["north"].pk, at=at + timedelta(seconds=50)
+    )
+    assert again is first and [a.person_id for a in first] == [campus["ann"].pk]
+    other = door_who_can_enter(snapshot=snapshot, door_id=campus["south"].pk, at=at)
+    assert other is not first and other == ()
+
+
+def test_who_can_enter_is_worked_out_again_in_the_next_minute(campus):
+    # Bob's grant ends at 12:00 sharp: allowed at 11:59:30, not at 12:00:10.
+    noon = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    TemporaryGrant.objects.create(
+        person=campus["bob"],
+        door=campus["north"],
+        valid_from=noon - timedelta(hours=1),
+        valid_until=noon,
+        reason="x",
+    )
+    snapshot = current_snapshot()
+    door = campus["north"].pk
+    before = door_who_can_enter(snapshot=snapshot, door_id=door, at=noon - timedelta(seconds=30))
+    after = door_who_can_enter(snapshot=snapshot, door_id=door, at=noon + timedelta(seconds=10))
+    assert campus["bob"].pk in {a.person_id for a in before}
+    assert campus["bob"].pk not in {a.person_id for a in after}
+
+
+def test_the_door_page_changes_at_once_when_a_credential_is_revoked_within_the_minute(campus):
+    client = client_as(campus["operator"])
+    path = f"/access/doors/{campus['north'].pk}/"
+    assert "Ann North" in client.get(path).content.decode().split('id="who-can-enter"')[1]
+    credential_status_set(actor=campus["admin"], credential=campus["ann_badge"], status="revoked")
+    page = client.get(path).content.decode()
+    assert "Ann North" not in page.split('id="who"')[1].split("</section>")[0]
