@@ -1,15 +1,49 @@
 """What follows stored access events: the online decision and the event ingest call
 `access_events_committed` once their events are committed (never inside their transaction),
 with the ids of the events they stored. The live event stream and the detectors start here,
-each taking the ids and reading the rows themselves."""
+each taking the ids and reading the rows themselves.
 
+Two ways, by deployment:
+
+- With a Celery worker (Redis): the stream is sent inline (one channel-layer message) and the
+  detectors go to the worker (`access_events_detect.delay`), which schedules the tailgating
+  look with a countdown.
+- In-process tasks (the embedded mode, `ACCESS_FOLLOWERS_IN_THREAD`, on by default when
+  Celery is eager): the ids go to ONE daemon follower thread, so the controller's request
+  does not wait for them. The thread drains everything pending (up to FOLLOWERS_BATCH ids)
+  and sends the stream and runs the detectors once for the whole drained set: under load a
+  few hundred decisions cost one detector run. Tailgating looks wait in the same thread
+  until the door camera's frames of the window have arrived (eager Celery ignores
+  countdowns). Past FOLLOWERS_MAX_PENDING ids waiting, a commit runs its followers inline
+  (back-pressure: the controllers are answered more slowly, but no alarm is lost). When the
+  process exits (a management command, the server stopping), what is pending is judged
+  first, and the tailgating looks not yet due are judged at once (up to
+  FOLLOWERS_EXIT_SECONDS).
+"""
+
+import atexit
+import heapq
+import itertools
 import logging
+import threading
+import time
 
-from django.db import transaction
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 
 from .events import access_events_stream
 
 log = logging.getLogger(__name__)
+
+# The follower thread judges at most this many ids in one go.
+FOLLOWERS_BATCH = 1000
+# Ids waiting past this run inline in the committing request (back-pressure, nothing lost).
+FOLLOWERS_MAX_PENDING = 100_000
+# A database error while judging: tried this many times, a second more apart each time.
+FOLLOWERS_TRIES = 3
+# At exit, the pending ids and tailgating looks are judged for at most this long (under
+# the 10 s a container is given to stop).
+FOLLOWERS_EXIT_SECONDS = 8
 
 
 def access_events_committed(*, event_ids: list[int]) -> None:
@@ -18,9 +52,18 @@ def access_events_committed(*, event_ids: list[int]) -> None:
     the controller's answer must not turn into an error because a follower failed."""
     if not event_ids:
         return
-    access_events_stream(event_ids=event_ids)  # the live stream (/ws/access/); never raises
     ids = list(event_ids)
+    if settings.CELERY_TASK_ALWAYS_EAGER and settings.ACCESS_FOLLOWERS_IN_THREAD:
+        transaction.on_commit(lambda: _followers.put(ids))
+        return
+    access_events_stream(event_ids=ids)  # the live stream (/ws/access/); never raises
     transaction.on_commit(lambda: _detect(ids))
+
+
+def access_followers_idle(*, timeout: float = 10.0) -> bool:
+    """Wait until the follower thread has nothing pending (tailgating looks not yet due
+    aside); True when it is idle. For tests, the benchmark and a clean shutdown."""
+    return _followers.idle(timeout=timeout)
 
 
 def _detect(event_ids: list[int]) -> None:
@@ -32,3 +75,145 @@ def _detect(event_ids: list[int]) -> None:
         # Eager in tests and the embedded mode: a detector's failure lands here, and the
         # events stay stored and answered.
         log.exception("door detectors failed for %d events", len(event_ids))
+
+
+def _followers_run(event_ids: list[int]) -> list[int]:
+    """The stream and the detectors for `event_ids`, in this thread; returns the grants whose
+    tailgating look is due later. Never raises."""
+    from . import detectors
+
+    if not _followers.exiting:  # at exit nothing listens, and async_to_sync cannot run
+        access_events_stream(event_ids=event_ids)
+    for attempt in range(1, FOLLOWERS_TRIES + 1):
+        try:
+            detectors.access_events_detect(event_ids=event_ids)
+            return detectors.tailgating_candidates(event_ids=event_ids)
+        except (OperationalError, InterfaceError):
+            # The database is away (as the Celery task retries): judged again, what was
+            # raised is not raised twice.
+            if attempt == FOLLOWERS_TRIES:
+                log.exception("door detectors: %d events not judged", len(event_ids))
+                return []
+            close_old_connections()
+            time.sleep(attempt)
+        except Exception:
+            log.exception("door detectors failed for %d events", len(event_ids))
+            return []
+    return []
+
+
+def _tailgating_run(event_ids: list[int]) -> None:
+    from . import detectors
+
+    try:
+        detectors.firings_raise(detectors.tailgating_judge(event_ids=event_ids))
+    except Exception:
+        log.exception("tailgating look failed for %d grants", len(event_ids))
+
+
+class _Followers:
+    """The follower thread: pending ids, and tailgating looks due at a time (a heap)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._pending: list[int] = []
+        self._due: list[tuple[float, int, list[int]]] = []
+        self._order = itertools.count()
+        self._busy = False
+        self._hurry = False  # exiting: tailgating looks are due at once
+        self.exiting = False
+        self._thread: threading.Thread | None = None
+
+    def put(self, ids: list[int]) -> None:
+        with self._lock:
+            overloaded = len(self._pending) >= FOLLOWERS_MAX_PENDING
+            if not overloaded:
+                self._pending.extend(ids)
+                self._start()
+                self._lock.notify_all()
+                return
+        log.warning(
+            "door followers: %d ids pending; judging %d inline", FOLLOWERS_MAX_PENDING, len(ids)
+        )
+        grants = _followers_run(ids)
+        if grants:
+            self.later(grants)
+
+    def later(self, grants: list[int]) -> None:
+        """Look at these grants for tailgating once the window and the settle time passed."""
+        from .models import DetectorSettings
+        from .tasks import TAILGATING_SETTLE_SECONDS
+
+        delay = DetectorSettings.current().tailgating_window_seconds + TAILGATING_SETTLE_SECONDS
+        with self._lock:
+            due = 0.0 if self._hurry else time.monotonic() + delay
+            heapq.heappush(self._due, (due, next(self._order), grants))
+            self._start()
+            self._lock.notify_all()
+
+    def idle(self, *, timeout: float, tailgating: bool = False) -> bool:
+        """Wait until nothing is pending (with `tailgating`, the looks not yet due are made
+        due now and waited for too)."""
+        end = time.monotonic() + timeout
+        with self._lock:
+            if tailgating:
+                self._hurry = True
+                self._due = [(0.0, order, grants) for _, order, grants in self._due]
+                heapq.heapify(self._due)
+                self._lock.notify_all()
+            while self._pending or self._busy or (tailgating and self._due):
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(left)
+        return True
+
+    def _start(self) -> None:  # under the lock
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="access-followers", daemon=True)
+            self._thread.start()
+
+    def _next(self) -> tuple[list[int], list[int]]:
+        """Block until there are ids to judge or tailgating looks due; take them."""
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                due: list[int] = []
+                while self._due and self._due[0][0] <= now:
+                    due += heapq.heappop(self._due)[2]
+                if self._pending or due:
+                    ids = self._pending[:FOLLOWERS_BATCH]
+                    del self._pending[:FOLLOWERS_BATCH]
+                    self._busy = True
+                    return ids, due
+                self._lock.wait(self._due[0][0] - now if self._due else None)
+
+    def _loop(self) -> None:
+        while True:
+            ids, due = self._next()
+            try:
+                if ids:
+                    grants = _followers_run(ids)
+                    if grants:
+                        self.later(grants)
+                if due:
+                    _tailgating_run(due)
+            except Exception:  # the thread must go on for the next commits
+                log.exception("door followers failed for %d events", len(ids))
+            finally:
+                close_old_connections()
+                with self._lock:
+                    self._busy = False
+                    self._lock.notify_all()
+
+
+_followers = _Followers()
+
+
+@atexit.register
+def _followers_exit() -> None:
+    _followers.exiting = True
+    thread = _followers._thread
+    running = thread is not None and thread.is_alive()
+    if running and not _followers.idle(timeout=FOLLOWERS_EXIT_SECONDS, tailgating=True):
+        log.warning("door followers: exiting with events not yet judged")

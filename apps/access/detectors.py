@@ -4,12 +4,22 @@ settings, each raising or extending a door incident through `apps.incidents.serv
 `access_events_detect` judges one committed batch with a bounded number of queries (the
 settings, the events, the recent denials, the people's recent grants, the walking times, the
 controllers' doors), whatever the batch's size; only an anomaly costs more (its incident).
-Events older than ACCESS_DETECTORS_MAX_AGE_HOURS are not judged: history loaded in bulk
-feeds the learned hours but raises nothing.
+Events older than ACCESS_DETECTORS_MAX_AGE_HOURS are not judged by the rate-based and
+learned detectors (history loaded in bulk feeds the learned hours but raises nothing); the
+safety alarms (door forced, tamper, credential misuse) are raised however late, their details
+saying so.
+
+Events arrive late and out of order (a controller's offline buffer): the detectors that compare
+events judge each new event against the stored events before AND after it (a late denial
+completes a burst, a late grant makes a later stored grant an antipassback); DetectorFiring
+makes a firing judged twice harmless. The detectors that query history split a batch into hour
+buckets by event time, so a batch spanning a day costs at most a few queries per hour, each over
+a window as wide as the bucket plus the detector's own window.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -19,16 +29,17 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import InterfaceError, OperationalError
 from django.db.models import Count, Q
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 from django.utils import timezone
 
 from apps.cameras.models import Detection
-from apps.cameras.zones import point_in_zone
+from apps.cameras.zones import box_in_zone
 from apps.core.choices import Severity
 from apps.incidents.choices import Kind
 
-from .choices import Antipassback, CredentialKind, Direction, EventKind, Reason
+from .choices import Antipassback, CredentialKind, CredentialStatus, Direction, EventKind, Reason
 from .models import AccessEvent, DetectorSettings, Door, WalkingTime
 
 log = logging.getLogger(__name__)
@@ -36,6 +47,8 @@ log = logging.getLogger(__name__)
 MISUSE_REASONS = {Reason.LOST, Reason.SUSPENDED, Reason.REVOKED}
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 HOURS_OF_WEEK = 7 * 24
+WEEKDAYS = (0, 1, 2, 3, 4)  # Monday to Friday: their hours are learned together
+WEEKEND = (5, 6)
 # Antipassback and impossible travel look this far back for a person's previous grant:
 # controllers reset antipassback daily, and no walk between zones takes a day.
 RECENT_LOOKBACK = timedelta(hours=24)
@@ -88,20 +101,56 @@ def access_events_judge(*, event_ids: Sequence[int], now: datetime | None = None
     config = DetectorSettings.current()
     cutoff = now - timedelta(hours=settings.ACCESS_DETECTORS_MAX_AGE_HOURS)
     events = list(
-        AccessEvent.objects.filter(pk__in=list(event_ids), occurred_at__gte=cutoff)
+        AccessEvent.objects.filter(pk__in=list(event_ids))
         .select_related("door", "reader", "credential", "person", "controller")
         .order_by("occurred_at", "id")
     )
     if not events:
         return []
+    # Safety alarms are raised however late they are reported.
     firings: list[Firing] = []
-    firings += _door_states(events, config)
+    firings += _late(_door_states(events, config, alarms_only=True), cutoff)
+    firings += _late(_credential_misuse(events, config), cutoff)
+    events = [e for e in events if e.occurred_at >= cutoff]
+    if not events:
+        return firings
+    firings += _door_states(events, config, alarms_only=False)
     firings += _controller_events(events, config)
-    firings += _credential_misuse(events, config)
     firings += _plate_refused(events, config)
-    firings += _repeated_denials(events, config)
-    firings += _person_grants(events, config)
+    for bucket in _hour_buckets(events):
+        firings += _repeated_denials(bucket, config)
+        firings += _person_grants(bucket, config)
     return firings
+
+
+def _late(firings: list[Firing], cutoff: datetime) -> list[Firing]:
+    """Firings of events older than `cutoff`, their details saying they were reported late."""
+    out = []
+    for firing in firings:
+        if firing.event.occurred_at < cutoff:
+            late = f"reported late: happened at {firing.event.occurred_at.isoformat()}"
+            firing = Firing(
+                firing.kind,
+                firing.event,
+                firing.severity,
+                firing.title,
+                {**firing.details, "late": late, "why": f"{firing.details['why']} ({late})"},
+                door=firing.door,
+                frame_id=firing.frame_id,
+            )
+        out.append(firing)
+    return out
+
+
+def _hour_buckets(events: list[AccessEvent]) -> list[list[AccessEvent]]:
+    """The events (in time order) split by the hour they happened in: each history query
+    then spans an hour and the detector's window, however wide the batch's times are."""
+    tz = ZoneInfo(settings.TIME_ZONE)  # campus hours: a bucket never straddles midnight
+    buckets: dict[datetime, list[AccessEvent]] = {}
+    for event in events:
+        hour = event.occurred_at.astimezone(tz).replace(minute=0, second=0, microsecond=0)
+        buckets.setdefault(hour, []).append(event)
+    return list(buckets.values())
 
 
 def firings_raise(firings: Iterable[Firing]) -> list:
@@ -119,6 +168,7 @@ def firings_raise(firings: Iterable[Firing]) -> list:
         return []
     cooldown = DetectorSettings.current().update_cooldown_seconds
     incidents = []
+    database_down: Exception | None = None
     for group in groups.values():
         first, last = group[0], group[-1]
         try:
@@ -135,8 +185,15 @@ def firings_raise(firings: Iterable[Firing]) -> list:
                     repeats=[(f.event, f.details) for f in group[1:]],
                 )
             )
+        except (OperationalError, InterfaceError) as exc:
+            # The database is away: the other groups are tried, then the task retries (it
+            # judges again; what was raised is not raised twice).
+            log.warning("door detector %s: events %s not raised yet", first.kind, first.event.pk)
+            database_down = exc
         except Exception:
             log.exception("door detector %s: events %s not raised", first.kind, first.event.pk)
+    if database_down is not None:
+        raise database_down
     return incidents
 
 
@@ -179,13 +236,16 @@ def _door_name(event: AccessEvent) -> str:
 # Door states reported by the controller --------------------------------------------------
 
 
-def _door_states(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
-    """Forced, held open and tamper: the controller saw it; the event is the alarm."""
+def _door_states(
+    events: list[AccessEvent], config: DetectorSettings, *, alarms_only: bool
+) -> list[Firing]:
+    """Forced and tamper (`alarms_only`, raised however late), or held open (not
+    `alarms_only`): the controller saw it; the event is the alarm."""
     firings = []
     for event in events:
         if event.door is None and event.kind != EventKind.TAMPER:
             continue
-        if event.kind == EventKind.FORCED and config.door_forced_enabled:
+        if event.kind == EventKind.FORCED and config.door_forced_enabled and alarms_only:
             firings.append(
                 Firing(
                     Kind.DOOR_FORCED,
@@ -199,7 +259,9 @@ def _door_states(events: list[AccessEvent], config: DetectorSettings) -> list[Fi
                     },
                 )
             )
-        elif event.kind == EventKind.HELD_OPEN and config.door_held_open_enabled:
+        elif (
+            event.kind == EventKind.HELD_OPEN and config.door_held_open_enabled and not alarms_only
+        ):
             # Controllers report "held open" when their own timer, set to the door's limit,
             # runs out; the event carries no duration, so the limit is what we know.
             limit = event.door.held_open_limit_seconds
@@ -217,6 +279,8 @@ def _door_states(events: list[AccessEvent], config: DetectorSettings) -> list[Fi
                     },
                 )
             )
+    if not alarms_only:
+        return firings
     tampered = [e for e in events if e.kind == EventKind.TAMPER and config.door_tamper_enabled]
     doors = _first_doors({e.controller_id for e in tampered if e.door is None})
     for event in tampered:
@@ -318,29 +382,68 @@ def _controllers_back_online(*, event_ids: Sequence[int], now: datetime | None) 
 
 
 def _credential_misuse(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
+    """A lost, suspended or revoked credential shown: refused for that reason, or (decided
+    offline, from a controller's cache that did not know yet) refused as unknown or even
+    granted, when the credential already had that status at the event's time (its last
+    change is not after the event)."""
     if not config.credential_misuse_enabled:
         return []
     firings = []
     for event in events:
-        if event.kind != EventKind.DENIED or event.reason not in MISUSE_REASONS:
-            continue
         if event.door is None:
             continue
-        status = Reason(event.reason).label.lower()
+        if event.kind == EventKind.DENIED and event.reason in MISUSE_REASONS:
+            firings.append(_misuse_refused(event))
+            continue
+        credential = event.credential
+        if (
+            event.kind not in (EventKind.DENIED, EventKind.GRANTED)
+            or credential is None
+            or credential.status == CredentialStatus.ACTIVE
+            or credential.updated_at > event.occurred_at
+        ):
+            continue
+        status = CredentialStatus(credential.status).label.lower()
+        granted = event.kind == EventKind.GRANTED
         firings.append(
             Firing(
                 Kind.CREDENTIAL_MISUSE,
                 event,
                 Severity.HIGH,
-                f"{Reason(event.reason).label} credential used at {_door_name(event)}",
+                f"{CredentialStatus(credential.status).label} credential "
+                f"{'opened' if granted else 'used at'} {_door_name(event)}",
                 {
                     **_who(event),
-                    "why": f"A credential marked {status} was shown at reader "
-                    f"{event.reader.code if event.reader else '?'} and refused.",
+                    "credential_status": credential.status,
+                    "decided_offline": True,
+                    "why": f"A credential marked {status} since "
+                    f"{credential.updated_at:%Y-%m-%d %H:%M} was shown at reader "
+                    f"{event.reader.code if event.reader else '?'} and "
+                    + (
+                        "GRANTED by the controller's offline cache: someone got in with it."
+                        if granted
+                        else "refused by the controller's offline cache as "
+                        f"{event.reason or 'refused'}."
+                    ),
                 },
             )
         )
     return firings
+
+
+def _misuse_refused(event: AccessEvent) -> Firing:
+    status = Reason(event.reason).label.lower()
+    return Firing(
+        Kind.CREDENTIAL_MISUSE,
+        event,
+        Severity.HIGH,
+        f"{Reason(event.reason).label} credential used at {_door_name(event)}",
+        {
+            **_who(event),
+            "why": f"A credential marked {status} was shown at reader "
+            f"{event.reader.code if event.reader else '?'} and refused.",
+        },
+    )
 
 
 def _plate_refused(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
@@ -377,8 +480,11 @@ def _plate_refused(events: list[AccessEvent], config: DetectorSettings) -> list[
 
 
 def _repeated_denials(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
-    """At least N denials at one reader, or of one credential, within M minutes (counting
-    this one): one query for every denial of the batch."""
+    """At least N denials at one reader, or of one credential, within the M minutes up to a
+    denial (counting it). The batch's denials are judged, and so are the stored denials
+    after them whose window a late denial completed. One query for every denial of the batch
+    (an hour bucket), over [first - M, last + M], counted by bisection over the sorted times;
+    one more loads the stored denials a late one made fire."""
     denied = [e for e in events if e.kind == EventKind.DENIED and e.door is not None]
     if not denied or not config.repeated_denials_enabled:
         return []
@@ -390,7 +496,7 @@ def _repeated_denials(events: list[AccessEvent], config: DetectorSettings) -> li
         AccessEvent.objects.filter(
             kind=EventKind.DENIED,
             occurred_at__gte=denied[0].occurred_at - window,
-            occurred_at__lte=denied[-1].occurred_at,
+            occurred_at__lte=denied[-1].occurred_at + window,
         )
         .filter(Q(reader_id__in=readers) | Q(credential_number__in=numbers))
         .values_list("id", "reader_id", "credential_kind", "credential_number", "occurred_at")
@@ -402,17 +508,51 @@ def _repeated_denials(events: list[AccessEvent], config: DetectorSettings) -> li
             by_reader[reader_id].append((at, pk))
         if number in numbers:
             by_credential[(kind, number)].append((at, pk))
+    for times in (*by_reader.values(), *by_credential.values()):
+        times.sort()
+    # A denial fires when the window of M minutes up to it holds N denials. A late denial
+    # can complete the window of a stored denial after it: those are judged too.
+    later: set[int] = set()
+    for event in denied:
+        for times in (
+            by_reader.get(event.reader_id, []),
+            by_credential.get((event.credential_kind, event.credential_number), [])
+            if event.credential_number
+            else [],
+        ):
+            lo = bisect.bisect_right(times, (event.occurred_at, event.pk))
+            hi = bisect.bisect_right(times, (event.occurred_at + window, 2**63))
+            later.update(pk for _, pk in times[lo:hi])
+    batch = {e.pk for e in denied}
+    later -= batch
+    # Only those whose window the batch completed (already N without it: judged before).
+    completed = set()
+    for times in (*by_reader.values(), *by_credential.values()):
+        for index, (at, pk) in enumerate(times):
+            if pk not in later:
+                continue
+            inside = times[bisect.bisect_left(times, (at - window, -1)) : index + 1]
+            if len(inside) >= needed > sum(1 for _, other in inside if other not in batch):
+                completed.add(pk)
+    if completed:
+        denied = sorted(
+            [
+                *denied,
+                *AccessEvent.objects.filter(pk__in=completed, door__isnull=False).select_related(
+                    "door", "reader", "credential", "person", "controller"
+                ),
+            ],
+            key=lambda e: (e.occurred_at, e.pk),
+        )
     firings = []
     minutes = config.repeated_denials_minutes
     for event in denied:
-        key = (event.occurred_at, event.pk)
-        start = event.occurred_at - window
-        at_reader = sum(1 for t in by_reader.get(event.reader_id, ()) if start <= t[0] and t <= key)
+        at_reader = _denials_up_to(by_reader.get(event.reader_id, []), event, window)
         of_credential = (
-            sum(
-                1
-                for t in by_credential.get((event.credential_kind, event.credential_number), ())
-                if start <= t[0] and t <= key
+            _denials_up_to(
+                by_credential.get((event.credential_kind, event.credential_number), []),
+                event,
+                window,
             )
             if event.credential_number
             else 0
@@ -448,6 +588,14 @@ def _repeated_denials(events: list[AccessEvent], config: DetectorSettings) -> li
     return firings
 
 
+def _denials_up_to(times: list[tuple[datetime, int]], event: AccessEvent, window) -> int:
+    """Denials among the sorted (time, id) `times` in the `window` up to `event` (itself
+    counted)."""
+    return bisect.bisect_right(times, (event.occurred_at, event.pk)) - bisect.bisect_left(
+        times, (event.occurred_at - window, -1)
+    )
+
+
 # People's grants: antipassback, impossible travel, unusual hours -------------------------
 
 
@@ -458,6 +606,61 @@ class _Grant:
     zone: str
     door_name: str
     direction: str | None
+
+
+class _History:
+    """One person's stored grants around a batch, in (time, id) order, with what the
+    detectors ask of them answered by bisection (a person with a flood of grants costs
+    log n per event, not n)."""
+
+    def __init__(self) -> None:
+        self.grants: list[_Grant] = []
+        self.keys: list[tuple[datetime, int]] = []
+        self.by_zone: dict[str, list[int]] = defaultdict(list)  # indexes into grants
+        self.by_hour: dict[int, list[int]] = defaultdict(list)  # hour of week: indexes
+
+    def add(self, grant: _Grant, tz) -> None:
+        index = len(self.grants)
+        self.grants.append(grant)
+        self.keys.append((grant.at, grant.pk))
+        self.by_zone[grant.zone].append(index)
+        self.by_hour[_hour_of_week(grant.at, tz)].append(index)
+
+    def index_at(self, at: datetime) -> int:
+        """How many grants come before the time `at`."""
+        return bisect.bisect_left(self.keys, (at, -1))
+
+    def index(self, event: AccessEvent) -> int:
+        """How many grants come before `event`."""
+        return bisect.bisect_left(self.keys, (event.occurred_at, event.pk))
+
+    def last(self, end: int) -> _Grant | None:
+        return self.grants[end - 1] if end else None
+
+    def last_in_zone(self, zone: str, end: int) -> _Grant | None:
+        indexes = self.by_zone.get(zone, [])
+        at = bisect.bisect_left(indexes, end)
+        return self.grants[indexes[at - 1]] if at else None
+
+    def next(self, event: AccessEvent) -> _Grant | None:
+        at = bisect.bisect_right(self.keys, (event.occurred_at, event.pk))
+        return self.grants[at] if at < len(self.grants) else None
+
+    def next_in_zone(self, zone: str, event: AccessEvent) -> _Grant | None:
+        indexes = self.by_zone.get(zone, [])
+        at = bisect.bisect_right(
+            indexes, bisect.bisect_right(self.keys, (event.occurred_at, event.pk)) - 1
+        )
+        return self.grants[indexes[at]] if at < len(indexes) else None
+
+    def hours_between(self, start: int, end: int) -> dict[int, int]:
+        """Grants of indexes [start, end) per hour of the week."""
+        counts = {}
+        for hour, indexes in self.by_hour.items():
+            n = bisect.bisect_left(indexes, end) - bisect.bisect_left(indexes, start)
+            if n:
+                counts[hour] = n
+        return counts
 
 
 def _person_grants(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
@@ -482,20 +685,20 @@ def _person_grants(events: list[AccessEvent], config: DetectorSettings) -> list[
         return firings
     people = {e.person_id for e in grants}
     first, last = grants[0].occurred_at, grants[-1].occurred_at
-    recent: dict[int, list[_Grant]] = defaultdict(list)
+    tz = ZoneInfo(settings.TIME_ZONE)
+    recent: dict[int, _History] = defaultdict(_History)
     for pk, person_id, at, zone, door_name, direction in (
         AccessEvent.objects.filter(
             person_id__in=people,
             kind=EventKind.GRANTED,
             occurred_at__gte=first - RECENT_LOOKBACK,
-            occurred_at__lte=last,
+            occurred_at__lte=last + RECENT_LOOKBACK,
         )
         .order_by("occurred_at", "id")
         .values_list("id", "person_id", "occurred_at", "zone", "door__name", "reader__direction")
     ):
-        recent[person_id].append(_Grant(pk, at, zone, door_name or "", direction))
+        recent[person_id].add(_Grant(pk, at, zone, door_name or "", direction), tz)
     walking = _walking_minutes() if config.impossible_travel_enabled else {}
-    tz = ZoneInfo(settings.TIME_ZONE)
     today = first.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
     hours = (
         _hour_counts_before(people, today, config.unusual_hours_days, tz)
@@ -503,21 +706,14 @@ def _person_grants(events: list[AccessEvent], config: DetectorSettings) -> list[
         else {}
     )
     for event in grants:
-        key = (event.occurred_at, event.pk)
-        before = [g for g in recent[event.person_id] if (g.at, g.pk) < key]
-        if config.antipassback_enabled and event.reason != Reason.ANTIPASSBACK:
-            firing = _antipassback_in_twice(event, before)
-            if firing:
-                firings.append(firing)
-        if config.impossible_travel_enabled and walking:
-            firing = _impossible_travel(event, before, walking)
-            if firing:
-                firings.append(firing)
+        history = recent[event.person_id]
+        end = history.index(event)
+        firings += _judge_after(event, history, end, config, walking)
         if config.unusual_hours_enabled:
             counts = list(hours.get(event.person_id, [0] * HOURS_OF_WEEK))
-            for grant in before:  # today's earlier grants (the days before are counted)
-                if grant.at >= today:
-                    counts[_hour_of_week(grant.at, tz)] += 1
+            # today's earlier grants (the days before are counted)
+            for hour, n in history.hours_between(history.index_at(today), end).items():
+                counts[hour] += n
             judged = unusual_hours_judge(
                 counts=counts,
                 at=event.occurred_at,
@@ -536,6 +732,58 @@ def _person_grants(events: list[AccessEvent], config: DetectorSettings) -> list[
                         {**_who(event), **judged.details, "why": judged.why},
                     )
                 )
+    if config.antipassback_enabled or (config.impossible_travel_enabled and walking):
+        firings += _later_grants(grants, recent, config, walking)
+    return firings
+
+
+def _judge_after(
+    event: AccessEvent,
+    history: _History,
+    end: int,
+    config: DetectorSettings,
+    walking: dict[frozenset[str], int],
+) -> list[Firing]:
+    """Antipassback and impossible travel for `event`, the first `end` grants of the
+    person's `history` before it."""
+    firings = []
+    if config.antipassback_enabled and event.reason != Reason.ANTIPASSBACK:
+        firing = _antipassback_in_twice(event, history.last_in_zone(event.zone, end))
+        if firing:
+            firings.append(firing)
+    if config.impossible_travel_enabled and walking:
+        firing = _impossible_travel(event, history.last(end), walking)
+        if firing:
+            firings.append(firing)
+    return firings
+
+
+def _later_grants(
+    grants: list[AccessEvent],
+    recent: dict[int, _History],
+    config: DetectorSettings,
+    walking: dict[frozenset[str], int],
+) -> list[Firing]:
+    """A late grant changes what came before the person's next stored grants: their next
+    grant (impossible travel) and their next grant into the same zone (antipassback) are
+    judged again, with this grant before them. One query loads them all."""
+    later: set[int] = set()
+    for event in grants:
+        history = recent[event.person_id]
+        for grant in (history.next(event), history.next_in_zone(event.zone, event)):
+            if grant is not None:
+                later.add(grant.pk)
+    later -= {e.pk for e in grants}
+    if not later:
+        return []
+    firings = []
+    for event in (
+        AccessEvent.objects.filter(pk__in=later, door__isnull=False)
+        .select_related("door", "reader", "credential", "person", "controller")
+        .order_by("occurred_at", "id")
+    ):
+        history = recent[event.person_id]
+        firings += _judge_after(event, history, history.index(event), config, walking)
     return firings
 
 
@@ -585,15 +833,14 @@ def _antipassback(event: AccessEvent, *, why: str) -> Firing:
     )
 
 
-def _antipassback_in_twice(event: AccessEvent, before: list[_Grant]) -> Firing | None:
-    """Two granted entries into one zone with no exit between, at a door whose antipassback
-    is on (soft doors grant the second; the stored event has no warning, so it is found
-    here)."""
+def _antipassback_in_twice(event: AccessEvent, last: _Grant | None) -> Firing | None:
+    """Two granted entries into one zone with no exit between (`last`: the person's grant
+    into this zone before this one), at a door whose antipassback is on (soft doors grant
+    the second; the stored event has no warning, so it is found here)."""
     if event.door.antipassback == Antipassback.OFF or event.reader is None:
         return None
     if event.reader.direction != Direction.IN:
         return None
-    last = next((g for g in reversed(before) if g.zone == event.zone), None)
     if last is None or last.direction != Direction.IN:
         return None
     return _antipassback(
@@ -611,13 +858,12 @@ def _walking_minutes() -> dict[frozenset[str], int]:
 
 
 def _impossible_travel(
-    event: AccessEvent, before: list[_Grant], walking: dict[frozenset[str], int]
+    event: AccessEvent, last: _Grant | None, walking: dict[frozenset[str], int]
 ) -> Firing | None:
-    """Granted here too soon after a grant in another zone: less time between them than the
-    walking time admins set between the zones."""
-    if not before:
+    """Granted here too soon after the person's previous grant (`last`) in another zone:
+    less time between them than the walking time admins set between the zones."""
+    if last is None:
         return None
-    last = before[-1]
     if last.zone == event.zone:
         return None
     minutes = walking.get(frozenset((last.zone, event.zone)))
@@ -683,11 +929,14 @@ def unusual_hours_judge(
     `counts`, their granted entries of the `days` before it per hour of the week (campus
     time, `hour_counts`).
 
-    The counts are smoothed: this hour counts
-    whole, the hour before and after count half, and the same hour on the other days a
-    quarter, so a guard who always comes at 03:00 on weekdays is not flagged on a Saturday
-    at 03:00, while a student who was never in at night is. Unusual when the smoothed count
-    is below `max_usual`. Fewer than `min_history` entries: not judged, and the judgement
+    A few weeks of one person's entries are too sparse per hour of the WEEK (a student in on
+    some Mondays at 11:00 and other days at 11:00 is not unusual on a Monday at 11:00), so
+    the days are pooled: weekdays (Monday to Friday) together, the weekend together. The
+    pooled count of this hour on days of this kind counts whole, the hours beside it half,
+    the hours two away a quarter, and the same hour on days of the other kind a quarter, so
+    a guard who always comes at 03:00 on weekdays is not flagged on a Saturday at 03:00,
+    while a student who was never in at night is. Unusual when the smoothed count is below
+    `max_usual`. Fewer than `min_history` entries: not judged, and the judgement
     says so."""
     total = sum(counts)
     hour = _hour_of_week(at, tz)
@@ -700,9 +949,18 @@ def unusual_hours_judge(
             details={"history_entries": total},
         )
     day, of_day = divmod(hour, 24)
-    beside = counts[(hour - 1) % HOURS_OF_WEEK] + counts[(hour + 1) % HOURS_OF_WEEK]
-    other_days = sum(counts[d * 24 + of_day] for d in range(7) if d != day)
-    smoothed = counts[hour] + 0.5 * beside + 0.25 * other_days
+    kind = WEEKEND if day in WEEKEND else WEEKDAYS
+    other = WEEKDAYS if kind is WEEKEND else WEEKEND
+
+    def pooled(days_of_kind: tuple[int, ...], of_day: int) -> int:
+        return sum(counts[d * 24 + of_day % 24] for d in days_of_kind)
+
+    smoothed = (
+        pooled(kind, of_day)
+        + 0.5 * (pooled(kind, of_day - 1) + pooled(kind, of_day + 1))
+        + 0.25 * (pooled(kind, of_day - 2) + pooled(kind, of_day + 2))
+        + 0.25 * pooled(other, of_day)
+    )
     by_hour_of_day = [sum(counts[d * 24 + h] for d in range(7)) for h in range(24)]
     usual = sorted((h for h in range(24) if by_hour_of_day[h]), key=lambda h: -by_hour_of_day[h])[
         :5
@@ -713,6 +971,7 @@ def unusual_hours_judge(
         "history_days": days,
         "hour_of_week": _hour_name(hour),
         "this_hour_count": counts[hour],
+        "pooled_days": "weekend" if kind is WEEKEND else "weekdays",
         "smoothed_count": round(smoothed, 2),
         "threshold": max_usual,
         "usual_hours": usual_hours,
@@ -771,50 +1030,68 @@ def tailgating_judge(*, event_ids: Sequence[int]) -> list[Firing]:
             by_door[event.door_id].append(event)
     firings = []
     for door_events in by_door.values():
-        door = door_events[0].door
-        start, end = door_events[0].occurred_at - window, door_events[-1].occurred_at + window
-        grant_times = list(
-            AccessEvent.objects.filter(
-                door=door, kind=EventKind.GRANTED, occurred_at__gte=start, occurred_at__lte=end
-            ).values_list("occurred_at", flat=True)
-        )
-        people = _people_per_frame(door, start, end)
-        for event in door_events:
-            lo, hi = event.occurred_at - window, event.occurred_at + window
-            in_window = [(n, fid) for at, fid, n in people if lo <= at <= hi]
-            if not in_window:
-                continue
-            most, frame_id = max(in_window)
-            granted = sum(1 for at in grant_times if lo <= at <= hi)
-            if most <= granted:
-                continue
-            seconds = config.tailgating_window_seconds
-            firings.append(
-                Firing(
-                    Kind.TAILGATING,
-                    event,
-                    Severity.HIGH,
-                    f"Tailgating at {door.name}",
-                    {
-                        **_who(event),
-                        "people_seen": most,
-                        "grants": granted,
-                        "window_seconds": seconds,
-                        "frame": frame_id,
-                        "why": f"The door camera saw {most} people at the door within "
-                        f"{seconds} s of the grant, but only {granted} "
-                        f"{'grant was' if granted == 1 else 'grants were'} given.",
-                    },
-                    frame_id=frame_id,
-                )
+        try:
+            firings += _tailgating_at_door(door_events, window, config)
+        except Exception:
+            # One door's bad polygon or data must not lose the other doors' looks.
+            log.exception("tailgating at door %s not judged", door_events[0].door_id)
+    return firings
+
+
+def _tailgating_at_door(
+    door_events: list[AccessEvent], window: timedelta, config: DetectorSettings
+) -> list[Firing]:
+    firings = []
+    door = door_events[0].door
+    start, end = door_events[0].occurred_at - window, door_events[-1].occurred_at + window
+    grant_times = sorted(
+        AccessEvent.objects.filter(
+            door=door, kind=EventKind.GRANTED, occurred_at__gte=start, occurred_at__lte=end
+        ).values_list("occurred_at", flat=True)
+    )
+    people = sorted(_people_per_frame(door, start, end))
+    frame_times = [at for at, _, _ in people]
+    for event in door_events:
+        lo, hi = event.occurred_at - window, event.occurred_at + window
+        in_window = [
+            (n, fid)
+            for _, fid, n in people[
+                bisect.bisect_left(frame_times, lo) : bisect.bisect_right(frame_times, hi)
+            ]
+        ]
+        if not in_window:
+            continue
+        most, frame_id = max(in_window)
+        granted = bisect.bisect_right(grant_times, hi) - bisect.bisect_left(grant_times, lo)
+        if most <= granted:
+            continue
+        seconds = config.tailgating_window_seconds
+        firings.append(
+            Firing(
+                Kind.TAILGATING,
+                event,
+                Severity.HIGH,
+                f"Tailgating at {door.name}",
+                {
+                    **_who(event),
+                    "people_seen": most,
+                    "grants": granted,
+                    "window_seconds": seconds,
+                    "frame": frame_id,
+                    "why": f"The door camera saw {most} people at the door within "
+                    f"{seconds} s of the grant, but only {granted} "
+                    f"{'grant was' if granted == 1 else 'grants were'} given.",
+                },
+                frame_id=frame_id,
             )
+        )
     return firings
 
 
 def _people_per_frame(door: Door, start: datetime, end: datetime) -> list[tuple]:
     """(received at, frame id, people inside the door's polygon) per frame of the door's
-    camera received between `start` and `end`: a person counts when the centre of its box
-    is inside the polygon."""
+    camera received between `start` and `end`: a person counts where they stand (the bottom
+    centre of their box, as camera rules count: `box_in_zone`) is inside the polygon."""
     counts: dict[int, list] = {}
     for frame_id, at, x0, y0, x1, y1 in Detection.objects.filter(
         frame__camera_id=door.camera_id,
@@ -824,6 +1101,6 @@ def _people_per_frame(door: Door, start: datetime, end: datetime) -> list[tuple]
         x0__isnull=False,
     ).values_list("frame_id", "frame__received_at", "x0", "y0", "x1", "y1"):
         entry = counts.setdefault(frame_id, [at, frame_id, 0])
-        if point_in_zone(((x0 + x1) / 2, (y0 + y1) / 2), door.camera_polygon):
+        if box_in_zone((x0, y0, x1, y1), door.camera_polygon):
             entry[2] += 1
     return [tuple(v) for v in counts.values()]

@@ -1,7 +1,7 @@
 """Celery tasks for door access: thin wrappers that run the detectors on committed events."""
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 
 from . import detectors
 from .plate_tasks import frame_plates_read  # noqa: F401  (autodiscovery imports only tasks modules)
@@ -13,7 +13,7 @@ TAILGATING_SETTLE_SECONDS = 5
 
 @shared_task(
     name="apps.access.tasks.access_events_detect",
-    autoretry_for=(OperationalError,),
+    autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=2,
     retry_backoff_max=60,
     retry_jitter=True,
@@ -38,7 +38,7 @@ def access_events_detect(event_ids: list[int]) -> int:
 
 @shared_task(
     name="apps.access.tasks.access_tailgating_check",
-    autoretry_for=(OperationalError,),
+    autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=2,
     retry_backoff_max=60,
     retry_jitter=True,

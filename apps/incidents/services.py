@@ -319,8 +319,10 @@ def incident_from_access(
     if kind not in DOOR_KINDS:
         raise ValueError(f"{kind!r} is not a door incident kind")
     _outbox_turn()
-    # Serialise detectors at one door: two batches must not both open its incident.
-    Door.objects.select_for_update().filter(pk=door.pk).first()
+    # Serialise detectors at one door: two batches must not both open its incident. No key
+    # lock (FOR NO KEY UPDATE): it does not conflict with the FOR KEY SHARE that every
+    # access event insert takes on its door, so decisions at the door never wait for it.
+    Door.objects.select_for_update(no_key=True).filter(pk=door.pk).first()
     fired = [(event, details), *(repeats or [])]
     earlier = {
         f.event_id: f.incident

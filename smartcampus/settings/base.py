@@ -500,6 +500,12 @@ ACCESS_DECISIONS_PER_MINUTE_PER_CONTROLLER = env_int(
 ACCESS_DETECTORS_MAX_AGE_HOURS = env_int(
     "SMARTCAMPUS_ACCESS_DETECTORS_MAX_AGE_HOURS", 24, minimum=1
 )
+# In-process tasks (the embedded mode): the live stream and the door detectors of committed
+# access events run in one background thread, so a controller's decision or batch is answered
+# without waiting for them (apps.access.committed).
+ACCESS_FOLLOWERS_IN_THREAD = env_bool(
+    "SMARTCAMPUS_ACCESS_FOLLOWERS_IN_THREAD", CELERY_TASK_ALWAYS_EAGER
+)
 
 # --- demo -----------------------------------------------------------------------
 DEMO_FEEDER = env_bool("SMARTCAMPUS_DEMO_FEEDER", True)

@@ -10,6 +10,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 TRAINING_IN_THREAD = False  # tests run a training task where it is started
+ACCESS_FOLLOWERS_IN_THREAD = False  # door detectors run after the commit, in the test
 QA_EMBEDDER = "hashing"  # no model: fast and deterministic (real embedders are tested apart)
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="smartcampus-test-media-"))
 MODEL_DIR = Path(tempfile.mkdtemp(prefix="smartcampus-test-models-"))

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -505,14 +505,38 @@ def test_an_entry_at_an_unusual_hour_raises_an_incident_with_the_usual_hours(sit
     assert incident.access_event.person == person
 
 
-def test_events_older_than_the_age_limit_are_stored_but_raise_nothing(site, ingest, settings):
+def test_rate_based_events_older_than_the_age_limit_are_stored_but_raise_nothing(
+    site, ingest, settings
+):
+    _, key, _ = site
+    settings.ACCESS_DETECTORS_MAX_AGE_HOURS = 24
+    old = timezone.now() - timedelta(days=3)
+    denials = [
+        ev("denied", badge="X9", reason="unknown_credential", at=old + timedelta(seconds=i))
+        for i in range(6)
+    ]
+    ingest(key, ev("held_open", at=old), *denials)
+    assert not Incident.objects.exists()
+    assert AccessEvent.objects.count() == 7
+
+
+def test_safety_alarms_older_than_the_age_limit_are_raised_and_say_they_are_late(
+    site, ingest, settings
+):
     _, key, _ = site
     settings.ACCESS_DETECTORS_MAX_AGE_HOURS = 24
     person_with_badge("B2")
     old = timezone.now() - timedelta(days=3)
-    ingest(key, ev("forced", at=old), ev("denied", badge="B2", reason="lost", at=old))
-    assert not Incident.objects.exists()
-    assert AccessEvent.objects.count() == 2
+    ingest(
+        key,
+        ev("forced", at=old),
+        ev("tamper", at=old),
+        ev("denied", badge="B2", reason="lost", at=old),
+    )
+    for kind in ("door_forced", "door_tamper", "credential_misuse"):
+        [incident] = incidents(kind)
+        assert incident.details["late"] == f"reported late: happened at {old.isoformat()}"
+        assert "reported late" in incident.details["why"]
 
 
 def test_a_late_event_within_the_age_limit_still_raises(site, ingest):
@@ -687,10 +711,12 @@ def test_a_persons_counted_hours_are_read_once_a_day(site, ingest):
 def test_the_detectors_query_count_does_not_grow_with_the_batch(site):
     controller, _, door = site
     reader = door.readers.get(direction="in")
-    people = [person_with_badge(f"Q{i}") for i in range(100)]
-    now = timezone.now()
+    people = [person_with_badge(f"Q{i}") for i in range(110)]
+    # Other people in each batch (a late grant re-judges the person's next one); both batches in one hour (the detectors query per hour bucket), 20 minutes apart (one
+    # batch's denials are outside the other's window).
+    now = (timezone.now() - timedelta(hours=1)).replace(minute=50, second=0, microsecond=0)
 
-    def store(n: int, prefix: str) -> list[int]:
+    def store(n: int, prefix: str, now=now, first=0) -> list[int]:
         rows = [
             AccessEvent(
                 controller=controller,
@@ -700,10 +726,10 @@ def test_the_detectors_query_count_does_not_grow_with_the_batch(site):
                 door=door,
                 reader=reader,
                 zone=door.zone,
-                credential=people[i][1],
+                credential=people[first + i][1],
                 credential_kind="badge",
-                credential_number=people[i][1].number,
-                person=people[i][0],
+                credential_number=people[first + i][1].number,
+                person=people[first + i][0],
                 reason="granted" if i % 2 else "no_rule",
             )
             for i in range(n)
@@ -713,10 +739,353 @@ def test_the_detectors_query_count_does_not_grow_with_the_batch(site):
             AccessEvent.objects.filter(event_id__startswith=prefix).values_list("pk", flat=True)
         )
 
-    small, large = store(10, "s"), store(100, "l")
+    small, large = store(10, "s", now - timedelta(minutes=20), first=100), store(100, "l")
     DetectorSettings.current()  # made once, on the first read
     with CaptureQueriesContext(connection) as few:
         detectors.access_events_judge(event_ids=small)
     with CaptureQueriesContext(connection) as many:
         detectors.access_events_judge(event_ids=large)
     assert len(many) == len(few) <= 6
+
+
+# Late and out-of-order events ---------------------------------------------------------
+
+
+def test_a_late_denial_completing_a_burst_with_later_stored_denials_raises_repeated_denials(
+    site, ingest
+):
+    _, key, _ = site
+    now = timezone.now()
+    denials = [
+        ev("denied", at=now - timedelta(minutes=9 - i), badge="X1", reason="unknown_credential")
+        for i in range(5)
+    ]
+    ingest(key, denials[0], denials[1], denials[3], denials[4])
+    assert not incidents("repeated_denials")
+
+    ingest(key, denials[2])  # the third denial, reported late
+
+    [incident] = incidents("repeated_denials")
+    fifth = AccessEvent.objects.get(event_id=denials[4]["id"])
+    assert incident.access_event == fifth  # the denial whose window is now full
+    assert incident.count == 1
+
+
+def test_a_burst_raises_the_same_incident_whatever_order_its_denials_arrive_in(site, ingest):
+    _, key, _ = site
+    now = timezone.now()
+    denials = [
+        ev("denied", at=now - timedelta(minutes=9, seconds=-i), badge="X1", reason="no_rule")
+        for i in range(7)
+    ]
+    for denial in reversed(denials):
+        ingest(key, denial)
+
+    [incident] = incidents("repeated_denials")
+    assert incident.count == 3  # the 5th, 6th and 7th denial, as in time order
+
+
+def test_a_late_earlier_entry_makes_the_stored_later_entry_an_antipassback(site, ingest):
+    _, key, door = site
+    door.antipassback = "soft"
+    door.save()
+    person_with_badge("B5")
+    now = timezone.now()
+    second = ev("granted", badge="B5", at=now - timedelta(minutes=2))
+    first = ev("granted", badge="B5", at=now - timedelta(minutes=20))
+    ingest(key, second)
+    ingest(key, first)  # buffered by the controller, reported after the second
+
+    [incident] = incidents("antipassback")
+    assert incident.access_event == AccessEvent.objects.get(event_id=second["id"])
+
+
+def test_a_late_earlier_grant_in_another_zone_makes_the_later_grant_impossible_travel(site, ingest):
+    controller, key, _ = site
+    door_make(controller=controller, name="Library", zone="library")
+    WalkingTime.objects.create(zone_a="lab", zone_b="library", minutes=10)
+    person_with_badge("B9")
+    now = timezone.now()
+    later = ev("granted", badge="B9", reader="Library-in", at=now - timedelta(minutes=3))
+    ingest(key, later)
+    ingest(key, ev("granted", badge="B9", at=now - timedelta(minutes=5)))
+
+    [incident] = incidents("impossible_travel")
+    assert incident.access_event == AccessEvent.objects.get(event_id=later["id"])
+    assert incident.details["seconds_between"] == 120
+
+
+# Credentials changed before an offline decision ----------------------------------------
+
+
+def _changed(credential, at):
+    type(credential).objects.filter(pk=credential.pk).update(updated_at=at)
+
+
+def test_a_lost_badge_refused_offline_as_unknown_is_credential_misuse(site, ingest):
+    _, key, _ = site
+    _, badge = person_with_badge("L1", credential_fields={"status": "lost"})
+    _changed(badge, timezone.now() - timedelta(hours=2))
+    ingest(key, ev("denied", badge="L1", reason="unknown_credential"))
+
+    [incident] = incidents("credential_misuse")
+    assert incident.severity == "high"
+    assert incident.details["credential_status"] == "lost"
+    assert "refused by the controller's offline cache" in incident.details["why"]
+
+
+def test_a_revoked_badge_granted_offline_is_high_credential_misuse(site, ingest):
+    _, key, _ = site
+    _, badge = person_with_badge("R1", credential_fields={"status": "revoked"})
+    _changed(badge, timezone.now() - timedelta(hours=2))
+    ingest(key, ev("granted", badge="R1"))
+
+    [incident] = incidents("credential_misuse")
+    assert incident.severity == "high"
+    assert incident.title == "Revoked credential opened Lab door"
+    assert "someone got in with it" in incident.details["why"]
+
+
+def test_a_badge_revoked_after_it_was_used_is_no_misuse(site, ingest):
+    _, key, _ = site
+    _, badge = person_with_badge("R2", credential_fields={"status": "revoked"})
+    _changed(badge, timezone.now())
+    ingest(key, ev("granted", badge="R2", at=timezone.now() - timedelta(minutes=30)))
+
+    assert not incidents("credential_misuse")
+
+
+# Retries ----------------------------------------------------------------------------------
+
+
+def test_a_database_error_while_raising_reaches_the_task_after_the_other_kinds_are_raised(site):
+    _, _, door = site
+    at = timezone.now()
+    forced, tamper = (
+        AccessEvent.objects.create(
+            controller=door.controller,
+            event_id=kind,
+            kind=kind,
+            occurred_at=at,
+            door=door,
+            zone=door.zone,
+        )
+        for kind in ("forced", "tamper")
+    )
+    from apps.incidents import services
+
+    real = services.incident_from_access
+
+    def forced_fails(**kwargs):
+        if kwargs["kind"] == "door_forced":
+            raise OperationalError("the database went away")
+        return real(**kwargs)
+
+    with (
+        mock.patch.object(services, "incident_from_access", side_effect=forced_fails),
+        pytest.raises(OperationalError),
+    ):
+        detectors.access_events_detect(event_ids=[forced.pk, tamper.pk])
+    assert incidents("door_tamper") and not incidents("door_forced")
+
+    detectors.access_events_detect(event_ids=[forced.pk, tamper.pk])  # the retry
+    assert len(incidents("door_forced")) == len(incidents("door_tamper")) == 1
+
+
+# Bounded work --------------------------------------------------------------------------------
+
+
+def test_a_batch_spanning_a_day_queries_each_hour_over_that_hour_and_the_window(site):
+    controller, _, door = site
+    reader = door.readers.get(direction="in")
+    person_with_badge("D1")
+    start = (timezone.now() - timedelta(hours=23)).replace(minute=5, second=0, microsecond=0)
+    AccessEvent.objects.bulk_create(
+        AccessEvent(
+            controller=controller,
+            event_id=f"d{i}",
+            kind="denied",
+            occurred_at=start + timedelta(hours=i // 2, minutes=i % 2),
+            door=door,
+            reader=reader,
+            zone=door.zone,
+            credential_kind="badge",
+            credential_number="D1",
+            reason="no_rule",
+        )
+        for i in range(40)
+    )
+    ids = list(AccessEvent.objects.values_list("pk", flat=True))
+    DetectorSettings.current()
+    with CaptureQueriesContext(connection) as queries:
+        detectors.access_events_judge(event_ids=ids)
+    denial_scans = [q["sql"] for q in queries if '"occurred_at" >=' in q["sql"]]
+    assert len(denial_scans) == 20  # one per hour bucket, none over the whole day
+    assert len(queries) <= 2 + 20
+
+
+# Tailgating ------------------------------------------------------------------------------------
+
+FLOOR = [[0.2, 0.7], [0.8, 0.7], [0.8, 0.98], [0.2, 0.98]]  # drawn on the floor, as rule zones
+
+
+def test_people_are_counted_where_they_stand_in_a_floor_polygon(watched, ingest):
+    key, door, version = watched
+    door.camera_polygon = FLOOR
+    door.save()
+    person_with_badge("B1")
+    at = timezone.now() - timedelta(seconds=30)
+    feet_in_polygon = [(0.3, 0.2, 0.45, 0.9), (0.5, 0.2, 0.65, 0.9)]  # box centres above it
+    _frame_with_people(door, version, feet_in_polygon, at + timedelta(seconds=1))
+    ingest(key, ev("granted", badge="B1", at=at))
+
+    [incident] = incidents("tailgating")
+    assert incident.details["people_seen"] == 2
+
+
+def test_a_door_polygon_that_is_not_a_zone_is_refused_naming_the_problem(site):
+    from django.core.exceptions import ValidationError
+
+    _, _, door = site
+    door.camera_polygon = [[0.5], [0.2, 0.3], [0.1, 0.1]]
+    with pytest.raises(ValidationError, match="point 0 is not a pair of numbers"):
+        door.full_clean()
+
+
+def test_one_door_with_a_broken_polygon_does_not_lose_the_other_doors_tailgating(watched):
+    _, door, version = watched
+    broken = door_make(controller=door.controller, name="Broken", zone="lab")
+    type(broken).objects.filter(pk=broken.pk).update(
+        camera=door.camera, camera_polygon=[[0.5], [0.2, 0.3], [0.1, 0.1]]
+    )
+    at = timezone.now() - timedelta(seconds=30)
+    _frame_with_people(door, version, [INSIDE, INSIDE_TOO], at + timedelta(seconds=1))
+    grants = [
+        AccessEvent.objects.create(
+            controller=door.controller,
+            event_id=f"g{d.pk}",
+            kind="granted",
+            occurred_at=at,
+            door=d,
+            zone=d.zone,
+            reader=d.readers.get(direction="in"),
+        )
+        for d in (broken, door)
+    ]
+
+    [firing] = detectors.tailgating_judge(event_ids=[g.pk for g in grants])
+    assert firing.event == grants[1]
+
+
+# The follower thread (the embedded mode) -------------------------------------------------------
+
+
+@pytest.fixture
+def in_thread(settings):
+    from apps.access.committed import access_followers_idle
+
+    settings.ACCESS_FOLLOWERS_IN_THREAD = True
+    yield access_followers_idle
+    assert access_followers_idle(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_the_embedded_mode_a_decision_is_answered_before_the_detectors_run(in_thread):
+    import threading
+
+    controller, key = controller_with_key()
+    door_make(controller=controller, name="Lab door", zone="lab")
+    _, badge = person_with_badge("L7", credential_fields={"status": "lost"})
+    release = threading.Event()
+    real = detectors._credential_misuse
+
+    def held(*args):
+        assert release.wait(10)
+        return real(*args)
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    with mock.patch.object(detectors, "_credential_misuse", side_effect=held):
+        answer = client.post(
+            "/api/v1/access/decisions/",
+            {"reader": "Lab door-in", "credential": {"kind": "badge", "number": "L7"}},
+            format="json",
+        )
+        assert answer.status_code == 200 and answer.json()["granted"] is False
+        assert not incidents("credential_misuse")  # the detectors wait; the answer did not
+        release.set()
+        assert in_thread(timeout=10)
+
+    [incident] = incidents("credential_misuse")
+    assert incident.access_event.credential == badge
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_the_embedded_mode_tailgating_is_judged_after_the_window_not_at_the_grant(in_thread):
+    import time
+
+    controller, key = controller_with_key()
+    door = door_make(controller=controller, name="Lab door", zone="lab")
+    door.camera = CameraFactory(zone="lab")
+    door.camera_polygon = POLYGON
+    door.save()
+    version = ModelVersion.objects.create(
+        name="people", task=Task.OBJECT_DETECTION, version=1, path="/nowhere", checksum="0" * 64
+    )
+    DetectorSettings.current()
+    DetectorSettings.objects.update(tailgating_window_seconds=1)
+    person_with_badge("B1")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    at = timezone.now()
+    with mock.patch("apps.access.tasks.TAILGATING_SETTLE_SECONDS", 1):
+        client.post(URL, {"events": [ev("granted", badge="B1", at=at)]}, format="json")
+        assert in_thread(timeout=10)
+        # The camera's frame of the window arrives after the grant was judged.
+        _frame_with_people(door, version, [INSIDE, INSIDE_TOO], at + timedelta(milliseconds=500))
+        assert not incidents("tailgating")
+        deadline = time.monotonic() + 10
+        while not incidents("tailgating") and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    [incident] = incidents("tailgating")
+    assert incident.details["people_seen"] == 2
+
+
+def test_hours_are_pooled_over_weekdays_so_a_monday_beside_the_usual_hour_is_not_unusual():
+    # in at 12:00 on Tuesdays to Fridays only, never on a Monday
+    history = [t for t in _history(12, days=range(1, 36)) if 0 < t.weekday() < 5]
+    judged = _judge(history, datetime(2026, 3, 30, 11, 5, tzinfo=UTC))  # a Monday, 11:05
+    assert judged.judged and not judged.unusual
+    assert judged.details["pooled_days"] == "weekdays"
+
+
+def test_the_follower_thread_judges_again_after_a_database_error(site):
+    from apps.access import committed
+
+    _, _, door = site
+    forced = AccessEvent.objects.create(
+        controller=door.controller,
+        event_id="f1",
+        kind="forced",
+        occurred_at=timezone.now(),
+        door=door,
+        zone=door.zone,
+    )
+    real = detectors.access_events_detect
+    calls = []
+
+    def away_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise OperationalError("the database went away")
+        return real(**kwargs)
+
+    with (
+        mock.patch.object(detectors, "access_events_detect", side_effect=away_once),
+        mock.patch.object(committed.time, "sleep") as slept,
+    ):
+        committed._followers_run([forced.pk])
+
+    assert len(calls) == 2 and slept.call_count == 1
+    assert len(incidents("door_forced")) == 1

@@ -259,3 +259,66 @@ def test_a_camera_incident_page_is_unchanged(operator):
 def test_door_kinds_have_default_checklists(kind):
     checklist = Checklist.objects.get(kind=kind)
     assert checklist.steps.filter(mandatory=True).count() >= 2
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_decision_at_a_door_does_not_wait_for_the_door_s_incident_transaction():
+    """On PostgreSQL every access event insert takes FOR KEY SHARE on its door: the lock
+    that serialises incident writers at the door must not conflict with it."""
+    import threading
+    import time
+    from unittest import mock
+
+    from django.db import connections
+
+    from apps.access import decisions
+    from apps.incidents import services
+
+    from ..access.factories import group_make, rule_make
+
+    controller, _ = controller_with_key()
+    door = door_make(controller=controller, name="Lab", zone="lab")
+    staff = group_make("staff")
+    person_with_badge("B1", groups=[staff])
+    rule_make(groups=[staff], doors=[door])
+    forced = AccessEvent.objects.create(
+        controller=controller,
+        event_id="f1",
+        kind="forced",
+        occurred_at=timezone.now(),
+        door=door,
+        zone="lab",
+    )
+    decide = {"controller": controller, "reader_code": "Lab-in", "kind": "badge", "number": "B1"}
+    decisions.decision_make(**decide)  # the snapshot warmed
+    holding = threading.Event()
+    real_alert = services._alert_write
+
+    def slow_alert(**kwargs):
+        holding.set()
+        time.sleep(1.5)  # a slow alert write, inside the incident transaction
+        return real_alert(**kwargs)
+
+    def raise_incident():
+        try:
+            with mock.patch.object(services, "_alert_write", side_effect=slow_alert):
+                incident_from_access(
+                    kind=Kind.DOOR_FORCED,
+                    event=forced,
+                    severity=Severity.HIGH,
+                    title="forced",
+                    details={},
+                )
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=raise_incident)
+    with mock.patch.object(decisions, "access_events_committed"):
+        worker.start()
+        assert holding.wait(10)
+        started = time.perf_counter()
+        decisions.decision_make(**decide)
+        waited = time.perf_counter() - started
+    worker.join()
+    assert waited < 0.5, f"the decision waited {waited:.2f} s for the incident transaction"
