@@ -6,6 +6,8 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from apps.access.committed import access_followers_idle
+
 from ...simulation import manifest_write, simulation_run
 
 
@@ -66,6 +68,10 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        if not options["url"]:
+            # In-process, the detectors follow in this process's thread: let them finish
+            # before it exits (a server given by --url judges on its own).
+            access_followers_idle(timeout=600)
         if options["manifest"]:
             manifest_write(
                 options["manifest"],
