@@ -247,12 +247,16 @@ def incident_camera_online(*, camera: Camera) -> list[Incident]:
     _outbox_turn()
     Camera.objects.filter(pk=camera.pk).update(is_offline=False)
     camera.is_offline = False
-    now = timezone.now()
-    closed = list(
-        Incident.objects.select_for_update().filter(
-            camera=camera, kind=Kind.CAMERA_OFFLINE, status__in=OPEN_STATUSES
-        )
+    return _back_online(
+        Incident.objects.filter(camera=camera, kind=Kind.CAMERA_OFFLINE, status__in=OPEN_STATUSES)
     )
+
+
+def _back_online(offline) -> list[Incident]:
+    """Resolve these open offline incidents (a camera's or a door controller's): the device
+    is back, nobody has to judge them."""
+    now = timezone.now()
+    closed = list(offline.select_for_update())
     for incident in closed:
         incident.status = Status.RESOLVED
         incident.resolved_at = now
@@ -401,19 +405,11 @@ def incident_controller_online(*, doors) -> list[Incident]:
     """A door controller is back online: resolve the open controller-offline incidents of
     its doors (as frames coming back resolve a camera's offline incident)."""
     _outbox_turn()
-    now = timezone.now()
-    closed = list(
-        Incident.objects.select_for_update().filter(
+    return _back_online(
+        Incident.objects.filter(
             door__in=doors, kind=Kind.CONTROLLER_OFFLINE, status__in=OPEN_STATUSES
         )
     )
-    for incident in closed:
-        incident.status = Status.RESOLVED
-        incident.resolved_at = now
-        incident.last_seen_at = now
-        incident.save(update_fields=["status", "resolved_at", "last_seen_at", "updated_at"])
-        _alert_write(incident=incident, kind=AlertKind.RESOLVED)
-    return closed
 
 
 # How alike two reports' words and places must be (Dice's coefficient of their tokens,
