@@ -7,7 +7,7 @@ CHECKLISTS = {
     "door_forced": (
         "Door forced: check, secure, verify",
         [
-            ("Look at the door camera's frame and live view", True),
+            ("Look at the door camera's frame on this page", True),
             ("Send a guard to the door", True),
             ("Check whether anyone entered and who (camera, events after it)", True),
             ("Check the door is closed and locked again", True),
