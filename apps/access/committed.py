@@ -29,7 +29,13 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, transaction
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 
 from .events import access_events_stream
 
@@ -94,7 +100,8 @@ def _followers_run(event_ids: list[int]) -> list[int]:
             if attempt == FOLLOWERS_TRIES:
                 log.exception("door detectors: %d events not judged", len(event_ids))
                 return []
-            close_old_connections()
+            if not connection.in_atomic_block:
+                close_old_connections()
             time.sleep(attempt)
         except Exception:
             log.exception("door detectors failed for %d events", len(event_ids))

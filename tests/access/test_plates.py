@@ -308,9 +308,11 @@ def test_the_same_plate_is_decided_again_once_the_debounce_window_has_passed(gat
 
 
 @pytest.fixture
-def cache_clock(monkeypatch):
+def cache_clock(monkeypatch, settings):
     """Moves the local-memory cache's clock (its keys' expiry) forward: `cache_clock(40)` is
-    40 s from now."""
+    40 s from now. The cache is the local-memory one here, also where the suite runs on
+    Redis, whose expiry no test can move."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     offset = [0.0]
     fake = types.SimpleNamespace(time=lambda: time.time() + offset[0])
     monkeypatch.setattr(locmem, "time", fake)
