@@ -19,6 +19,7 @@ from apps.core.sockets import (
     CLOSE_UNAUTHENTICATED,
     BoundedJsonConsumer,
     credential_watch,
+    ping_answer,
 )
 
 from .events import ACCESS_GROUP, access_event_message
@@ -88,14 +89,7 @@ class AccessEventConsumer(BoundedJsonConsumer):
     # --- messages from the browser -------------------------------------------------
 
     async def receive_json(self, content, **kwargs) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind != "ping":
-            await self.send_json({"type": "error", "error": f"unknown message type {kind!r}"})
-            return
-        if not await database_sync_to_async(is_operator)(self.user):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        await self.send_json({"type": "pong"})
+        await ping_answer(self, content, still_allowed=is_operator)
 
     # --- messages from the channel layer --------------------------------------------
 

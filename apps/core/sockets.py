@@ -43,6 +43,20 @@ UNAUTHENTICATED_SOCKETS_PER_ADDRESS = 20
 Standing = TypeVar("Standing")
 
 
+async def ping_answer(consumer, content, *, still_allowed: Callable[[object], bool]) -> None:
+    """A stream the browser only reads: a ping is answered with a pong while the user still
+    holds the role (`still_allowed(user)`, read afresh), and the socket closes when they do
+    not; anything else is an error naming its type."""
+    kind = content.get("type") if isinstance(content, dict) else None
+    if kind != "ping":
+        await consumer.send_json({"type": "error", "error": f"unknown message type {kind!r}"})
+        return
+    if not await database_sync_to_async(still_allowed)(consumer.user):
+        await consumer.close(code=CLOSE_FORBIDDEN)
+        return
+    await consumer.send_json({"type": "pong"})
+
+
 async def credential_watch(
     consumer,
     *,

@@ -19,6 +19,7 @@ from apps.core.sockets import (
     CLOSE_UNAUTHENTICATED,
     BoundedJsonConsumer,
     credential_watch,
+    ping_answer,
 )
 
 from .events import RunMessage, training_group, training_run_message
@@ -92,14 +93,7 @@ class TrainingConsumer(BoundedJsonConsumer):
     # --- messages from the browser -------------------------------------------------
 
     async def receive_json(self, content, **kwargs) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind != "ping":
-            await self.send_json({"type": "error", "error": f"unknown message type {kind!r}"})
-            return
-        if not await database_sync_to_async(is_admin)(self.user):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        await self.send_json({"type": "pong"})
+        await ping_answer(self, content, still_allowed=is_admin)
 
     # --- messages from the channel layer --------------------------------------------
 
