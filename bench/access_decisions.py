@@ -9,7 +9,8 @@ then starts uvicorn with the project's ASGI app (as compose.yaml's web service r
 1. load: --rate decisions/s for --seconds, open loop (each request is due at its own time,
    whether or not the previous ones came back; latency is counted from when it was due, so a
    stalled server is not hidden), spread over the 4 controllers; p50/p95/p99 and the error
-   rate. The per-controller rate limit is raised for the run.
+   rate. The per-controller rate limit is raised for the run. --mix everyday (default):
+   people at doors they may open, 5 % strays; --mix flood: any badge at any door (see load).
 2. propagation: a second uvicorn process on the same database; --changes times a change is
    committed through the ORM here (revoke a badge, add a rule, lock a zone down, in turn) and
    process B is asked every 2 ms until its answer changes; the change is then undone, and the
@@ -19,6 +20,8 @@ Prints its figures; asserts nothing.
     .venv/bin/python bench/access_decisions.py
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench_access .venv/bin/python \\
         bench/access_decisions.py
+    # the full stack: the detectors on a Celery worker the script starts, the stream on Redis
+    DATABASE_URL=... REDIS_URL=redis://127.0.0.1:6379/13 .venv/bin/python bench/access_decisions.py
 """
 
 import argparse
@@ -97,29 +100,78 @@ def seed() -> dict:
     people = Person.objects.bulk_create(
         (Person(name=f"Bench person {n}") for n in range(PEOPLE)), batch_size=5000
     )
+    group_of = [rng.randrange(GROUPS) for _ in people]
     through = Person.groups.through
     through.objects.bulk_create(
-        (through(person_id=p.pk, persongroup_id=groups[rng.randrange(GROUPS)].pk) for p in people),
+        (
+            through(person_id=p.pk, persongroup_id=groups[group_of[n]].pk)
+            for n, p in enumerate(people)
+        ),
         batch_size=5000,
     )
     credentials = Credential.objects.bulk_create(
         (Credential(person=p, kind="badge", number=f"B{n:07d}") for n, p in enumerate(people)),
         batch_size=5000,
     )
+    opens = [set() for _ in range(GROUPS)]  # door indexes a group opens at any hour
     for n in range(RULES):
+        zones = [f"zone-{z}" for z in rng.sample(range(ZONES), rng.randint(1, 3))] if n % 2 else []
         rule = AccessRule.objects.create(
-            name=f"rule {n}",
-            zones=[f"zone-{z}" for z in rng.sample(range(ZONES), rng.randint(1, 3))]
-            if n % 2
-            else [],
-            schedule=always if n % 3 else office,
+            name=f"rule {n}", zones=zones, schedule=always if n % 3 else office
         )
-        rule.groups.set(rng.sample(groups, rng.randint(1, 3)))
-        if not n % 2:
-            rule.doors.set(rng.sample(doors, rng.randint(1, 4)))
+        rule_groups = rng.sample(range(GROUPS), rng.randint(1, 3))
+        rule.groups.set([groups[g] for g in rule_groups])
+        rule_doors = [] if n % 2 else rng.sample(range(DOORS), rng.randint(1, 4))
+        if rule_doors:
+            rule.doors.set([doors[d] for d in rule_doors])
+        if n % 3:
+            covered = set(rule_doors) | {d for d in range(DOORS) if doors[d].zone in zones}
+            for g in rule_groups:
+                opens[g] |= covered
     _changes_record("person", [p.pk for p in people])
     _changes_record("credential", [c.pk for c in credentials])
-    return {"keys": keys, "readers": readers, "badges": [c.number for c in credentials]}
+    # Badges with the readers (and their controllers) they open at any hour, for the
+    # everyday mix: people going where they may.
+    usual = []
+    for n, credential in enumerate(credentials):
+        places = [
+            (doors[d].controller_id, f"d{d}-{direction}")
+            for d in sorted(opens[group_of[n]])
+            for direction in ("in", "out")
+        ]
+        if places:
+            usual.append((credential.number, places))
+    return {
+        "keys": keys,
+        "readers": readers,
+        "badges": [c.number for c in credentials],
+        "usual": usual,
+    }
+
+
+def worker_start(env: dict) -> subprocess.Popen | None:
+    """With REDIS_URL, the full stack's CPU worker (compose.yaml's worker-cpu, one process on
+    these two cores): the door detectors run there, as deployed, not in the web process."""
+    if not env.get("REDIS_URL"):
+        return None
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "smartcampus",
+            "worker",
+            "-Q",
+            "default,notifications",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def uvicorn_start(port: int, env: dict) -> subprocess.Popen:
@@ -168,14 +220,23 @@ class Client:
             return 0, {}
 
 
-def load(port: int, campus: dict, *, rate: float, seconds: float, threads: int) -> dict:
+def load(port: int, campus: dict, *, rate: float, seconds: float, threads: int, mix: str) -> dict:
+    """Open loop. `mix`: "everyday" (95 % of badges shown at a door their rules open, 5 %
+    anyone anywhere, a fifth of those unknown numbers), or "flood" (any badge at any door:
+    about three in four refused, so every reader keeps the repeated-denials detector firing,
+    an attack on every door at once)."""
     rng = random.Random(2)
     total = int(rate * seconds)
     keys = list(campus["keys"].items())
     plan = []
     for n in range(total):
         controller, key = keys[n % len(keys)]
-        badge = rng.choice(campus["badges"]) if rng.random() < 0.95 else f"X{rng.randrange(10**7)}"
+        if mix == "everyday" and rng.random() < 0.95:
+            badge, places = rng.choice(campus["usual"])
+            controller, reader = rng.choice(places)
+            plan.append((n / rate, campus["keys"][controller], reader, badge))
+            continue
+        badge = rng.choice(campus["badges"]) if rng.random() < 0.8 else f"X{rng.randrange(10**7)}"
         plan.append((n / rate, key, rng.choice(campus["readers"][controller]), badge))
     latencies, service, errors, granted = [], [], [0], [0]
     lock = threading.Lock()
@@ -297,6 +358,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--changes", type=int, default=21)
+    parser.add_argument("--mix", choices=["everyday", "flood"], default="everyday")
     args = parser.parse_args()
 
     var = Path(tempfile.mkdtemp(prefix="access-decisions-"))
@@ -324,6 +386,7 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
+    worker = worker_start(env)
     server = uvicorn_start(PORTS[0], env)
     try:
         # Warm up: the first decision builds the snapshot.
@@ -342,9 +405,17 @@ def main() -> None:
             f"one client, one decision at a time (200): p50 {percentile(one_by_one, 50):.1f} ms, "
             f"p99 {percentile(one_by_one, 99):.1f} ms"
         )
-        figures = load(PORTS[0], campus, rate=args.rate, seconds=args.seconds, threads=args.threads)
+        figures = load(
+            PORTS[0],
+            campus,
+            rate=args.rate,
+            seconds=args.seconds,
+            threads=args.threads,
+            mix=args.mix,
+        )
         print(
-            f"load {args.rate:g}/s for {args.seconds:g} s: {figures['requests']} decisions at "
+            f"load ({args.mix}) {args.rate:g}/s for {args.seconds:g} s: "
+            f"{figures['requests']} decisions at "
             f"{figures['achieved_rate']:.1f}/s, errors {figures['errors']} "
             f"({figures['errors'] / figures['requests']:.2%}), granted {figures['granted']}; "
             f"latency from due time p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms, "
@@ -367,6 +438,8 @@ def main() -> None:
                     f"max {times[-1]:.1f} ms"
                 )
         every = sorted(ms for _, ms in results)
+        if not every:
+            return
         print(
             f"all changes: n={len(every)} p50 {percentile(every, 50):.1f} ms, "
             f"p95 {percentile(every, 95):.1f} ms, max {every[-1]:.1f} ms"
@@ -374,6 +447,9 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
 
 
 if __name__ == "__main__":

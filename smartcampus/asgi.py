@@ -1,7 +1,9 @@
-"""ASGI entry point: Django for HTTP, Channels for websockets, with a request-body cap in front."""
+"""ASGI entry point: Django for HTTP (door decisions in their own lane ahead of it), Channels for
+websockets, with a request-body cap in front."""
 
 import gc
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import django
@@ -62,12 +64,14 @@ django.setup(set_prefix=False)  # as get_asgi_application(): before the imports 
 
 from django.conf import settings  # noqa: E402
 
+sys.setswitchinterval(settings.WEB_SWITCH_INTERVAL_MS / 1000)
 django_asgi = ThreadPoolASGIHandler(threads=settings.WEB_THREADS)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
 
+from apps.access.api.lane import DecisionLane  # noqa: E402
 from apps.access.routing import websocket_urlpatterns as access_websocket_urlpatterns  # noqa: E402
 from apps.core.sockets import SameOriginValidator  # noqa: E402
 from apps.core.twofactor.middleware import TwoFactorSocketGate  # noqa: E402
@@ -80,7 +84,7 @@ from .bodylimit import BodySizeLimit  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": BodySizeLimit(
-            django_asgi,
+            DecisionLane(django_asgi, threads=settings.ACCESS_DECISION_THREADS),
             max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
             larger={
                 prefix: settings.DATASET_UPLOAD_MAX_BYTES

@@ -1,16 +1,24 @@
 """Controllers call the access API with their own device key (`Authorization: Api-Key …`)."""
 
+import time
+
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, Throttled
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from apps.core.authentication import ApiKeyAuthentication
+from apps.core.keys import secret_matches, secret_prefix
 from apps.core.models import ApiKey
 from apps.core.ratelimit import RateLimited, rate_take
 
 from .models import Controller
+from .snapshot import current_snapshot, snapshot_memo
+
+# A controller key's use is recorded at most once a minute, as apikey_authenticate does.
+KEY_USED_EVERY_S = 60
 
 
 class IsController(BasePermission):
@@ -28,6 +36,24 @@ def controller_of(request) -> Controller | None:
             Controller.objects.filter(api_key=key, enabled=True).first() if key else None
         )
     return request._access_controller
+
+
+def controller_for_key(plaintext: str) -> Controller | None:
+    """The enabled controller whose unrevoked key this is, checked on the process's snapshot
+    (no query of its own: the decision lane's check, with the same outcome as
+    ApiKeyAuthentication followed by controller_of; a key revoked or a controller disabled
+    moves the access version). The controller comes back as an instance holding its id."""
+    prefix = secret_prefix(plaintext)
+    if prefix is None:
+        return None
+    held = current_snapshot().controller_keys.get(prefix)
+    if held is None or not secret_matches(plaintext, held.digest):
+        return None
+    memo, now = snapshot_memo(), time.monotonic()
+    if now - memo.get(("key used", held.key_id), -KEY_USED_EVERY_S) >= KEY_USED_EVERY_S:
+        memo[("key used", held.key_id)] = now
+        ApiKey.objects.filter(pk=held.key_id).update(last_used_at=timezone.now())
+    return Controller(pk=held.controller_id, api_key_id=held.key_id, enabled=True)
 
 
 def controller_required(request, *, rate: tuple[str, int, str]) -> Controller:
@@ -53,6 +79,7 @@ class ControllerAPIMixin:
 
 
 RETRY_AFTER_DATABASE_S = 5
+DATABASE_UNAVAILABLE = "the database is unavailable; nothing was stored, send it again"
 
 
 class DatabaseUnavailableMixin:
@@ -62,7 +89,7 @@ class DatabaseUnavailableMixin:
     def handle_exception(self, exc):
         if isinstance(exc, OperationalError | InterfaceError):
             return Response(
-                {"detail": "the database is unavailable; nothing was stored, send it again"},
+                {"detail": DATABASE_UNAVAILABLE},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
                 headers={"Retry-After": str(RETRY_AFTER_DATABASE_S)},
             )

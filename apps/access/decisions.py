@@ -7,9 +7,9 @@ Three guarantees beyond the evaluator's:
   stored: if the access version moved meanwhile (a lockdown, a revocation), it is decided
   again on the new snapshot and the event corrected.
 - **Antipassback holds under concurrency.** At a door with antipassback, two entries of one
-  person are decided one after the other (the person's row lock on PostgreSQL, a lock per
-  person in the process on SQLite, whose embedded server is one process), each seeing the
-  other's stored event.
+  person are decided one after the other (the person's row lock on PostgreSQL; on SQLite,
+  whose embedded server is one process, the process's decisions take turns), each seeing
+  the other's stored event.
 - **No credential oracle.** A controller learns why a credential was refused only when the
   credential belongs to someone with a rule or grant at one of that controller's doors;
   anyone else's credential, whatever its state, is answered as unknown, so a controller
@@ -17,12 +17,11 @@ Three guarantees beyond the evaluator's:
   reason (the detectors and the operator's pages read it).
 """
 
-import threading
+import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -30,10 +29,10 @@ from .choices import EventKind, Reason
 from .committed import access_events_committed
 from .evaluator import Decision, ReaderView, Snapshot, antipassback_person, decide
 from .models import AccessEvent, Controller, Person
-from .snapshot import access_mark, current_snapshot_marked, snapshot_clear
+from .snapshot import access_mark, current_snapshot_marked, snapshot_clear, snapshot_memo
+from .writeturn import write_turn
 
-TOUCH_EVERY = timedelta(seconds=30)
-_PERSON_LOCKS = tuple(threading.Lock() for _ in range(64))
+TOUCH_EVERY_S = 30
 
 
 class ReaderUnknown(LookupError):
@@ -90,7 +89,7 @@ def _decide_and_store(controller, code, kind, number, frame_id, plate_box) -> Ou
         # No rule or grant lets them through here, so antipassback cannot matter; taking
         # their lock would tell a stranger's number from an unknown one by its time.
         person_id = None
-    with _person_turn(person_id), transaction.atomic():
+    with write_turn(decision=True), transaction.atomic():
         if person_id is not None:
             Person.objects.select_for_update().filter(pk=person_id).exists()
         decision = _decide(snapshot, controller, reader, kind, number, person_id)
@@ -132,26 +131,6 @@ def _decide(snapshot, controller, reader, kind, number, person_id, *, before=Non
     zone = snapshot.doors[reader.door_id].zone
     last = _last_direction(person_id, zone, controller, before=before)
     return decide(snapshot, reader.code, controller.pk, kind, number, timezone.now(), last)
-
-
-class _person_turn:
-    """On SQLite, decisions for one person's antipassback wait for each other in this
-    process (PostgreSQL's row lock does it across processes)."""
-
-    def __init__(self, person_id: int | None) -> None:
-        self.lock = (
-            _PERSON_LOCKS[person_id % len(_PERSON_LOCKS)]
-            if person_id is not None and connection.vendor == "sqlite"
-            else None
-        )
-
-    def __enter__(self):
-        if self.lock is not None:
-            self.lock.acquire()
-
-    def __exit__(self, *exc):
-        if self.lock is not None:
-            self.lock.release()
 
 
 def _reader(snapshot: Snapshot, controller: Controller, code: str) -> ReaderView:
@@ -220,13 +199,12 @@ def _tied(snapshot: Snapshot, controller_id: int, person_id: int) -> bool:
 
 
 def _touch(controller: Controller) -> None:
-    """Mark the controller seen, at most every 30 s (an update: a save would move the access
-    version and rebuild every snapshot)."""
-    now = timezone.now()
-    if (
-        controller.online
-        and controller.last_seen_at
-        and now - controller.last_seen_at < TOUCH_EVERY
-    ):
+    """Mark the controller seen and online, at most every 30 s from this process (an update:
+    a save would move the access version and rebuild every snapshot). Kept in the process,
+    not read from the row: the decision lane's controller is the snapshot's, not a fresh
+    read, so a controller last reported offline is seen again within 30 s."""
+    memo, now = snapshot_memo(), time.monotonic()
+    if now - memo.get(("controller seen", controller.pk), -TOUCH_EVERY_S) < TOUCH_EVERY_S:
         return
-    Controller.objects.filter(pk=controller.pk).update(last_seen_at=now, online=True)
+    memo[("controller seen", controller.pk)] = now
+    Controller.objects.filter(pk=controller.pk).update(last_seen_at=timezone.now(), online=True)

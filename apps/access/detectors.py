@@ -41,6 +41,7 @@ from apps.incidents.choices import Kind
 
 from .choices import Antipassback, CredentialKind, CredentialStatus, Direction, EventKind, Reason
 from .models import AccessEvent, DetectorSettings, Door, WalkingTime
+from .writeturn import write_turn
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,9 @@ def access_events_judge(*, event_ids: Sequence[int], now: datetime | None = None
     firings += _door_states(events, config, alarms_only=False)
     firings += _controller_events(events, config)
     firings += _plate_refused(events, config)
+    judged = {e.pk for e in events}
     for bucket in _hour_buckets(events):
-        firings += _repeated_denials(bucket, config)
+        firings += _repeated_denials(bucket, config, judged=judged)
         firings += _person_grants(bucket, config)
     return firings
 
@@ -172,19 +174,20 @@ def firings_raise(firings: Iterable[Firing]) -> list:
     for group in groups.values():
         first, last = group[0], group[-1]
         try:
-            incidents.append(
-                incident_from_access(
+            frame = _frame(last.frame_id)
+            with write_turn(decision=False):  # one group at a time, after waiting decisions
+                incident = incident_from_access(
                     kind=first.kind,
                     event=first.event,
                     severity=max((f.severity for f in group), key=SEVERITY_RANK.__getitem__),
                     title=first.title,
                     details=first.details,
                     door=first.door,
-                    frame=_frame(last.frame_id),
+                    frame=frame,
                     cooldown_seconds=cooldown,
                     repeats=[(f.event, f.details) for f in group[1:]],
                 )
-            )
+            incidents.append(incident)
         except (OperationalError, InterfaceError) as exc:
             # The database is away: the other groups are tried, then the task retries (it
             # judges again; what was raised is not raised twice).
@@ -479,12 +482,16 @@ def _plate_refused(events: list[AccessEvent], config: DetectorSettings) -> list[
     return firings
 
 
-def _repeated_denials(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
+def _repeated_denials(
+    events: list[AccessEvent], config: DetectorSettings, *, judged: set[int]
+) -> list[Firing]:
     """At least N denials at one reader, or of one credential, within the M minutes up to a
     denial (counting it). The batch's denials are judged, and so are the stored denials
     after them whose window a late denial completed. One query for every denial of the batch
     (an hour bucket), over [first - M, last + M], counted by bisection over the sorted times;
-    one more loads the stored denials a late one made fire."""
+    one more loads the stored denials a late one made fire. `judged`: the ids of the whole
+    batch, whose other buckets are judged on their own (not as stored denials after these:
+    a burst across the hour fired twice and its incident was lost on the duplicate)."""
     denied = [e for e in events if e.kind == EventKind.DENIED and e.door is not None]
     if not denied or not config.repeated_denials_enabled:
         return []
@@ -523,7 +530,7 @@ def _repeated_denials(events: list[AccessEvent], config: DetectorSettings) -> li
             lo = bisect.bisect_right(times, (event.occurred_at, event.pk))
             hi = bisect.bisect_right(times, (event.occurred_at + window, 2**63))
             later.update(pk for _, pk in times[lo:hi])
-    batch = {e.pk for e in denied}
+    batch = judged
     later -= batch
     # Only those whose window the batch completed (already N without it: judged before).
     completed = set()

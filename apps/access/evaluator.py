@@ -84,6 +84,16 @@ class GrantView:
 
 
 @dataclass(frozen=True, slots=True)
+class ControllerKeyView:
+    """An enabled controller's unrevoked API key: the decision lane checks a presented key
+    against it (apps.access.auth.controller_for_key) without a query."""
+
+    controller_id: int
+    key_id: int
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything a decision reads, frozen at one access version. Only enabled rules are in
     it, indexed by group; readers by (controller id, code); lockdowns as the set of zones
@@ -101,6 +111,7 @@ class Snapshot:
     readers: Mapping[tuple[int | None, str], ReaderView]
     lockdowns: frozenset[str]
     grants_by_person: Mapping[int, tuple[GrantView, ...]]
+    controller_keys: Mapping[str, ControllerKeyView]  # by the key's prefix
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,8 +43,9 @@ from .models import (
 )
 from .versioning import access_version, consistent_read
 
-# Changes that a delta can carry; any other model's change makes the answer whole.
-DELTA_MODELS = ("credential", "person")
+# Changes that a delta can carry (an API key's: nothing a controller holds); any other
+# model's change makes the answer whole.
+DELTA_MODELS = ("apikey", "credential", "person")
 
 
 class SinceRefused(Exception):

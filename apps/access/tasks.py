@@ -1,9 +1,11 @@
-"""Celery tasks for door access: thin wrappers that run the detectors on committed events."""
+"""Celery tasks for door access: thin wrappers that stream committed events and run the
+detectors on them."""
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from . import detectors
+from .events import access_events_stream
 from .plate_tasks import frame_plates_read  # noqa: F401  (autodiscovery imports only tasks modules)
 
 # Tailgating is judged this long after the tailgating window closes, so the door camera's
@@ -12,6 +14,7 @@ TAILGATING_SETTLE_SECONDS = 5
 
 
 @shared_task(
+    bind=True,
     name="apps.access.tasks.access_events_detect",
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=2,
@@ -23,9 +26,12 @@ TAILGATING_SETTLE_SECONDS = 5
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def access_events_detect(event_ids: list[int]) -> int:
-    """Judge committed access events and raise their incidents (idempotent per event and
+def access_events_detect(self, event_ids: list[int]) -> int:
+    """Send committed access events to the live stream (on the first try only: a retry does
+    not send them twice), judge them and raise their incidents (idempotent per event and
     kind: a run repeated adds nothing); then schedule the tailgating look at the grants."""
+    if not self.request.retries:
+        access_events_stream(event_ids=event_ids)  # never raises
     incidents = detectors.access_events_detect(event_ids=event_ids)
     grants = detectors.tailgating_candidates(event_ids=event_ids)
     if grants:

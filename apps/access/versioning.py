@@ -9,6 +9,8 @@ from django.db import connection, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
+from apps.core.models import ApiKey
+
 from .models import (
     AccessChange,
     AccessRule,
@@ -27,6 +29,7 @@ from .models import (
 
 WATCHED = (
     AccessRule,
+    ApiKey,  # a controller's key revoked: decisions check keys on the snapshot
     Controller,
     Credential,
     Door,

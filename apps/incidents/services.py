@@ -334,7 +334,14 @@ def incident_from_access(
             event__in=[e for e, _ in fired], kind=kind
         ).select_related("incident")
     }
-    fired = [(e, d) for e, d in fired if e.pk not in earlier]
+    # Once per event, also within one call (a firing named twice must not fail the whole
+    # group on the firing row's unique key).
+    fresh, seen = [], set(earlier)
+    for fired_event, fired_details in fired:
+        if fired_event.pk not in seen:
+            seen.add(fired_event.pk)
+            fresh.append((fired_event, fired_details))
+    fired = fresh
     if not fired:
         return earlier[event.pk] if event.pk in earlier else next(iter(earlier.values()))
     now = timezone.now()

@@ -145,6 +145,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Requests one web process serves at once (their synchronous part, smartcampus.asgi); each
 # of its threads keeps a database connection (on PostgreSQL for CONN_MAX_AGE seconds).
 WEB_THREADS = env_int("SMARTCAMPUS_WEB_THREADS", 32, minimum=1)
+# How long a thread of the web process may keep the interpreter lock while another waits for
+# it (sys.setswitchinterval; Python's default is 5 ms). The web process mixes threads that
+# answer someone waiting (a door decision, an alert) with background work that runs Python
+# for tens of milliseconds (the embedded mode's door detectors, in-process tasks): each
+# hand-over of the lock could cost a waiting request up to the whole interval.
+WEB_SWITCH_INTERVAL_MS = env_float("SMARTCAMPUS_WEB_SWITCH_INTERVAL_MS", 0.5)
+if not 0.05 <= WEB_SWITCH_INTERVAL_MS <= 100:
+    raise ImproperlyConfigured(
+        f"SMARTCAMPUS_WEB_SWITCH_INTERVAL_MS={WEB_SWITCH_INTERVAL_MS} is not between 0.05 and 100"
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -494,6 +504,14 @@ ACCESS_SYNCS_PER_MINUTE_PER_CONTROLLER = env_int(
 # starve the others.
 ACCESS_DECISIONS_PER_MINUTE_PER_CONTROLLER = env_int(
     "SMARTCAMPUS_ACCESS_DECISIONS_PER_MINUTE_PER_CONTROLLER", 6000, minimum=1
+)
+# Threads of a web process that answer well-formed decision requests ahead of Django
+# (apps.access.api.lane), apart from the request threads: doors keep their answers fast while
+# pages and exports keep those busy. On SQLite one: its decisions write one at a time anyway,
+# and more threads only contend for the interpreter lock (p99 at 200/s: 12 ms with one, 15
+# with four; bench/RESULTS.md).
+ACCESS_DECISION_THREADS = env_int(
+    "SMARTCAMPUS_ACCESS_DECISION_THREADS", 4 if DATABASE_URL else 1, minimum=1
 )
 # Door detectors judge events that happened within this many hours: a late batch from a
 # controller back online still raises, history loaded in bulk only feeds learned hours.

@@ -278,6 +278,23 @@ def test_denials_arriving_in_separate_batches_count_together(site, ingest):
     assert len(incidents("repeated_denials")) == 1
 
 
+def test_a_burst_of_denials_across_the_hour_in_one_batch_is_one_incident_of_all_of_them(
+    site, ingest
+):
+    _, key, door = site
+    now = timezone.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    if now - hour < timedelta(minutes=2):
+        hour -= timedelta(hours=1)
+    times = [hour + timedelta(minutes=m) for m in (-3, -2, -1, 0.5, 1)]  # judged in two buckets
+    ingest(key, *(ev("denied", at=at, reason="no_rule") for at in times))
+
+    [incident] = incidents("repeated_denials")
+    assert incident.door == door
+    assert incident.count == 1  # the fifth denial fired; once, not once per bucket
+    assert DetectorFiring.objects.filter(kind="repeated_denials").count() == 1
+
+
 def test_the_threshold_comes_from_the_detector_settings(site, ingest):
     _, key, _ = site
     config = DetectorSettings.current()

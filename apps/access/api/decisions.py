@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from ..auth import ControllerAPIMixin, DatabaseUnavailableMixin, controller_required
 from ..choices import CredentialKind, Reason
-from ..decisions import ReaderForeign, ReaderUnknown, decision_make
+from ..decisions import Outcome, ReaderForeign, ReaderUnknown, decision_make
 from ..models import CREDENTIAL_NUMBER_MAX
 from ..numbers import number_normalise
 
@@ -76,14 +76,7 @@ class DecisionView(DatabaseUnavailableMixin, ControllerAPIMixin, APIView):
         },
     )
     def post(self, request):
-        controller = controller_required(
-            request,
-            rate=(
-                "decisions",
-                settings.ACCESS_DECISIONS_PER_MINUTE_PER_CONTROLLER,
-                "decisions for this controller",
-            ),
-        )
+        controller = controller_required(request, rate=decision_rate())
         data = DecisionRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         code = data.validated_data["reader"]
@@ -98,14 +91,26 @@ class DecisionView(DatabaseUnavailableMixin, ControllerAPIMixin, APIView):
             raise PermissionDenied(str(exc)) from None
         except ReaderUnknown as exc:
             raise ValidationError({"reader": [str(exc)]}) from None
-        answer = outcome.answer
-        return Response(
-            {
-                "granted": answer.granted,
-                "reason": answer.reason.value,
-                "door": answer.door_id,
-                "person": answer.person_id,
-                "event_id": outcome.event.event_id,
-                "warnings": list(answer.warnings),
-            }
-        )
+        return Response(decision_body(outcome))
+
+
+def decision_rate() -> tuple[str, int, str]:
+    """The per-controller decision limit, as controller_required counts it."""
+    return (
+        "decisions",
+        settings.ACCESS_DECISIONS_PER_MINUTE_PER_CONTROLLER,
+        "decisions for this controller",
+    )
+
+
+def decision_body(outcome: Outcome) -> dict:
+    """The answer's JSON (DecisionAnswerSerializer's shape)."""
+    answer = outcome.answer
+    return {
+        "granted": answer.granted,
+        "reason": answer.reason.value,
+        "door": answer.door_id,
+        "person": answer.person_id,
+        "event_id": outcome.event.event_id,
+        "warnings": list(answer.warnings),
+    }
