@@ -64,7 +64,7 @@ def access_events_committed(*, event_ids: list[int]) -> None:
     """Hand committed access events (ids of new rows only; a resent event is not new) to
     what reacts to them. Must not raise for a reaction's failure: the events are stored and
     the controller's answer must not turn into an error because a follower failed."""
-    if not event_ids or __import__("os").environ.get("BENCH_NOFOLLOW"):
+    if not event_ids:
         return
     ids = list(event_ids)
     if settings.CELERY_TASK_ALWAYS_EAGER and settings.ACCESS_FOLLOWERS_IN_THREAD:

@@ -202,9 +202,17 @@ def _touch(controller: Controller) -> None:
     """Mark the controller seen and online, at most every 30 s from this process (an update:
     a save would move the access version and rebuild every snapshot). Kept in the process,
     not read from the row: the decision lane's controller is the snapshot's, not a fresh
-    read, so a controller last reported offline is seen again within 30 s."""
+    read. An offline report ingested here forgets it (controller_seen_forget), so the next
+    decision marks the controller online again; one ingested by another web process is
+    overtaken within 30 s."""
     memo, now = snapshot_memo(), time.monotonic()
     if now - memo.get(("controller seen", controller.pk), -TOUCH_EVERY_S) < TOUCH_EVERY_S:
         return
-    memo[("controller seen", controller.pk)] = now
     Controller.objects.filter(pk=controller.pk).update(last_seen_at=timezone.now(), online=True)
+    memo[("controller seen", controller.pk)] = now
+
+
+def controller_seen_forget(controller_id: int) -> None:
+    """The controller was just marked offline (its own report): the next decision marks it
+    seen again instead of trusting this process's memo."""
+    snapshot_memo().pop(("controller seen", controller_id), None)

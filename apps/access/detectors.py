@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Count, Q
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 from django.utils import timezone
@@ -175,7 +175,10 @@ def firings_raise(firings: Iterable[Firing]) -> list:
         first, last = group[0], group[-1]
         try:
             frame = _frame(last.frame_id)
-            with write_turn(decision=False):  # one group at a time, after waiting decisions
+            # One group at a time, after the waiting decisions; the turn ends at the commit,
+            # before the alert's push and its notifications (a webhook may take seconds).
+            with write_turn(decision=False) as release, transaction.atomic():
+                transaction.on_commit(release)
                 incident = incident_from_access(
                     kind=first.kind,
                     event=first.event,

@@ -97,11 +97,13 @@ class ControllerKeyView:
 class Snapshot:
     """Everything a decision reads, frozen at one access version. Only enabled rules are in
     it, indexed by group; readers by (controller id, code); lockdowns as the set of zones
-    locked down now."""
+    locked down now. `credentials_by_id` holds the same views as `credentials`: a patch
+    (apps.access.snapshot) finds there the old key of a credential whose number changed."""
 
     version: int
     tz: tzinfo
     credentials: Mapping[tuple[str, str], CredentialView]
+    credentials_by_id: Mapping[int, CredentialView]
     credentials_by_person: Mapping[int, tuple[CredentialView, ...]]
     people: Mapping[int, PersonView]
     rules_by_group: Mapping[int, tuple[RuleView, ...]]

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from .choices import CredentialKind, EventKind, Reason
 from .committed import access_events_committed
+from .decisions import controller_seen_forget
 from .models import AccessEvent, Controller, Credential, Reader
 from .numbers import number_normalise
 
@@ -190,9 +191,13 @@ def _presence_update(controller: Controller, parsed: list[_Parsed], now: datetim
         return
     latest = max(presence, key=lambda p: p.at)
     at = min(latest.at, now)
-    Controller.objects.filter(pk=controller.pk).filter(
-        Q(last_seen_at__isnull=True) | Q(last_seen_at__lte=at)
-    ).update(online=latest.kind == EventKind.ONLINE, last_seen_at=at)
+    marked = (
+        Controller.objects.filter(pk=controller.pk)
+        .filter(Q(last_seen_at__isnull=True) | Q(last_seen_at__lte=at))
+        .update(online=latest.kind == EventKind.ONLINE, last_seen_at=at)
+    )
+    if marked and latest.kind == EventKind.OFFLINE:
+        controller_seen_forget(controller.pk)
 
 
 def events_ingest(*, controller: Controller, events) -> IngestResult:

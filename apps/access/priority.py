@@ -12,6 +12,8 @@ import threading
 import time
 from contextlib import contextmanager
 
+from .writeturn import holding_write_turn
+
 # A query of the follower waits at most this long for the decisions to pause: under an
 # endless stream of them it still moves on.
 YIELD_MAX_S = 0.05
@@ -41,9 +43,11 @@ def decisions_in_flight() -> int:
 def after_decisions(execute, sql, params, many, context):
     """A connection.execute_wrapper for the follower thread: each query outside a
     transaction waits for the decisions in flight to be answered (at most YIELD_MAX_S).
-    Never inside one: it may hold the write lock those decisions are waiting for."""
+    Never inside one, nor while holding the write turn (its BEGIN comes through here before
+    the atomic block is marked): the decisions may be waiting for that very lock."""
+    if context["connection"].in_atomic_block or holding_write_turn():
+        return execute(sql, params, many, context)
     deadline = time.monotonic() + YIELD_MAX_S
-    in_transaction = context["connection"].in_atomic_block
-    while _in_flight and not in_transaction and time.monotonic() < deadline:
+    while _in_flight and time.monotonic() < deadline:
         time.sleep(YIELD_STEP_S)
     return execute(sql, params, many, context)

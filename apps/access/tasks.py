@@ -27,9 +27,11 @@ TAILGATING_SETTLE_SECONDS = 5
     reject_on_worker_lost=True,
 )
 def access_events_detect(self, event_ids: list[int]) -> int:
-    """Send committed access events to the live stream (on the first try only: a retry does
-    not send them twice), judge them and raise their incidents (idempotent per event and
-    kind: a run repeated adds nothing); then schedule the tailgating look at the grants."""
+    """Send committed access events to the live stream (on the first try only; a task
+    redelivered after a worker died may send them again, and the pages drop an event id
+    they show already; one that missed them shows them from the backlog on its next
+    connect), judge them and raise their incidents (idempotent per event and kind: a run
+    repeated adds nothing); then schedule the tailgating look at the grants."""
     if not self.request.retries:
         access_events_stream(event_ids=event_ids)  # never raises
     incidents = detectors.access_events_detect(event_ids=event_ids)

@@ -29,7 +29,6 @@ from .models import (
 
 WATCHED = (
     AccessRule,
-    ApiKey,  # a controller's key revoked: decisions check keys on the snapshot
     Controller,
     Credential,
     Door,
@@ -92,6 +91,14 @@ def _deleted(sender, instance, **kwargs) -> None:
 for _model in WATCHED:
     post_save.connect(_saved, sender=_model, dispatch_uid=f"access-saved-{_model.__name__}")
     post_delete.connect(_deleted, sender=_model, dispatch_uid=f"access-deleted-{_model.__name__}")
+
+
+@receiver(post_save, sender=ApiKey, dispatch_uid="access-saved-apikey")
+def _key_saved(sender, instance, raw=False, **kwargs) -> None:
+    """A controller's key revoked (or renamed): decisions check keys on the snapshot. Camera
+    keys change nothing a decision reads. (A controller's key cannot be deleted: PROTECT.)"""
+    if not raw and Controller.objects.filter(api_key_id=instance.pk).exists():
+        access_change_record(model="apikey", object_id=instance.pk)
 
 
 @receiver(m2m_changed, sender=Person.groups.through)

@@ -7,14 +7,18 @@ tripping the repeated-denials detector) delays the incidents, never the doors. O
 it is no-op: its row locks queue waiters themselves."""
 
 import threading
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.db import connection
+
+_holding = threading.local()
 
 
 class DoorsFirstLock:
     """A lock that decisions take ahead of background writers. threading.Lock alone let the
-    detectors, one incident after another, take it again ahead of a waiting decision."""
+    detectors, one incident after another, take it again ahead of a waiting decision. Among
+    decisions there is no order (a Condition wakes them all): they are short."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
@@ -22,7 +26,7 @@ class DoorsFirstLock:
         self._decisions_waiting = 0
 
     @contextmanager
-    def hold(self, *, decision: bool):
+    def hold(self, *, decision: bool) -> Iterator[Callable[[], None]]:
         with self._changed:
             if decision:
                 self._decisions_waiting += 1
@@ -35,19 +39,41 @@ class DoorsFirstLock:
                 while self._held or self._decisions_waiting:
                     self._changed.wait()
             self._held = True
-        try:
-            yield
-        finally:
+        _holding.turn = True
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            _holding.turn = False
             with self._changed:
                 self._held = False
                 self._changed.notify_all()
+
+        try:
+            yield release
+        finally:
+            release()
 
 
 _SQLITE = DoorsFirstLock()
 
 
-def write_turn(*, decision: bool):
-    """Hold around a write transaction of a decision (`decision=True`) or of the detectors
-    (enter it before transaction.atomic(): the turn is taken before SQLite's lock, never
-    while holding it)."""
-    return _SQLITE.hold(decision=decision) if connection.vendor == "sqlite" else nullcontext()
+@contextmanager
+def write_turn(*, decision: bool) -> Iterator[Callable[[], None]]:
+    """Hold around a write transaction of a decision (`decision=True`) or of the detectors,
+    entered before transaction.atomic() (the turn is taken before SQLite's lock, never while
+    holding it). Yields `release`: register it first with transaction.on_commit, so the turn
+    ends at the commit, before the other after-commit work (an alert's push, a webhook)."""
+    if connection.vendor != "sqlite":
+        yield lambda: None
+        return
+    with _SQLITE.hold(decision=decision) as release:
+        yield release
+
+
+def holding_write_turn() -> bool:
+    """Whether this thread holds the turn now (apps.access.priority never makes it wait)."""
+    return getattr(_holding, "turn", False)

@@ -2,6 +2,7 @@
 as uvicorn calls it: a well-formed decision is answered there, with the view's answer; every
 other request reaches Django and gets exactly the answer the view gives."""
 
+import asyncio
 import json
 
 import pytest
@@ -14,6 +15,7 @@ from rest_framework.test import APIClient
 
 from apps.access.api.lane import DecisionLane
 from apps.access.models import AccessEvent
+from apps.access.priority import decisions_in_flight
 from apps.core.services import apikey_revoke
 
 from .factories import controller_with_key, door_make, group_make, person_with_badge, rule_make
@@ -91,8 +93,10 @@ def _parsed(content: bytes):
         return content.decode()
 
 
-def _headers(key: str | None, content_type="application/json", host="localhost") -> dict:
-    headers = {"host": host, "content-type": content_type}
+def _headers(
+    key: str | None, content_type="application/json", host="localhost", **more: str
+) -> dict:
+    headers = {"host": host, "content-type": content_type, **more}
     if key is not None:
         headers["authorization"] = f"Api-Key {key}"
     return headers
@@ -101,11 +105,21 @@ def _headers(key: str | None, content_type="application/json", host="localhost")
 def _view_answer(body: bytes, headers: dict) -> tuple[int, dict]:
     """The same request through Django's test client: the view's own answer."""
     client = APIClient()
-    extra = {"HTTP_HOST": headers["host"]}
-    if "authorization" in headers:
-        extra["HTTP_AUTHORIZATION"] = headers["authorization"]
+    extra = {
+        f"HTTP_{name.upper().replace('-', '_')}": value
+        for name, value in headers.items()
+        if name != "content-type"
+    }
     answer = client.post(URL, body, content_type=headers["content-type"], **extra)
     return answer.status_code, _parsed(answer.content)
+
+
+def _view_headers(body: bytes, headers: dict) -> dict:
+    client = APIClient()
+    answer = client.post(
+        URL, body, content_type=headers["content-type"], HTTP_AUTHORIZATION=headers["authorization"]
+    )
+    return {name.lower(): value for name, value in answer.headers.items()}
 
 
 class _DjangoCalls:
@@ -139,7 +153,8 @@ async def test_a_grant_is_answered_in_the_lane_with_the_views_answer(lane, campu
         "event_id": answer["event_id"],
         "warnings": [],
     }
-    assert headers["x-content-type-options"] == "nosniff"
+    view_headers = await sync_to_async(_view_headers)(_body(), _headers(campus["key"]))
+    assert headers == view_headers  # the same security headers, the same compact JSON
     event = await sync_to_async(AccessEvent.objects.get)(event_id=answer["event_id"])
     assert (event.kind, event.online, event.controller_id) == (
         "granted",
@@ -166,6 +181,7 @@ CASES = {
     "another controller's reader": (_body(reader="vault-in"), lambda c: _headers(c["key"])),
     "a host not allowed": (_body(), lambda c: _headers(c["key"], host="evil.example")),
     "at in the future": (_body(at="2999-01-01T00:00:00Z"), lambda c: _headers(c["key"])),
+    "an Accept without JSON": (_body(), lambda c: _headers(c["key"], accept="text/html")),
 }
 
 
@@ -262,3 +278,43 @@ def test_the_served_application_puts_the_lane_in_front_of_django():
 
     http = application.application_mapping["http"]
     assert isinstance(http.app, DecisionLane)
+
+
+async def test_a_body_over_8_kb_or_a_cookie_goes_to_django(lane, campus, django_calls):
+    padded = _body(note="a" * 9000)  # a field the view ignores, past the lane's 8 KB
+    status, _, _ = await asgi_post(lane, padded, _headers(campus["key"]))
+    assert django_calls.count == 1 and status == 200
+
+    status, _, _ = await asgi_post(lane, _body(), _headers(campus["key"], cookie="sessionid=x"))
+    assert django_calls.count == 2 and status == 200
+
+
+async def test_a_request_still_sending_its_body_is_not_a_decision_in_flight(lane, campus):
+    body = _body()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": URL,
+        "raw_path": URL.encode(),
+        "query_string": b"",
+        "headers": [
+            (b"host", b"localhost"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Api-Key {campus['key']}".encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("localhost", 80),
+    }
+    communicator = ApplicationCommunicator(lane, scope)
+    await communicator.send_input({"type": "http.request", "body": body[:5], "more_body": True})
+    await asyncio.sleep(0.05)
+    assert decisions_in_flight() == 0  # a trickling client holds nothing back
+
+    await communicator.send_input({"type": "http.request", "body": body[5:]})
+    start = await communicator.receive_output(timeout=10)
+    await communicator.receive_output(timeout=10)
+    await communicator.wait(timeout=10)
+    assert start["status"] == 200 and decisions_in_flight() == 0

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from apps.access import snapshot as snapshots
 from apps.access.models import AccessEvent, Controller, Lockdown, Person, PersonGroup
 from apps.access.versioning import access_version
+from apps.core.services import apikey_create, apikey_revoke
 
 from ..factories import UserFactory
 from .factories import controller_with_key, door_make, group_make, person_with_badge, rule_make
@@ -357,6 +358,33 @@ def test_the_controller_is_marked_seen_at_most_every_30_seconds_without_moving_t
     controller.refresh_from_db()
     assert controller.online and controller.last_seen_at > earlier
     assert access_version() == version
+
+
+def test_a_controller_that_reported_itself_offline_is_online_again_at_its_next_decision(
+    campus,
+):
+    post(campus)  # seen: the process will not mark it again for 30 s ...
+    at = (timezone.now() + timedelta(seconds=1)).isoformat()
+    offline = {"events": [{"id": "off-1", "kind": "offline", "at": at}]}
+    assert (
+        campus["client"].post("/api/v1/access/events/", offline, format="json").status_code == 200
+    )
+    assert not Controller.objects.get(pk=campus["controller"].pk).online
+
+    post(campus)  # ... unless it was marked offline since
+
+    assert Controller.objects.get(pk=campus["controller"].pk).online
+
+
+def test_a_camera_key_changes_nothing_decisions_read_and_a_controller_key_does(campus):
+    version = access_version()
+    camera_key, _ = apikey_create(name="camera 7")
+    apikey_revoke(key=camera_key)
+    assert access_version() == version
+
+    apikey_revoke(key=campus["controller"].api_key)
+    assert access_version() == version + 1
+    assert post(campus).status_code == 401
 
 
 @pytest.mark.django_db(transaction=True)

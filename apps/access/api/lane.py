@@ -8,23 +8,28 @@ a p99 of 10 ms at 200 decisions/s on a two-core machine. Through Django's reques
 (eleven middleware for browser sessions, sign-in, second factor and CSP, then DRF's
 authentication, permission and parser layers) a decision cost about 5 ms of the one
 interpreter lock per request, so one process served at most about 170/s (bench/RESULTS.md).
-Here it is the controller check (one query), the rate limit, the project's JSON parser and
-the view's own serializer, and the same decision service (apps.access.decisions); the answer
-body is the view's (decision_body). Its own threads also keep doors answering while the
-request pool is busy with pages and exports.
+Here it is the controller's key checked on the process's snapshot (no query), the rate
+limit, the project's JSON parser and the view's own serializer, and the same decision
+service (apps.access.decisions); the body and headers are the view's (decision_body,
+_response_headers). Its own threads also keep doors answering while the request pool is
+busy with pages and exports.
 
 What is handed to Django instead (so its error answers stay the only ones there are): a
-missing or malformed key, a host not allowed, a body that is not UTF-8 JSON or does not
-validate, a controller over its rate limit, an HTTPS redirect due, a database error before
-anything is stored. Two refusals are answered here, exactly as the view answers them, since
-the rate was counted already: a reader of another controller's door (403) and an unknown
-reader (400).
+missing or malformed key, a host not allowed, a body over 8 KB or not UTF-8 JSON or not
+valid, an Accept without JSON, a cookie (a browser, not a controller), a controller over its
+rate limit, an HTTPS redirect due, a database error before the decision. Answered here as
+the view answers them, since the rate was counted already: a reader of another controller's
+door (403), an unknown reader (400), a database error while deciding (503: the transaction
+was rolled back; after the commit, rarely, the event is stored and the resend stores a
+second one, as through the view), and any other error (500, logged as Django logs one).
 """
 
 import asyncio
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
+from csp.utils import build_policy
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 from django.http.request import split_domain_port, validate_host
@@ -37,13 +42,14 @@ from ..decisions import ReaderForeign, ReaderUnknown, decision_make
 from ..priority import decision_in_flight
 from .decisions import DecisionRequestSerializer, decision_body, decision_rate
 
+log = logging.getLogger("django.request")
+
 DECISION_PATH = "/api/v1/access/decisions/"
 JSON_TYPES = (b"application/json", b"application/json; charset=utf-8")
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"cache-control", b"no-store"),
-]
+ACCEPTED = ("application/json", "application/*", "*/*")
+# A decision's body is under 200 bytes. Past this the lane stops collecting and Django (which
+# spools to a file under its own limit) answers: no request holds megabytes in the lane.
+BODY_MAX_BYTES = 8 * 1024
 
 
 class DecisionLane:
@@ -56,25 +62,29 @@ class DecisionLane:
     async def __call__(self, scope, receive, send):
         if not _candidate(scope):
             return await self.app(scope, receive, send)
-        with decision_in_flight():
-            return await self._serve(scope, receive, send)
-
-    async def _serve(self, scope, receive, send):
-        messages, body = [], b""
+        messages, chunks, size = [], [], 0
         while True:
             message = await receive()
             messages.append(message)
             if message["type"] != "http.request":  # the client left: Django sees it too
                 return await self.app(scope, _replay(messages, receive), send)
-            body += message.get("body", b"")
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > BODY_MAX_BYTES:
+                return await self.app(scope, _replay(messages, receive), send)
             if not message.get("more_body"):
                 break
         loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(self.executor, decision_answer, scope, body)
+        # Counted from here, once the body is in: a client trickling its body, or sending
+        # none, never holds back the follower thread (apps.access.priority).
+        with decision_in_flight():
+            answer = await loop.run_in_executor(
+                self.executor, decision_answer, scope, b"".join(chunks)
+            )
         if answer is None:
             return await self.app(scope, _replay(messages, receive), send)
         status, payload, headers = answer
-        content = json.dumps(payload).encode()
+        content = json.dumps(payload, separators=(",", ":")).encode()  # as DRF renders it
         await send(
             {
                 "type": "http.response.start",
@@ -82,7 +92,7 @@ class DecisionLane:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(content)).encode()),
-                    *SECURITY_HEADERS,
+                    *_response_headers(scope),
                     *headers,
                 ],
             }
@@ -95,9 +105,47 @@ def _candidate(scope) -> bool:
         scope["type"] == "http"
         and scope["method"] == "POST"
         and scope["path"] == DECISION_PATH
+        and not scope.get("root_path")
         and not scope.get("query_string")
-        and (scope.get("scheme") == "https" or not settings.SECURE_SSL_REDIRECT)
+        and (_secure(scope) or not settings.SECURE_SSL_REDIRECT)
     )
+
+
+def _secure(scope) -> bool:
+    """HttpRequest.is_secure(): the proxy's header when SECURE_PROXY_SSL_HEADER names one."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        name, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        header = name.removeprefix("HTTP_").replace("_", "-").lower().encode()
+        for key, value in scope.get("headers", []):
+            if key == header:
+                return value.decode("latin-1").split(",")[0].strip() == secure_value
+        return False
+    return scope.get("scheme") == "https"
+
+
+def _response_headers(scope) -> list[tuple[bytes, bytes]]:
+    """The headers Django's middleware and DRF put on the view's answer."""
+    headers = [
+        (b"allow", b"POST, OPTIONS"),
+        (b"vary", b"Cookie"),
+        (b"x-frame-options", settings.X_FRAME_OPTIONS.encode()),
+        (b"content-security-policy", build_policy().encode()),
+    ]
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers.append((b"x-content-type-options", b"nosniff"))
+    if settings.SECURE_REFERRER_POLICY:
+        headers.append((b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode()))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        policy = settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()
+        headers.append((b"cross-origin-opener-policy", policy))
+    if settings.SECURE_HSTS_SECONDS and _secure(scope):
+        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            hsts += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            hsts += "; preload"
+        headers.append((b"strict-transport-security", hsts.encode()))
+    return headers
 
 
 def _replay(messages: list, receive):
@@ -118,6 +166,10 @@ def decision_answer(scope, body: bytes) -> tuple[int, dict, list] | None:
     close_old_connections()
     try:
         return _answer(scope, body)
+    except Exception:
+        # As Django's handler: logged with the request, a 500 (the view's error answer).
+        log.exception("Internal Server Error: %s", DECISION_PATH)
+        return 500, {"detail": "A server error occurred."}, []
     finally:
         close_old_connections()
 
@@ -126,8 +178,12 @@ def _answer(scope, body: bytes) -> tuple[int, dict, list] | None:
     headers = dict(scope["headers"])
     if len(headers) != len(scope["headers"]):
         return None  # a header given twice: Django decides what that means
+    if b"cookie" in headers:
+        return None  # a browser's session (a second sign-in step owed...): Django's middleware
     if not _host_allowed(headers.get(b"host", b"")):
         return None
+    if not _accepts_json(headers.get(b"accept")):
+        return None  # DRF answers 406 before it looks at the key
     if headers.get(b"content-type", b"").lower() not in JSON_TYPES:
         return None
     scheme, _, plaintext = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
@@ -170,6 +226,13 @@ def _answer(scope, body: bytes) -> tuple[int, dict, list] | None:
             [(b"retry-after", str(RETRY_AFTER_DATABASE_S).encode())],
         )
     return 200, decision_body(outcome), []
+
+
+def _accepts_json(accept: bytes | None) -> bool:
+    if accept is None:
+        return True
+    types = [part.split(b";")[0].strip().decode("latin-1").lower() for part in accept.split(b",")]
+    return any(media in ACCEPTED for media in types)
 
 
 def _host_allowed(host: bytes) -> bool:
