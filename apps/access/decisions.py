@@ -17,6 +17,7 @@ Three guarantees beyond the evaluator's:
   reason (the detectors and the operator's pages read it).
 """
 
+import secrets
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -95,7 +96,7 @@ def _decide_and_store(controller, code, kind, number, frame_id, plate_box) -> Ou
         decision = _decide(snapshot, controller, reader, kind, number, person_id)
         event = AccessEvent.objects.create(
             controller=controller,
-            event_id=str(uuid.uuid4()),
+            event_id=_event_id(),
             kind=EventKind.GRANTED if decision.granted else EventKind.DENIED,
             occurred_at=timezone.now(),
             door_id=decision.door_id,
@@ -125,6 +126,16 @@ def _decide_and_store(controller, code, kind, number, frame_id, plate_box) -> Ou
         )
     access_events_committed(event_ids=[event.pk])
     return Outcome(decision, _answer(snapshot, controller, decision), event)
+
+
+def _event_id() -> str:
+    """A uuid whose first 48 bits are the time in milliseconds (the layout of RFC 9562's
+    version 7): consecutive decisions land next to each other in the (controller, event id)
+    index instead of on a random page of it each."""
+    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # the RFC's variant
+    return str(uuid.UUID(int=value))
 
 
 def _decide(snapshot, controller, reader, kind, number, person_id, *, before=None) -> Decision:

@@ -319,18 +319,25 @@ class AccessEvent(models.Model):
     controller reported. Unique per (controller, its own event id), so a resent batch adds
     nothing. Ordered by when it happened, not when it arrived."""
 
-    controller = models.ForeignKey(Controller, on_delete=models.PROTECT, related_name="events")
+    # No index of their own for the controller, the door and the person: the unique key and
+    # the two composite indexes below start with them, and each index is one more page
+    # written per stored event (a decision waits for its event's insert).
+    controller = models.ForeignKey(
+        Controller, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     event_id = models.CharField(max_length=64)
     kind = models.CharField(max_length=12, choices=EventKind.choices)
     occurred_at = models.DateTimeField(db_index=True)
     received_at = models.DateTimeField(auto_now_add=True)
-    door = models.ForeignKey(Door, on_delete=models.SET_NULL, null=True, blank=True)
+    door = models.ForeignKey(Door, on_delete=models.SET_NULL, null=True, blank=True, db_index=False)
     reader = models.ForeignKey(Reader, on_delete=models.SET_NULL, null=True, blank=True)
     zone = models.CharField(max_length=ZONE_MAX, blank=True, db_index=True)
     credential = models.ForeignKey(Credential, on_delete=models.SET_NULL, null=True, blank=True)
     credential_kind = models.CharField(max_length=8, choices=CredentialKind.choices, blank=True)
     credential_number = models.CharField(max_length=CREDENTIAL_NUMBER_MAX, blank=True)
-    person = models.ForeignKey(Person, on_delete=models.SET_NULL, null=True, blank=True)
+    person = models.ForeignKey(
+        Person, on_delete=models.SET_NULL, null=True, blank=True, db_index=False
+    )
     reason = models.CharField(max_length=24, blank=True)
     online = models.BooleanField(default=False, help_text="Decided by the decision API.")
     frame = models.ForeignKey(

@@ -25,6 +25,7 @@ second one, as through the view), and any other error (500, logged as Django log
 """
 
 import asyncio
+import functools
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -123,13 +124,19 @@ def _secure(scope) -> bool:
     return scope.get("scheme") == "https"
 
 
+@functools.cache
+def _csp() -> bytes:
+    """django-csp's header, as CSPMiddleware puts it on the view's answer (settings only)."""
+    return build_policy().encode()
+
+
 def _response_headers(scope) -> list[tuple[bytes, bytes]]:
     """The headers Django's middleware and DRF put on the view's answer."""
     headers = [
         (b"allow", b"POST, OPTIONS"),
         (b"vary", b"Cookie"),
         (b"x-frame-options", settings.X_FRAME_OPTIONS.encode()),
-        (b"content-security-policy", build_policy().encode()),
+        (b"content-security-policy", _csp()),
     ]
     if settings.SECURE_CONTENT_TYPE_NOSNIFF:
         headers.append((b"x-content-type-options", b"nosniff"))
