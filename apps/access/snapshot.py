@@ -6,9 +6,9 @@ writes a numbered AccessChange in its own transaction (apps.access.versioning), 
 query per decision tells any web process that its snapshot is stale.
 
 When every change since the held snapshot is to a credential, a person (their groups
-included) or an API key, and there are at most PATCH_MAX_CHANGES of them, the snapshot is
-patched: only those rows are read again, and the new snapshot shares everything else with the
-held one. A whole build takes a fraction of a second on a large campus, and every decision
+included), an API key, a lockdown or a holiday, and there are at most PATCH_MAX_CHANGES of
+them, the snapshot is patched: only those rows (or those small tables) are read again, and the
+new snapshot shares everything else with the held one. A whole build takes a fraction of a second on a large campus, and every decision
 of the process waits for it; a badge revoked is the most common change of all. Anything else
 (a rule, a door, a lockdown, an unknown model, a change log pruned or from another database)
 is built whole. Either way the result is what snapshot_build() would return at that version.
@@ -62,8 +62,10 @@ _CHANGES_SQL = (
 )
 # The everyday admin operations (a badge revoked, lost or added; a person added, edited,
 # deactivated or regrouped; a controller key revoked): each touches a few rows that feed one
-# part of the snapshot only, so they are read again by id instead of everything.
-PATCH_MODELS = frozenset({"credential", "person", "apikey"})
+# part of the snapshot only, so they are read again by id instead of everything. Lockdowns
+# and holidays too (small tables, read again whole): a lockdown is an emergency, when a
+# second in which no door answers is the worst time for one.
+PATCH_MODELS = frozenset({"credential", "person", "apikey", "lockdown", "holiday"})
 # Past this many changes, reading them again by id costs about what a whole build does.
 PATCH_MAX_CHANGES = 500
 _CREDENTIAL_FIELDS = ("id", "person_id", "kind", "number", "status", "valid_from", "valid_until")
@@ -207,12 +209,10 @@ def snapshot_build(*, version: int | None = None) -> Snapshot:
         people=MappingProxyType(people),
         rules_by_group=_frozen(rules_by_group),
         schedules=MappingProxyType(_schedules()),
-        holidays=frozenset(Holiday.objects.values_list("date", flat=True)),
+        holidays=_holidays(),
         doors=MappingProxyType(doors),
         readers=MappingProxyType(readers),
-        lockdowns=frozenset(
-            Lockdown.objects.filter(lifted_at__isnull=True).values_list("zone", flat=True)
-        ),
+        lockdowns=_lockdowns(),
         grants_by_person=_frozen(grants),
         controller_keys=_controller_keys(),
     )
@@ -228,6 +228,14 @@ def _people(people, links) -> dict[int, PersonView]:
         pk: PersonView(pk, active, expires_at, tuple(sorted(groups_of.get(pk, ()))))
         for pk, active, expires_at in people.values_list("id", "active", "expires_at")
     }
+
+
+def _lockdowns() -> frozenset[str]:
+    return frozenset(Lockdown.objects.filter(lifted_at__isnull=True).values_list("zone", flat=True))
+
+
+def _holidays() -> frozenset:
+    return frozenset(Holiday.objects.values_list("date", flat=True))
 
 
 def _controller_keys() -> MappingProxyType:
@@ -290,6 +298,10 @@ def _snapshot_patched(held: tuple[tuple[int, object], Snapshot], mark) -> Snapsh
     if changed["apikey"]:
         # Small (one key per controller), and a key joins through its controller.
         fields["controller_keys"] = _controller_keys()
+    if changed["lockdown"]:
+        fields["lockdowns"] = _lockdowns()
+    if changed["holiday"]:
+        fields["holidays"] = _holidays()
     return replace(old, **fields)
 
 

@@ -5,10 +5,11 @@ badge revoked is refused at the very next decision."""
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from apps.access import snapshot as snapshots
 from apps.access.decisions import decision_make
-from apps.access.models import AccessChange, Credential, Lockdown
+from apps.access.models import AccessChange, Credential, Holiday, Lockdown
 from apps.access.versioning import access_version
 from apps.core.services import apikey_revoke
 
@@ -125,6 +126,20 @@ def revoke_key(c):
     apikey_revoke(key=c["controller"].api_key)
 
 
+def lock_down(c):
+    Lockdown.objects.create(zone="north", reason="drill", started_by=UserFactory())
+
+
+def lift_lockdowns(c):
+    for lockdown in Lockdown.objects.filter(lifted_at__isnull=True):
+        lockdown.lifted_at = timezone.now()
+        lockdown.save()
+
+
+def holiday(c):
+    Holiday.objects.create(date=timezone.localdate(), name="Founders' day")
+
+
 CHANGES = [
     revoke,
     renumber,
@@ -138,6 +153,8 @@ CHANGES = [
     delete_person,
     new_person,
     revoke_key,
+    lock_down,
+    holiday,
 ]
 
 
@@ -153,6 +170,17 @@ def test_an_everyday_change_patches_the_snapshot_into_what_a_build_gives(
     assert patched != held
     assert patched == BUILD()
     assert patched.version == access_version()
+
+
+def test_a_lockdown_started_and_lifted_is_patched_in_and_out(campus, held, builds):
+    lock_down(campus)
+    assert snapshots.current_snapshot().lockdowns == {"north"}
+
+    lift_lockdowns(campus)
+
+    assert snapshots.current_snapshot().lockdowns == frozenset()
+    assert snapshots.current_snapshot() == BUILD()
+    assert builds == []
 
 
 def test_a_series_of_everyday_changes_patched_one_by_one_equals_a_build_after_each(
@@ -193,18 +221,12 @@ def disable_rule(c):
     c["rule"].save()
 
 
-def lock_down(c):
-    Lockdown.objects.create(zone="north", reason="drill", started_by=UserFactory())
-
-
 def revoke_and_edit_door(c):
     revoke(c)
     c["door"].save()  # one change past the patchable ones is enough
 
 
-@pytest.mark.parametrize(
-    "change", [disable_rule, lock_down, revoke_and_edit_door], ids=lambda f: f.__name__
-)
+@pytest.mark.parametrize("change", [disable_rule, revoke_and_edit_door], ids=lambda f: f.__name__)
 def test_a_change_to_anything_else_builds_the_snapshot_whole(campus, held, builds, change):
     change(campus)
 
