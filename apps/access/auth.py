@@ -63,12 +63,18 @@ def controller_required(request, *, rate: tuple[str, int, str]) -> Controller:
     controller = controller_of(request)
     if controller is None:
         raise PermissionDenied(IsController.message)
-    name, limit, what = rate
     try:
-        rate_take(key=f"access-{name}:{controller.pk}", limit=limit, window_s=60, what=what)
+        controller_rate_take(controller, rate=rate)
     except RateLimited as exc:
         raise Throttled(wait=exc.retry_after, detail=str(exc)) from None
     return controller
+
+
+def controller_rate_take(controller: Controller, *, rate: tuple[str, int, str]) -> None:
+    """Count one request of `controller` against its per-minute `rate` (name, limit, what);
+    RateLimited past it. The view (controller_required) and the decision lane count alike."""
+    name, limit, what = rate
+    rate_take(key=f"access-{name}:{controller.pk}", limit=limit, window_s=60, what=what)
 
 
 class ControllerAPIMixin:

@@ -58,21 +58,26 @@ def _body(reader="lab-in", number="B100", **extra) -> bytes:
     ).encode()
 
 
-async def asgi_post(application, body: bytes, headers: dict) -> tuple[int, dict, dict]:
-    raw = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-    scope = {
+def _scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict:
+    """A POST as uvicorn hands it to the application."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": URL,
-        "raw_path": URL.encode(),
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
-        "headers": [*raw, (b"content-length", str(len(body)).encode())],
+        "headers": headers,
         "client": ("127.0.0.1", 50000),
         "server": ("localhost", 80),
     }
+
+
+async def asgi_post(application, body: bytes, headers: dict) -> tuple[int, dict, dict]:
+    raw = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    scope = _scope(URL, [*raw, (b"content-length", str(len(body)).encode())])
     communicator = ApplicationCommunicator(application, scope)
     await communicator.send_input({"type": "http.request", "body": body})
     start = await communicator.receive_output(timeout=10)
@@ -246,24 +251,15 @@ async def test_other_requests_pass_through_untouched(lane, campus, django_calls)
     body = json.dumps({"events": []}).encode()
     communicator = ApplicationCommunicator(
         lane,
-        {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": scope_path,
-            "raw_path": scope_path.encode(),
-            "query_string": b"",
-            "headers": [
+        _scope(
+            scope_path,
+            [
                 (b"host", b"localhost"),
                 (b"content-type", b"application/json"),
                 (b"authorization", f"Api-Key {campus['key']}".encode()),
                 (b"content-length", str(len(body)).encode()),
             ],
-            "client": ("127.0.0.1", 50000),
-            "server": ("localhost", 80),
-        },
+        ),
     )
     await communicator.send_input({"type": "http.request", "body": body})
     start = await communicator.receive_output(timeout=10)
@@ -291,23 +287,14 @@ async def test_a_body_over_8_kb_or_a_cookie_goes_to_django(lane, campus, django_
 
 async def test_a_request_still_sending_its_body_is_not_a_decision_in_flight(lane, campus):
     body = _body()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": URL,
-        "raw_path": URL.encode(),
-        "query_string": b"",
-        "headers": [
+    scope = _scope(
+        URL,
+        [
             (b"host", b"localhost"),
             (b"content-type", b"application/json"),
             (b"authorization", f"Api-Key {campus['key']}".encode()),
         ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("localhost", 80),
-    }
+    )
     communicator = ApplicationCommunicator(lane, scope)
     await communicator.send_input({"type": "http.request", "body": body[:5], "more_body": True})
     await asyncio.sleep(0.05)

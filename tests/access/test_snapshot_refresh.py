@@ -281,24 +281,11 @@ def test_a_patch_of_one_credential_reads_a_handful_of_rows_not_every_table(campu
     assert "access_person" not in tables and "access_door" not in tables
 
 
-def test_a_badge_revoked_is_refused_at_the_next_decision_without_a_build(campus, builds):
-    controller = campus["controller"]
-    assert decision_make(
-        controller=controller, reader_code="lab-in", kind="badge", number="B100"
-    ).decision.granted
-    builds.clear()
-
-    revoke(campus)
-    outcome = decision_make(
-        controller=controller, reader_code="lab-in", kind="badge", number="B100"
-    )
-
-    assert (outcome.decision.granted, outcome.decision.reason) == (False, "revoked")
-    assert builds == []
-
-
-def test_a_person_taken_out_of_their_group_is_refused_at_the_next_decision_without_a_build(
-    campus, builds
+@pytest.mark.parametrize(
+    ("change", "reason"), [(revoke, "revoked"), (ungroup, "no_rule")], ids=["revoked", "ungrouped"]
+)
+def test_a_badge_revoked_or_its_holder_ungrouped_is_refused_at_the_next_decision_without_a_build(
+    campus, builds, change, reason
 ):
     controller = campus["controller"]
     assert decision_make(
@@ -306,12 +293,12 @@ def test_a_person_taken_out_of_their_group_is_refused_at_the_next_decision_witho
     ).decision.granted
     builds.clear()
 
-    ungroup(campus)
+    change(campus)
     outcome = decision_make(
         controller=controller, reader_code="lab-in", kind="badge", number="B100"
     )
 
-    assert (outcome.decision.granted, outcome.decision.reason) == (False, "no_rule")
+    assert (outcome.decision.granted, outcome.decision.reason) == (False, reason)
     assert builds == []
 
 

@@ -36,9 +36,14 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from django.http.request import split_domain_port, validate_host
 
 from apps.core.jsonsafe import json_loads_bounded
-from apps.core.ratelimit import RateLimited, rate_take
+from apps.core.ratelimit import RateLimited
 
-from ..auth import DATABASE_UNAVAILABLE, RETRY_AFTER_DATABASE_S, controller_for_key
+from ..auth import (
+    DATABASE_UNAVAILABLE,
+    RETRY_AFTER_DATABASE_S,
+    controller_for_key,
+    controller_rate_take,
+)
 from ..decisions import ReaderForeign, ReaderUnknown, decision_make
 from ..priority import decision_in_flight
 from .decisions import DecisionRequestSerializer, decision_body, decision_rate
@@ -206,9 +211,8 @@ def _answer(scope, body: bytes) -> tuple[int, dict, list] | None:
     request = DecisionRequestSerializer(data=data)
     if not request.is_valid():
         return None
-    name, limit, what = decision_rate()
     try:
-        rate_take(key=f"access-{name}:{controller.pk}", limit=limit, window_s=60, what=what)
+        controller_rate_take(controller, rate=decision_rate())
     except RateLimited:
         return None
     except (OperationalError, InterfaceError):
