@@ -9,8 +9,15 @@ real barrier controller acts on that event: it polls or is pushed the decision e
 reader (the live access stream), or, wired the other way round, posts the frame itself and
 asks `POST /api/v1/access/decisions/` with the plate it read. A refused plate is a denied
 event with its frame and box, which the detectors raise as a PLATE_REFUSED incident.
+
+The OCR's model files are checked against SHA-256 digests pinned here before the engine is
+built: a missing or altered file reads no plate at all (PlateModelRefused, logged by the gate
+task).
 """
 
+import functools
+import hashlib
+import importlib.metadata
 import io
 import logging
 import math
@@ -26,7 +33,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image, ImageOps
 
-from .choices import CredentialKind
+from .choices import CredentialKind, Direction, EventKind, Reason
 from .numbers import number_normalise
 
 log = logging.getLogger(__name__)
@@ -35,7 +42,8 @@ log = logging.getLogger(__name__)
 PLATE_MIN_SCORE = 0.8
 # A plate is decided once while it stays in view of a gate, and again only once it has not
 # been seen for this long: a car waiting at the barrier is seen in many frames (a second
-# decision at a hard-antipassback gate would be a false denial), a refused one too.
+# decision at a hard-antipassback gate would be a false denial), a refused one too, unless a
+# change to the access data lets it through meanwhile (gate_plates_decide).
 PLATE_DEBOUNCE = timedelta(seconds=30)
 # A frame read later than this after it came in decides nothing: the barrier must not open
 # for a car that has long gone (a backlog on the inference queue).
@@ -71,6 +79,18 @@ _MODEL_FILES = {
     "Rec.model_path": "PP-OCRv6_rec_small.onnx",
     "Cls.model_path": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
 }
+# Their SHA-256, computed from the files the rapidocr 3.10.0 wheel installs (the same digests
+# as its default_models.yaml gives for the downloads). A file that differs (corrupted, or
+# swapped for another network) is refused; another rapidocr release that ships other files
+# is refused too, until these are pinned again for it.
+_MODEL_RELEASE = "3.10.0"
+_MODEL_SHA256 = {
+    "PP-OCRv6_det_small.onnx": "090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
+    "PP-OCRv6_rec_small.onnx": "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
+    "ch_ppocr_mobile_v2.0_cls_mobile.onnx": (
+        "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c"
+    ),
+}
 _ENGINE_PARAMS: dict[str, Any] = {
     # rapidocr warns on every frame with no text at all: the gate sees many.
     "Global.log_level": "error",
@@ -97,17 +117,61 @@ class PlateRead:
     box: tuple[float, float, float, float]
 
 
+class PlateModelRefused(Exception):
+    """An OCR model file is missing or is not the file pinned in _MODEL_SHA256: no engine is
+    built from it and no plate is read. The message names the file and both digests."""
+
+
 def model_paths() -> dict[str, Path]:
-    """The packaged model files, by rapidocr parameter name."""
+    """The packaged model files, by rapidocr parameter name. Only these are ever loaded: there
+    is no setting for a model directory of one's own."""
     import rapidocr
 
     root = Path(rapidocr.__file__).resolve().parent / "models"
     return {name: root / file for name, file in _MODEL_FILES.items()}
 
 
+def plate_models_verify(paths: dict[str, Path]) -> None:
+    """Check each of `paths` (model_paths(), or a copy of those files) against its pinned
+    SHA-256; PlateModelRefused for the first one missing or altered. A file is hashed once
+    per process while it stays the same file (inode, size, modification time): a refusal
+    costs a stat per file on the next frame, and a package put right is taken up without a
+    restart."""
+    for path in paths.values():
+        expected = _MODEL_SHA256[path.name]
+        if not path.is_file():
+            raise PlateModelRefused(
+                f"the OCR model {path} is missing: expected SHA-256 {expected}, found none"
+            )
+        stat = path.stat()
+        found = _sha256(path, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if found != expected:
+            raise PlateModelRefused(
+                f"the OCR model {path} is not the file pinned for rapidocr {_MODEL_RELEASE}"
+                f" (rapidocr {_installed_release()} is installed): expected SHA-256 {expected},"
+                f" found {found}"
+            )
+
+
+@functools.lru_cache(maxsize=16)
+def _sha256(path: Path, inode: int, size: int, mtime_ns: int) -> str:
+    """The file's digest; `inode`, `size` and `mtime_ns` are only the cache's key (an
+    installer writes a new file, so a new inode)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _installed_release() -> str:
+    try:
+        return importlib.metadata.version("rapidocr")
+    except importlib.metadata.PackageNotFoundError:
+        return "(unknown)"
+
+
 def plate_engine():
     """The OCR engine of this process, loaded once (lazily, thread-safe), from the files in
-    the installed package only. FileNotFoundError naming a missing file."""
+    the installed package only, each checked against its pinned digest first.
+    PlateModelRefused naming a missing or altered file."""
     global _engine
     if _engine is None:
         with _engine_lock:
@@ -115,9 +179,7 @@ def plate_engine():
                 from rapidocr import RapidOCR
 
                 paths = model_paths()
-                for path in paths.values():
-                    if not path.is_file():
-                        raise FileNotFoundError(f"the packaged OCR model {path} is missing")
+                plate_models_verify(paths)
                 params = {**_ENGINE_PARAMS, **{k: str(v) for k, v in paths.items()}}
                 engine = RapidOCR(params=params)
                 # rapidocr loads each model on first use; load them now, inside the lock,
@@ -351,41 +413,52 @@ def frame_plates_read(*, frame_id: int) -> list[GateDecision]:
             data = handle.read()
     except FileNotFoundError:
         return []
-    return gate_plates_decide(frame=frame, reader=reader, reads=plates_read(data))
+    try:
+        reads = plates_read(data)
+    except PlateModelRefused as refused:
+        # Every frame of every gate would repeat it: logged once per process and file state.
+        if str(refused) not in _refusals_logged:
+            _refusals_logged.add(str(refused))
+            log.error("plates are not read at any gate: %s", refused)
+        return []
+    return gate_plates_decide(frame=frame, reader=reader, reads=reads)
 
 
 def gate_plates_decide(*, frame, reader, reads: list[PlateRead]) -> list[GateDecision]:
     """Decide the confident reads of `frame` at the gate's `reader` (its door's controller):
     a plate once while it stays in view of this reader (until it has not been seen for
-    PLATE_DEBOUNCE), at most once per PLATE_DEBOUNCE by the stored events, and once per
-    frame (a task run again decides nothing twice)."""
+    PLATE_DEBOUNCE), and once per frame (a task run again decides nothing twice). A refused
+    plate still in view is decided again when the access version has moved since its refusal
+    and the answer would now differ (its plate registered, the lockdown lifted): the car
+    that waits at the barrier is let in, and one that is still refused adds no denial."""
     from .decisions import ReaderForeign, ReaderUnknown, decision_make
-    from .models import AccessEvent
 
+    ttl = PLATE_DEBOUNCE.total_seconds()
     decided: list[GateDecision] = []
     for read in reads[:PLATES_PER_FRAME]:
+        key = _debounce_key(reader.pk, read.text)
         if read.score < PLATE_MIN_SCORE:
             # Still a sighting of a plate in view (a no-op for one that is not).
-            cache.touch(_debounce_key(reader.pk, read.text), PLATE_DEBOUNCE.total_seconds())
+            cache.touch(key, ttl)
             decided.append(GateDecision(read.text, read.score, None, None, "low_score"))
             continue
-        key = _debounce_key(reader.pk, read.text)
         # The key stands for "this plate is in view at this gate": taken atomically by the
         # first sighting (Redis in the full stack, so two workers reading consecutive frames
         # of one car at the same moment do not both decide), and its window restarted by
         # every later one, so a car that waits at the barrier is decided once, however
-        # long it waits, and again only after it has been out of view for PLATE_DEBOUNCE.
-        if not cache.add(key, 1, PLATE_DEBOUNCE.total_seconds()):
-            cache.touch(key, PLATE_DEBOUNCE.total_seconds())
-            decided.append(GateDecision(read.text, read.score, None, None, "debounced"))
-            continue
-        # The stored events debounce across cache restarts and a task run again.
-        if AccessEvent.objects.filter(
-            reader=reader,
-            credential_kind=CredentialKind.PLATE,
-            credential_number=read.text,
-            occurred_at__gte=frame.received_at - PLATE_DEBOUNCE,
-        ).exists():
+        # long it waits, and again only after it has been out of view for PLATE_DEBOUNCE,
+        # or after a change lets a refused one through.
+        if cache.add(key, _DECIDING, ttl):
+            claim = key
+            try:
+                mark = _first_sighting_mark(key=key, frame=frame, reader=reader, text=read.text)
+            except BaseException:
+                cache.delete(key)  # not left "being decided" while the car waits
+                raise
+        else:
+            cache.touch(key, ttl)
+            claim, mark = _redecision_claim(key=key, reader=reader, text=read.text)
+        if mark is None:
             decided.append(GateDecision(read.text, read.score, None, None, "debounced"))
             continue
         try:
@@ -401,19 +474,120 @@ def gate_plates_decide(*, frame, reader, reads: list[PlateRead]) -> list[GateDec
             )
         except (ReaderUnknown, ReaderForeign):
             # The reader was moved to another door or controller since the frame came in.
-            cache.delete(key)
+            cache.delete(claim)
             log.warning("gate reader %s is not its controller's now", reader.pk)
             return decided
         except BaseException:
-            cache.delete(key)  # a retry may decide it
+            cache.delete(claim)  # a retry may decide it
             raise
-        decided.append(
-            GateDecision(read.text, read.score, outcome.event.pk, outcome.decision.granted)
-        )
+        granted = outcome.decision.granted
+        # Refused at the mark read before deciding: a change that committed meanwhile makes
+        # the next sighting ask again (and add nothing if the answer stands), never miss it.
+        cache.set(key, _GRANTED if granted else (_REFUSED, outcome.event.reason, mark), ttl)
+        decided.append(GateDecision(read.text, read.score, outcome.event.pk, granted))
     return decided
 
 
+# What a plate's in-view key holds: _DECIDING from its first sighting until the decision is
+# stored, then _GRANTED, or (_REFUSED, the stored reason, the access mark it was refused at).
+_DECIDING = "deciding"
+_GRANTED = "granted"
+_REFUSED = "refused"
+
+
+def _first_sighting_mark(*, key: str, frame, reader, text: str):
+    """For a plate the cache did not hold as in view (its first sighting, or a cache that was
+    restarted or is another process's): the access mark to decide it at, or None when the
+    stored events say it is decided already (the key then records what they say).
+
+    The stored events debounce across cache restarts and a task run again: a plate decided
+    at this reader within PLATE_DEBOUNCE of the frame is not decided again, unless that was a
+    refusal that would not stand now. The event does not say which access version refused it,
+    so the answer is asked of the current snapshot instead: a change made while the cache was
+    lost still lets the waiting car through, and a refusal that stands adds no denial."""
+    from .models import AccessEvent
+
+    latest = (
+        AccessEvent.objects.filter(
+            reader=reader,
+            credential_kind=CredentialKind.PLATE,
+            credential_number=text,
+            occurred_at__gte=frame.received_at - PLATE_DEBOUNCE,
+        )
+        .order_by("-occurred_at", "-id")
+        .values_list("kind", "reason")
+        .first()
+    )
+    if latest is None:
+        from .snapshot import access_mark
+
+        return access_mark()
+    kind, reason = latest
+    if kind == EventKind.GRANTED:
+        cache.set(key, _GRANTED, PLATE_DEBOUNCE.total_seconds())
+        return None
+    mark, stands = _refusal_stands(reader=reader, text=text, reason=reason)
+    if stands:
+        cache.set(key, (_REFUSED, reason, mark), PLATE_DEBOUNCE.total_seconds())
+        return None
+    return mark
+
+
+def _redecision_claim(*, key: str, reader, text: str) -> tuple[str, Any] | tuple[None, None]:
+    """For a plate in view: (a key claimed for deciding it again, the access mark to decide
+    it at) when it was refused, the access version has moved since, and the refusal would
+    not stand now; (None, None) when it stays debounced. Not on a timer: a car that just
+    waits is not refused again and again (the repeated-denials detector would fire)."""
+    state = cache.get(key)
+    if not (isinstance(state, tuple) and state[0] == _REFUSED):
+        return None, None  # granted, being decided, or gone this instant
+    _, reason, refused_at = state
+    from .snapshot import access_mark
+
+    if access_mark() == refused_at:
+        return None, None
+    mark, stands = _refusal_stands(reader=reader, text=text, reason=reason)
+    if stands:
+        # An unrelated change (a badge elsewhere): nothing to decide, and nothing to ask
+        # again until the version moves once more.
+        cache.set(key, (_REFUSED, reason, mark), PLATE_DEBOUNCE.total_seconds())
+        return None, None
+    # One decision per version, whichever worker reads the next frame first (the key's
+    # cache.add, as for a first sighting).
+    claim = f"{key}:v{mark[0]}"
+    if not cache.add(claim, 1, PLATE_DEBOUNCE.total_seconds()):
+        return None, None
+    return claim, mark
+
+
+def _refusal_stands(*, reader, text: str, reason: str) -> tuple[Any, bool]:
+    """The current access mark, and whether plate `text` would be refused at `reader` now for
+    `reason` again: asked of the process's snapshot, nothing stored. An antipassback refusal
+    is asked as of the person still being inside, as when they were refused (their way out
+    is an event, not an access change); any other answer ignores antipassback, so that a
+    grant it would refuse is decided, and stored, by decision_make."""
+    from .evaluator import decide
+    from .snapshot import current_snapshot_marked
+
+    mark, snapshot = current_snapshot_marked()
+    last = Direction.IN if reason == Reason.ANTIPASSBACK else None
+    try:
+        answer = decide(
+            snapshot,
+            reader.code,
+            reader.door.controller_id,
+            CredentialKind.PLATE,
+            text,
+            timezone.now(),
+            last,
+        )
+    except KeyError:  # the reader is not its controller's now: decision_make says so
+        return mark, False
+    return mark, not answer.granted and answer.reason == reason
+
+
 _warned: set[tuple[str, int]] = set()
+_refusals_logged: set[str] = set()
 
 
 def _warn_once(reader_id: int, message: str) -> None:

@@ -21,9 +21,11 @@ from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFont
 
 from apps.access import plates
-from apps.access.models import AccessEvent, Reader
+from apps.access.models import AccessEvent, Credential, Reader
 from apps.access.plate_tasks import frame_plates_read
 from apps.access.plates import PlateRead, gate_plates_decide, plate_normalise
+from apps.access.services import lockdown_lift, lockdown_start
+from apps.access.snapshot import access_mark
 from apps.cameras.models import Frame
 from apps.cameras.services import camera_create, frame_ingest
 from apps.core.models import AuditLog, OperatorZone
@@ -32,6 +34,7 @@ from apps.incidents.models import Incident
 
 from ..factories import FrameFactory, UserFactory
 from .factories import controller_with_key, door_make, group_make, person_with_badge, rule_make
+from .test_plates_models import byte_flipped, copied_models
 
 BOX = (0.3, 0.6, 0.7, 0.75)
 
@@ -381,6 +384,104 @@ def test_a_task_run_twice_for_one_frame_decides_once(gate):
     assert AccessEvent.objects.count() == 1
 
 
+# --- a refused car that waits: decided again after a change --------------------------------
+
+
+def plate_at(gate, text: str):
+    """The gate camera sees plate `text` in a new frame, read with confidence."""
+    [decided] = gate_plates_decide(
+        frame=frame_of(gate["camera"]), reader=gate["reader"], reads=[PlateRead(text, 0.97, BOX)]
+    )
+    return decided
+
+
+def test_a_refused_plate_registered_while_the_car_waits_is_decided_again_and_granted(gate):
+    assert plate_at(gate, "ZZ999ZZ").granted is False
+
+    Credential.objects.create(person=gate["person"], kind="plate", number="ZZ999ZZ")
+    again = plate_at(gate, "ZZ999ZZ")
+
+    assert again.granted is True and again.event_id is not None
+    assert plate_at(gate, "ZZ999ZZ").skipped == "debounced"  # granted: once, as before
+    assert list(AccessEvent.objects.order_by("id").values_list("kind", flat=True)) == [
+        "denied",
+        "granted",
+    ]
+
+
+def test_a_car_refused_in_a_lockdown_is_let_in_when_the_lockdown_is_lifted(gate):
+    guard = UserFactory(username="guard", role="admin")
+    lockdown = lockdown_start(actor=guard, zone="gate-north", reason="drill")
+    assert plate_at(gate, "AB123CD").granted is False
+
+    lockdown_lift(actor=guard, lockdown=lockdown)
+
+    assert plate_at(gate, "AB123CD").granted is True
+    assert list(AccessEvent.objects.order_by("id").values_list("reason", flat=True)) == [
+        "locked_down",
+        "granted",
+    ]
+
+
+def test_a_refused_car_that_waits_with_nothing_changed_is_refused_once(gate, cache_clock):
+    decided = [sighting(gate, cache_clock, seconds, "ZZ999ZZ") for seconds in (0, 20, 40, 60)]
+
+    assert decided[0].granted is False
+    assert [item.skipped for item in decided[1:]] == ["debounced"] * 3
+    assert AccessEvent.objects.count() == 1
+
+
+def test_a_change_that_does_not_let_the_refused_car_in_adds_no_denial(gate):
+    plate_at(gate, "ZZ999ZZ")
+
+    person_with_badge("B777", name="Someone else")  # the access version moves
+    again = plate_at(gate, "ZZ999ZZ")
+
+    assert again.skipped == "debounced"
+    assert AccessEvent.objects.count() == 1
+
+
+def test_a_granted_plate_in_view_is_not_decided_again_after_a_change(gate):
+    plate_at(gate, "AB123CD")
+
+    person_with_badge("B777", name="Someone else")
+    Credential.objects.create(person=gate["person"], kind="badge", number="B778")
+
+    assert plate_at(gate, "AB123CD").skipped == "debounced"
+    assert AccessEvent.objects.count() == 1
+
+
+def test_a_refused_plate_registered_after_the_cache_was_lost_is_decided_again(gate):
+    plate_at(gate, "ZZ999ZZ")
+    cache.clear()  # a Redis restart, or another process's local cache
+
+    Credential.objects.create(person=gate["person"], kind="plate", number="ZZ999ZZ")
+
+    assert plate_at(gate, "ZZ999ZZ").granted is True
+    assert AccessEvent.objects.count() == 2
+
+
+def test_a_refusal_that_stands_is_not_repeated_after_the_cache_was_lost(gate):
+    plate_at(gate, "ZZ999ZZ")
+    cache.clear()
+
+    assert plate_at(gate, "ZZ999ZZ").skipped == "debounced"
+    person_with_badge("B777", name="Someone else")
+    assert plate_at(gate, "ZZ999ZZ").skipped == "debounced"
+    assert AccessEvent.objects.count() == 1
+
+
+def test_a_refused_plate_another_worker_is_deciding_again_is_not_decided_twice(gate):
+    plate_at(gate, "ZZ999ZZ")
+    Credential.objects.create(person=gate["person"], kind="plate", number="ZZ999ZZ")
+    # The other worker has claimed the decision at this access version, not yet stored it.
+    version = access_mark()[0]
+    cache.add(f"{plates._debounce_key(gate['reader'].pk, 'ZZ999ZZ')}:v{version}", 1, 30)
+
+    assert plate_at(gate, "ZZ999ZZ").skipped == "debounced"
+    assert AccessEvent.objects.count() == 1
+
+
 def test_a_read_below_the_minimum_score_decides_nothing(gate):
     [decided] = gate_plates_decide(
         frame=frame_of(gate["camera"]),
@@ -447,6 +548,27 @@ def test_a_gate_whose_door_lost_its_controller_warns_once_and_decides_nothing(
     assert not AccessEvent.objects.exists()
     warnings = [r for r in caplog.records if "has no controller" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_a_gate_whose_ocr_model_is_altered_logs_it_once_and_decides_nothing(
+    gate, caplog, monkeypatch, tmp_path
+):
+    copies = copied_models(tmp_path)
+    byte_flipped(copies["Rec.model_path"])
+    monkeypatch.setattr(plates, "model_paths", lambda: copies)
+    monkeypatch.setattr(plates, "_engine", None)
+    monkeypatch.setattr(plates, "_refusals_logged", set())
+    frames = [frame_of(gate["camera"]), frame_of(gate["camera"])]
+
+    with caplog.at_level(logging.ERROR, logger="apps.access.plates"):
+        decided = [frame_plates_read(frame.pk) for frame in frames]
+
+    assert decided == [0, 0]
+    assert not AccessEvent.objects.exists()
+    [logged] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "plates are not read at any gate" in logged
+    assert str(copies["Rec.model_path"]) in logged
+    assert plates._MODEL_SHA256["PP-OCRv6_rec_small.onnx"] in logged
 
 
 def test_frames_of_a_camera_that_is_no_gate_are_not_read(gate):
