@@ -422,6 +422,9 @@ def main() -> None:
             f"p99 {figures['p99']:.1f} ms, max {figures['max']:.1f} ms; service time p50 "
             f"{figures['service_p50']:.1f} ms, p99 {figures['service_p99']:.1f} ms"
         )
+        wal = var / "db.sqlite3-wal"
+        if wal.exists():  # the file never shrinks: its size is the most the log held
+            print(f"SQLite write-ahead log after the load: {wal.stat().st_size / 1e6:.1f} MB")
         second = uvicorn_start(PORTS[1], env)
         try:
             Client(PORTS[1]).decide(key, campus["readers"][controller][0], campus["badges"][0])

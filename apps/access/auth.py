@@ -14,6 +14,7 @@ from apps.core.keys import secret_matches, secret_prefix
 from apps.core.models import ApiKey
 from apps.core.ratelimit import RateLimited, rate_take
 
+from .evaluator import Snapshot
 from .models import Controller
 from .snapshot import current_snapshot, snapshot_memo
 
@@ -38,15 +39,16 @@ def controller_of(request) -> Controller | None:
     return request._access_controller
 
 
-def controller_for_key(plaintext: str) -> Controller | None:
+def controller_for_key(plaintext: str, *, snapshot: Snapshot | None = None) -> Controller | None:
     """The enabled controller whose unrevoked key this is, checked on the process's snapshot
-    (no query of its own: the decision lane's check, with the same outcome as
-    ApiKeyAuthentication followed by controller_of; a key revoked or a controller disabled
-    moves the access version). The controller comes back as an instance holding its id."""
+    (or `snapshot`, one the caller has just read; no query of its own: the decision lane's
+    check, with the same outcome as ApiKeyAuthentication followed by controller_of; a key
+    revoked or a controller disabled moves the access version). The controller comes back as
+    an instance holding its id."""
     prefix = secret_prefix(plaintext)
     if prefix is None:
         return None
-    held = current_snapshot().controller_keys.get(prefix)
+    held = (snapshot or current_snapshot()).controller_keys.get(prefix)
     if held is None or not secret_matches(plaintext, held.digest):
         return None
     memo, now = snapshot_memo(), time.monotonic()

@@ -63,27 +63,29 @@ def decision_make(
     frame_id: int | None = None,
     plate_box: list[float] | None = None,
     touch: bool = True,
+    marked: tuple[tuple[int, object], Snapshot] | None = None,
 ) -> Outcome:
     """Decide `number` (already normalised for `kind`) at the controller's reader now and
     store the event at the server's time of the decision (never the controller's clock: one
     running behind could otherwise slip past antipassback). ReaderUnknown or ReaderForeign for
     a reader the controller does not have. `touch`: the controller itself called (a gate
-    camera's plate read does not mark its controller online)."""
+    camera's plate read does not mark its controller online). `marked`: the snapshot and its
+    mark (current_snapshot_marked()) the caller has just read, spared a second read."""
     args = (controller, reader_code, kind, number, frame_id, plate_box)
     try:
-        return _decide_and_store(*args)
+        return _decide_and_store(*args, marked or current_snapshot_marked())
     except (IntegrityError, KeyError):
         # A credential, person or door deleted (or added) between the snapshot and the
         # insert: that moved the version, so the second try decides on a fresh snapshot.
         snapshot_clear()
-        return _decide_and_store(*args)
+        return _decide_and_store(*args, current_snapshot_marked())
     finally:
         if touch:
             _touch(controller)
 
 
-def _decide_and_store(controller, code, kind, number, frame_id, plate_box) -> Outcome:
-    mark, snapshot = current_snapshot_marked()
+def _decide_and_store(controller, code, kind, number, frame_id, plate_box, marked) -> Outcome:
+    mark, snapshot = marked
     reader = _reader(snapshot, controller, code)
     person_id = antipassback_person(snapshot, reader, kind, number)
     if person_id is not None and not _tied(snapshot, controller.pk, person_id):

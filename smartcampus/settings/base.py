@@ -125,6 +125,11 @@ if DATABASE_URL:
     }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # Pages in the write-ahead log past which a commit copies it into the database file
+    # itself (SQLite's default is 1,000). The web process's checkpoint thread
+    # (apps.access.checkpointer) keeps the log far below this: it is the net for when that
+    # thread cannot finish a pass, and the rule for processes that run no such thread.
+    SQLITE_WAL_AUTOCHECKPOINT = env_int("SMARTCAMPUS_SQLITE_WAL_AUTOCHECKPOINT", 10_000, minimum=0)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -135,7 +140,8 @@ else:
             "OPTIONS": {
                 # WAL + immediate transactions: the web thread and the in-process tasks
                 # write concurrently without "database is locked".
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT};",
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },

@@ -44,8 +44,10 @@ from ..auth import (
     controller_for_key,
     controller_rate_take,
 )
+from ..checkpointer import checkpointer_start
 from ..decisions import ReaderForeign, ReaderUnknown, decision_make
 from ..priority import decision_in_flight
+from ..snapshot import current_snapshot_marked
 from .decisions import DecisionRequestSerializer, decision_body, decision_rate
 
 log = logging.getLogger("django.request")
@@ -66,6 +68,11 @@ class DecisionLane:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decision")
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            # The lane sees every request first: the first one served from an SQLite file
+            # starts its checkpoint thread (not at import: a test collecting this module
+            # must not start one on a developer's own database).
+            checkpointer_start()
         if not _candidate(scope):
             return await self.app(scope, receive, send)
         messages, chunks, size = [], [], 0
@@ -203,7 +210,8 @@ def _answer(scope, body: bytes) -> tuple[int, dict, list] | None:
         return None
     try:
         data = json_loads_bounded(body.decode("utf-8"))
-        controller = controller_for_key(plaintext.strip())
+        marked = current_snapshot_marked()
+        controller = controller_for_key(plaintext.strip(), snapshot=marked[1])
     except (ValueError, OperationalError, InterfaceError):
         return None  # bad JSON (ValueError covers its every kind), or the database is away
     if controller is None:
@@ -224,6 +232,7 @@ def _answer(scope, body: bytes) -> tuple[int, dict, list] | None:
             reader_code=request.validated_data["reader"],
             kind=credential["kind"],
             number=credential["number"],
+            marked=marked,
         )
     except ReaderForeign as exc:
         return 403, {"detail": str(exc)}, []
