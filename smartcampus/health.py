@@ -1,6 +1,7 @@
-"""`GET /healthz`: the database, the broker, the channel layer and the active models, each ok
-or failing; 503 when any fails. Only operators, admins and staff see the detail (model
-versions, error messages); anyone else gets "ok" or "failing" per check.
+"""`GET /healthz`: the database, the broker, the channel layer, the active models and the
+gates' plate OCR, each ok or failing; 503 when any fails. Only operators, admins and staff
+see the detail (model versions, error messages); anyone else gets "ok" or "failing" per
+check.
 
 It lives with the site, not in an app, because it looks at every layer at once.
 """
@@ -72,11 +73,24 @@ def check_models() -> str:
     return "ok (" + ", ".join(v.label for v in versions) + ")"
 
 
+def check_plates() -> str:
+    """The gates' plate OCR: its packaged model files, checked against their pinned digests
+    (hashed once per process), when any reader has a gate camera."""
+    from apps.access.models import Reader
+    from apps.access.plates import model_paths, plate_models_verify
+
+    if not Reader.objects.filter(plate_camera__isnull=False).exists():
+        return "ok (no gate cameras)"
+    plate_models_verify(model_paths())
+    return "ok"
+
+
 CHECKS = {
     "db": check_db,
     "broker": check_broker,
     "channel_layer": check_channel_layer,
     "models": check_models,
+    "plates": check_plates,
 }
 
 

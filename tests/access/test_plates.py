@@ -684,3 +684,28 @@ def test_an_event_without_a_plate_read_or_whose_frame_is_gone_has_no_plate_crop(
     assert admin.get(crop_url(plate_event.pk)).status_code == 404
 
     assert admin.get(crop_url(987654)).status_code == 404
+
+
+def test_health_fails_the_plates_check_for_an_altered_model_only_once_a_gate_reads_plates(
+    db, tmp_path, monkeypatch, request
+):
+    from smartcampus.health import check_plates
+
+    models = tmp_path / "models"
+    models.mkdir()
+    copies = {}
+    for name, path in plates.model_paths().items():
+        copies[name] = models / path.name
+        copies[name].write_bytes(path.read_bytes())
+    altered = bytearray(copies["Cls.model_path"].read_bytes())
+    altered[len(altered) // 2] ^= 0xFF
+    copies["Cls.model_path"].write_bytes(bytes(altered))
+    monkeypatch.setattr(plates, "model_paths", lambda: copies)
+    assert check_plates() == "ok (no gate cameras)"
+
+    request.getfixturevalue("gate")
+
+    with pytest.raises(plates.PlateModelRefused, match=r"ch_ppocr_mobile_v2\.0_cls_mobile"):
+        check_plates()
+    monkeypatch.undo()
+    assert check_plates() == "ok"

@@ -43,7 +43,7 @@ def test_healthz_reports_each_dependency(client, operator, active_model):
     response = client.get("/healthz")
     body = response.json()
     assert response.status_code == 200, body
-    assert set(body) == {"db", "broker", "channel_layer", "models"}
+    assert set(body) == {"db", "broker", "channel_layer", "models", "plates"}
     assert body["models"] == "ok (tiny-vision v1)"
 
 

@@ -253,7 +253,13 @@ def test_healthz_tells_an_anonymous_caller_ok_or_failing_only(client, active_mod
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"db": "ok", "broker": "ok", "channel_layer": "ok", "models": "ok"}
+    assert response.json() == {
+        "db": "ok",
+        "broker": "ok",
+        "channel_layer": "ok",
+        "models": "ok",
+        "plates": "ok",
+    }
 
 
 @pytest.mark.django_db
