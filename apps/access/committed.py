@@ -22,6 +22,12 @@ Two ways, by deployment:
   process exits (a management command, the server stopping), what is pending is judged
   first, and the tailgating looks not yet due are judged at once (up to
   FOLLOWERS_EXIT_SECONDS).
+
+Either way a process can die between the commit and the hand-over, or with ids pending: the
+detectors mark what they judged (`AccessEvent.judged_at`), and a sweep judges the events
+stored more than two minutes ago and still unmarked: every minute (the beat task
+`access_events_sweep`, or the embedded mode's PeriodicRunner), and once when a follower
+thread starts.
 """
 
 import atexit
@@ -114,6 +120,18 @@ def _followers_run(event_ids: list[int]) -> list[int]:
             log.exception("door detectors failed for %d events", len(event_ids))
             return []
     return []
+
+
+def _sweep_run() -> None:
+    """The events stored and never judged (a process killed with ids pending, or between a
+    commit and the hand-over), judged at the thread's start; the periodic task sweeps them
+    too (detectors.access_events_sweep). Never raises."""
+    from . import detectors
+
+    try:
+        detectors.access_events_sweep()
+    except Exception:
+        log.exception("door detectors: the sweep failed")
 
 
 def _tailgating_run(event_ids: list[int]) -> None:
@@ -212,6 +230,7 @@ class _Followers:
                 self._lock.wait(self._due[0][0] - now if self._due else None)
 
     def _loop(self) -> None:
+        swept = False
         while True:
             ids, due = self._next()
             try:
@@ -222,6 +241,11 @@ class _Followers:
                             self.later(grants)
                     if due:
                         _tailgating_run(due)
+                    if not swept:
+                        # Once per thread, after its first events (fresh alarms first): what a
+                        # process killed earlier stored and never judged.
+                        swept = True
+                        _sweep_run()
             except Exception:  # the thread must go on for the next commits
                 log.exception("door followers failed for %d events", len(ids))
             finally:

@@ -15,12 +15,16 @@ completes a burst, a late grant makes a later stored grant an antipassback); Det
 makes a firing judged twice harmless. The detectors that query history split a batch into hour
 buckets by event time, so a batch spanning a day costs at most a few queries per hour, each over
 a window as wide as the bucket plus the detector's own window.
+
+A run marks the events it judged (`AccessEvent.judged_at`) and skips those already marked; the
+events a killed process never handed over are judged by `access_events_sweep`.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -55,6 +59,16 @@ WEEKEND = (5, 6)
 RECENT_LOOKBACK = timedelta(hours=24)
 # A person's hour counts up to a day's start are kept this long (the day, and some slack).
 HOURS_CACHE_SECONDS = 26 * 3600
+# The sweep judges events stored this long ago and still not judged. Longer than the normal
+# path takes (the follower thread's gathering and run, a Celery task's queueing) so the two
+# do not race, and than the longest tailgating window and its settle time (60 + 5 s), so the
+# sweep can look for tailgating at once.
+SWEEP_GRACE = timedelta(seconds=120)
+# Events judged per sweep batch, and batches per sweep run (the rest: the next minute's run).
+SWEEP_BATCH = 500
+SWEEP_MAX_BATCHES = 20
+# ...and no new batch after this long, well inside the minute between two runs.
+SWEEP_MAX_SECONDS = 30.0
 
 
 def tailgating_possible(door: Door) -> tuple[bool, str]:
@@ -87,22 +101,41 @@ class Firing:
 
 
 def access_events_detect(*, event_ids: Sequence[int], now: datetime | None = None) -> list:
-    """Judge the committed events `event_ids` with every enabled detector and raise their
-    incidents; returns the incidents raised or extended. Tailgating needs the door camera's
-    frames after the grant, so it is only scheduled here (`tailgating_candidates`)."""
+    """Judge the committed events `event_ids` not judged yet with every enabled detector,
+    raise their incidents and mark the events judged; returns the incidents raised or
+    extended. Tailgating needs the door camera's frames after the grant, so it is only
+    scheduled here (`tailgating_candidates`).
+
+    The mark is one UPDATE for the batch, after the incidents are committed: each incident
+    group commits on its own (a decision never waits on a whole batch's writes), so it cannot
+    share their transaction. A run that dies before it leaves the events to the sweep, which
+    judges them again: what was raised is not raised twice (DetectorFiring). A database error
+    while raising leaves them unmarked too, for the retry."""
     firings = access_events_judge(event_ids=event_ids, now=now)
     incidents = firings_raise(firings)
     _controllers_back_online(event_ids=event_ids, now=now)
+    _judged_mark(event_ids)
     return incidents
 
 
+def _judged_mark(event_ids: Sequence[int]) -> None:
+    # In the write turn, behind the doors: on SQLite a decision would otherwise wait on the
+    # database's own lock, which polls with sleeps of 1 to 100 ms (apps.access.writeturn).
+    with write_turn(decision=False) as release, transaction.atomic():
+        transaction.on_commit(release)
+        AccessEvent.objects.filter(pk__in=list(event_ids), judged_at__isnull=True).update(
+            judged_at=timezone.now()
+        )
+
+
 def access_events_judge(*, event_ids: Sequence[int], now: datetime | None = None) -> list[Firing]:
-    """The firings for `event_ids`, without raising anything (see access_events_detect)."""
+    """The firings for those of `event_ids` not judged yet, without raising anything (see
+    access_events_detect)."""
     now = now or timezone.now()
     config = DetectorSettings.current()
     cutoff = now - timedelta(hours=settings.ACCESS_DETECTORS_MAX_AGE_HOURS)
     events = list(
-        AccessEvent.objects.filter(pk__in=list(event_ids))
+        AccessEvent.objects.filter(pk__in=list(event_ids), judged_at__isnull=True)
         .select_related("door", "reader", "credential", "person", "controller")
         .order_by("occurred_at", "id")
     )
@@ -123,6 +156,51 @@ def access_events_judge(*, event_ids: Sequence[int], now: datetime | None = None
         firings += _repeated_denials(bucket, config, judged=judged)
         firings += _person_grants(bucket, config)
     return firings
+
+
+def access_events_sweep(
+    *,
+    now: datetime | None = None,
+    batch: int = SWEEP_BATCH,
+    max_batches: int = SWEEP_MAX_BATCHES,
+    max_seconds: float = SWEEP_MAX_SECONDS,
+) -> int:
+    """Judge the events the normal path never judged (a process killed between their commit
+    and the hand-over, or with their ids pending in the follower thread): those stored more
+    than SWEEP_GRACE ago and not judged, oldest first, `batch` at a time, at most
+    `max_batches` and no new batch after `max_seconds` (the rest on the next run); their
+    tailgating look at once, its window long over. Returns how many events it judged. One
+    query on the partial index per batch finds them, however many events are stored."""
+    cutoff = (now or timezone.now()) - SWEEP_GRACE
+    stop = time.monotonic() + max_seconds
+    swept = 0
+    for _ in range(max_batches):
+        if time.monotonic() > stop:
+            break
+        ids = list(
+            AccessEvent.objects.filter(judged_at__isnull=True, received_at__lt=cutoff)
+            .order_by("received_at", "id")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            break
+        log.warning("door detectors: sweeping %d events never judged", len(ids))
+        try:
+            access_events_detect(event_ids=ids)
+            grants = tailgating_candidates(event_ids=ids)
+            if grants:
+                firings_raise(tailgating_judge(event_ids=grants))
+        except (OperationalError, InterfaceError):
+            raise  # the database is away: the next run (or the task's retry) tries again
+        except Exception:
+            # A batch the detectors fail on must not hold back every newer event behind it
+            # (oldest first): given up, as the normal path gives up, and said in the log.
+            log.exception("door detectors: %d swept events not judged, given up", len(ids))
+            _judged_mark(ids)
+        swept += len(ids)
+        if len(ids) < batch:
+            break
+    return swept
 
 
 def _late(firings: list[Firing], cutoff: datetime) -> list[Firing]:

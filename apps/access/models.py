@@ -353,6 +353,10 @@ class AccessEvent(models.Model):
         blank=True,
         help_text="Where the plate was read in `frame`: [x0, y0, x1, y1] in 0..1.",
     )
+    # Set (one UPDATE per batch) once the door detectors have judged the event; NULL until
+    # then. A process killed between the commit and the detectors leaves it NULL, and the
+    # sweep (`detectors.access_events_sweep`) judges it. Never written by the decision path.
+    judged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -365,6 +369,13 @@ class AccessEvent(models.Model):
             models.Index(fields=["door", "-occurred_at"]),
             # Antipassback: a person's last grant in a zone.
             models.Index(fields=["person", "zone", "-occurred_at"]),
+            # The sweep's events not yet judged, oldest first: only those rows are in it, so
+            # it stays a few pages however many events are stored.
+            models.Index(
+                fields=["received_at", "id"],
+                condition=models.Q(judged_at__isnull=True),
+                name="access_event_unjudged",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -59,3 +59,19 @@ def access_events_detect(self, event_ids: list[int]) -> int:
 def access_tailgating_check(event_ids: list[int]) -> int:
     """After the tailgating window of these grants: people at the door against grants."""
     return len(detectors.firings_raise(detectors.tailgating_judge(event_ids=event_ids)))
+
+
+@shared_task(
+    name="apps.access.tasks.access_events_sweep",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=2,
+    soft_time_limit=120,
+    time_limit=150,
+)
+def access_events_sweep() -> int:
+    """Every minute (beat): judge the stored events the normal path never judged (a process
+    killed before handing them over); see detectors.access_events_sweep."""
+    return detectors.access_events_sweep()

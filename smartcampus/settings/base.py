@@ -385,6 +385,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "datasets-retrain-due": {"task": "apps.ml.tasks.datasets_retrain_due", "schedule": 300.0},
+    # Access events a killed process never handed to the detectors (apps.access.detectors).
+    "access-events-sweep": {
+        "task": "apps.access.tasks.access_events_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -206,7 +206,8 @@ def test_a_refused_plate_at_a_gate_camera_raises_with_the_gate_frame(ingest):
     event = ev("denied", reader="Gate-in", reason="unknown_credential")
     event["credential"] = {"kind": "plate", "number": "AB123CD"}
     ingest(key, event)
-    AccessEvent.objects.filter(kind="denied").update(frame=frame)
+    # Judged again, with the frame the gate read: unmarked, and what it raised forgotten.
+    AccessEvent.objects.filter(kind="denied").update(frame=frame, judged_at=None)
     Incident.objects.all().delete()
     DetectorFiring.objects.all().delete()
 
@@ -431,6 +432,64 @@ def test_zones_without_a_walking_time_are_not_judged(two_zones, ingest):
         ev("granted", badge="B9", reader="Library-in", at=now - timedelta(minutes=3)),
     )
     assert not incidents("impossible_travel")
+
+
+# The incident is the later grant's: its door, zone and camera frame, never the door the
+# person came from, and never rolled into an open incident of that zone.
+@pytest.fixture
+def two_zones_with_cameras():
+    controller, key = controller_with_key()
+    lab = door_make(controller=controller, name="Lab", zone="lab", camera=CameraFactory(zone="lab"))
+    library = door_make(
+        controller=controller,
+        name="Library",
+        zone="library",
+        camera=CameraFactory(zone="library"),
+    )
+    WalkingTime.objects.create(zone_a="lab", zone_b="library", minutes=10)
+    person_with_badge("B9", name="Bo")
+    return key, lab, library
+
+
+def _frame_at(door, at):
+    frame = FrameFactory(camera=door.camera)
+    type(frame).objects.filter(pk=frame.pk).update(received_at=at)
+    return frame
+
+
+@pytest.mark.parametrize("late", [False, True], ids=["in_order", "earlier_grant_reported_late"])
+def test_impossible_travel_is_raised_at_the_later_grants_door_with_its_cameras_frame(
+    two_zones_with_cameras, ingest, late
+):
+    key, lab, library = two_zones_with_cameras
+    now = timezone.now()
+    earlier, later = now - timedelta(minutes=5), now - timedelta(minutes=3)
+    _frame_at(lab, earlier)
+    library_frame = _frame_at(library, later)
+    # Bo's earlier incident at the lab door is open: the new one must not roll into it.
+    ingest(
+        key,
+        ev("granted", badge="B9", reader="Library-in", at=now - timedelta(minutes=40)),
+        ev("granted", badge="B9", reader="Lab-in", at=now - timedelta(minutes=38)),
+    )
+    [at_lab] = Incident.objects.filter(kind="impossible_travel")
+    first = ev("granted", badge="B9", reader="Lab-out", at=earlier)
+    second = ev("granted", badge="B9", reader="Library-in", at=later)
+    if late:
+        ingest(key, second)
+        ingest(key, first)
+    else:
+        ingest(key, first, second)
+
+    at_lab.refresh_from_db()
+    assert at_lab.count == 1 and at_lab.door == lab
+    [incident] = Incident.objects.filter(kind="impossible_travel").exclude(pk=at_lab.pk)
+    assert incident.door == library and incident.zone == "library"
+    assert incident.access_event == AccessEvent.objects.get(event_id=second["id"])
+    assert incident.title == "Impossible travel: Bo at Library"
+    assert incident.camera_id == library.camera_id
+    assert incident.frame == library_frame
+    assert incident.details["from_zone"] == "lab" and incident.details["to_zone"] == "library"
 
 
 def test_a_walking_time_is_stored_in_zone_order():
@@ -714,6 +773,7 @@ def test_a_persons_counted_hours_are_read_once_a_day(site, ingest):
     person_with_badge("B1")
     ingest(key, ev("granted", badge="B1"))
     ids = list(AccessEvent.objects.values_list("pk", flat=True))
+    AccessEvent.objects.update(judged_at=None)  # judged again below
     DetectorSettings.current()
     with CaptureQueriesContext(connection) as first:
         detectors.access_events_judge(event_ids=ids)
