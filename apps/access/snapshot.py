@@ -14,6 +14,7 @@ of the process waits for it; a badge revoked is the most common change of all. A
 is built whole. Either way the result is what snapshot_build() would return at that version.
 """
 
+import gc
 import logging
 import threading
 from collections import defaultdict
@@ -69,6 +70,13 @@ PATCH_MODELS = frozenset({"credential", "person", "apikey", "lockdown", "holiday
 # Past this many changes, reading them again by id costs about what a whole build does.
 PATCH_MAX_CHANGES = 500
 _CREDENTIAL_FIELDS = ("id", "person_id", "kind", "number", "status", "valid_from", "valid_until")
+# A large campus's snapshot is a few hundred thousand objects living until the next build;
+# left to the collector, each of its full passes walks them all with the interpreter lock
+# held (20 to 30 ms with 50,000 credentials, bench/RESULTS.md), and every door waits. From
+# this size a build ends with one collection, inside the build that decisions wait for
+# anyway, and moves what is alive out of the collector's reach (gc.freeze, as the web process
+# does at start). A small campus is not worth the collection's own pause.
+FREEZE_MIN_CREDENTIALS = 10_000
 _current: tuple[tuple[int, object], Snapshot] | None = None
 _memo: dict = {}
 
@@ -82,6 +90,12 @@ def _mark() -> tuple[int, object]:
         cursor.execute(_MARK_SQL)
         latest = cursor.fetchone()
     return tuple(latest) if latest else (0, None)
+
+
+def _collector_spared(snapshot: Snapshot) -> None:
+    if len(snapshot.credentials_by_id) >= FREEZE_MIN_CREDENTIALS:
+        gc.collect()
+        gc.freeze()
 
 
 def current_snapshot() -> Snapshot:
@@ -113,6 +127,7 @@ def current_snapshot_marked() -> tuple[tuple[int, object], Snapshot]:
                 patched = snapshot is not None
                 if not patched:
                     snapshot = snapshot_build(version=mark[0])
+                    _collector_spared(snapshot)
             held = (mark, snapshot)
             _current = held
             # The memo is kept across a patch: one happens only on the same database with

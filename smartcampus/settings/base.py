@@ -521,9 +521,10 @@ ACCESS_DECISIONS_PER_MINUTE_PER_CONTROLLER = env_int(
 # (apps.access.api.lane), apart from the request threads: doors keep their answers fast while
 # pages and exports keep those busy. On SQLite one: its decisions write one at a time anyway,
 # and more threads only contend for the interpreter lock (p99 at 200/s: 12 ms with one, 15
-# with four; bench/RESULTS.md).
+# with four). On PostgreSQL two: one waiting on a person's lock (antipassback) does not hold
+# up every door, and four contended (p99 12 ms with two, 21 with four; bench/RESULTS.md).
 ACCESS_DECISION_THREADS = env_int(
-    "SMARTCAMPUS_ACCESS_DECISION_THREADS", 4 if DATABASE_URL else 1, minimum=1
+    "SMARTCAMPUS_ACCESS_DECISION_THREADS", 2 if DATABASE_URL else 1, minimum=1
 )
 # Door detectors judge events that happened within this many hours: a late batch from a
 # controller back online still raises, history loaded in bulk only feeds learned hours.

@@ -321,3 +321,21 @@ def test_the_process_memo_survives_a_patch_and_is_emptied_by_a_whole_build(campu
 
     assert kept == {("controller seen", campus["controller"].pk): 1.0}
     assert snapshots.snapshot_memo() == {}
+
+
+@pytest.mark.parametrize("threshold, frozen", [(1, True), (10_000, False)])
+def test_a_large_snapshot_is_moved_out_of_the_collector_s_reach_after_a_build(
+    campus, monkeypatch, threshold, frozen
+):
+    import gc
+
+    monkeypatch.setattr(snapshots, "FREEZE_MIN_CREDENTIALS", threshold)
+    gc.unfreeze()
+    snapshots.snapshot_clear()
+    try:
+        built = snapshots.current_snapshot()
+        # Frozen: the snapshot's objects are in the permanent generation, which the
+        # collector's passes skip.
+        assert (gc.get_freeze_count() > len(built.credentials_by_id)) is frozen
+    finally:
+        gc.unfreeze()
