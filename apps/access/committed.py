@@ -53,10 +53,13 @@ log = logging.getLogger(__name__)
 
 # The follower thread judges at most this many ids in one go.
 FOLLOWERS_BATCH = 1000
-# Ids are gathered for this long after the first of them arrives, then judged together: a
-# detector run costs about the same for one event as for a few hundred, and while it runs
-# it holds the interpreter lock the decisions answered in this process need.
-FOLLOWERS_GATHER_SECONDS = 0.25
+# Ids are gathered for this long after the first of them arrives, then judged together. Short
+# batches, not long ones: a run's queries and ORM work share the interpreter (and, on
+# PostgreSQL, the cores) with the decisions, and a long run stalls the doors that arrive
+# during it. At 200 decisions/s, gathering 1 s put PostgreSQL's decision p99 at 17.5 ms,
+# 0.25 s at 11 to 13 ms, 0.05 s at 8 to 9 ms (bench/RESULTS.md); a door alarm is on the wall
+# sooner too.
+FOLLOWERS_GATHER_SECONDS = 0.05
 # Ids waiting past this run inline in the committing request (back-pressure, nothing lost).
 FOLLOWERS_MAX_PENDING = 100_000
 # A database error while judging: tried this many times, a second more apart each time.
