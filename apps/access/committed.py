@@ -26,8 +26,8 @@ Two ways, by deployment:
 Either way a process can die between the commit and the hand-over, or with ids pending: the
 detectors mark what they judged (`AccessEvent.judged_at`), and a sweep judges the events
 stored more than two minutes ago and still unmarked: every minute (the beat task
-`access_events_sweep`, or the embedded mode's PeriodicRunner), and once when a follower
-thread starts.
+`access_events_sweep`, or the embedded mode's PeriodicRunner), and one batch when a
+follower thread starts.
 """
 
 import atexit
@@ -127,12 +127,12 @@ def _followers_run(event_ids: list[int]) -> list[int]:
 
 def _sweep_run() -> None:
     """The events stored and never judged (a process killed with ids pending, or between a
-    commit and the hand-over), judged at the thread's start; the periodic task sweeps them
-    too (detectors.access_events_sweep). Never raises."""
+    commit and the hand-over): one batch at the thread's start, the rest by the periodic task
+    (detectors.access_events_sweep). Never raises."""
     from . import detectors
 
     try:
-        detectors.access_events_sweep()
+        detectors.access_events_sweep(max_batches=1)  # the rest: the periodic sweep
     except Exception:
         log.exception("door detectors: the sweep failed")
 

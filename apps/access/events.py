@@ -7,7 +7,7 @@ from typing import Literal, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 
 from .choices import EventKind, Reason
 from .models import AccessEvent
@@ -88,12 +88,14 @@ def _message(pk, kind, reason, occurred_at, zone, door, person) -> AccessEventMe
 
 
 @functools.lru_cache(maxsize=4096)
-def _url(name: str, pk: int) -> str:
+def _url(prefix: str, name: str, pk: int) -> str:
     return reverse(name, args=[pk])
 
 
 def _ref(name: str, pk: int, label: str) -> DoorRef | PersonRef:
-    return {"id": pk, "name": label, "url": _url(name, pk)}
+    # Cached by the thread's script prefix too: the same door under another prefix (a
+    # deployment under a path) is another URL.
+    return {"id": pk, "name": label, "url": _url(get_script_prefix(), name, pk)}
 
 
 def access_events_stream(*, event_ids: list[int]) -> None:

@@ -94,6 +94,9 @@ def _mark() -> tuple[int, object]:
 
 def _collector_spared(snapshot: Snapshot) -> None:
     if len(snapshot.credentials_by_id) >= FREEZE_MIN_CREDENTIALS:
+        # Unfrozen first: what an earlier freeze kept and has died since (the last
+        # snapshot, a request that was in flight then) is collected now, not kept for ever.
+        gc.unfreeze()
         gc.collect()
         gc.freeze()
 
@@ -127,7 +130,8 @@ def current_snapshot_marked() -> tuple[tuple[int, object], Snapshot]:
                 patched = snapshot is not None
                 if not patched:
                     snapshot = snapshot_build(version=mark[0])
-                    _collector_spared(snapshot)
+            if not patched:
+                _collector_spared(snapshot)  # after the read: no transaction held open
             held = (mark, snapshot)
             _current = held
             # The memo is kept across a patch: one happens only on the same database with

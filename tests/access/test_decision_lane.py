@@ -305,3 +305,25 @@ async def test_a_request_still_sending_its_body_is_not_a_decision_in_flight(lane
     await communicator.receive_output(timeout=10)
     await communicator.wait(timeout=10)
     assert start["status"] == 200 and decisions_in_flight() == 0
+
+
+def test_a_decision_in_the_lane_costs_three_queries_once_the_snapshot_is_held(
+    campus, django_assert_num_queries, monkeypatch
+):
+    from apps.access import decisions
+    from apps.access.api.lane import decision_answer
+
+    handed = []  # the stream and the detectors run after, in the tests inline: not counted
+    monkeypatch.setattr(decisions, "access_events_committed", lambda **kw: handed.append(kw))
+
+    raw = [
+        (name.lower().encode(), value.encode()) for name, value in _headers(campus["key"]).items()
+    ]
+    assert decision_answer(_scope(URL, raw), _body())[0] == 200  # the snapshot built
+    # The access mark (shared by the key check and the decision), the event (one INSERT,
+    # committed by itself: no antipassback here), and the mark again after a grant (a
+    # lockdown committed meanwhile).
+    with django_assert_num_queries(3):
+        status, answer, _ = decision_answer(_scope(URL, raw), _body())
+    assert (status, answer["granted"]) == (200, True)
+    assert len(handed) == 2
