@@ -386,9 +386,8 @@ def main() -> None:
     from django.db import connection, connections
 
     if env.get("DATABASE_URL"):
-        # As after any bulk import: the load meets a database in its steady state, not
-        # autovacuum's first pass over 100,000 fresh rows (whose launcher wakes once a
-        # minute, inside the load in some runs and not in others).
+        # As after any bulk import: the planner gets statistics for the 100,000 fresh rows
+        # (autovacuum, which would gather them, may be off, as on the CI machine).
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
     connections.close_all()
