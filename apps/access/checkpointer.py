@@ -4,7 +4,7 @@ SQLite in WAL mode appends every commit to the write-ahead log and copies the lo
 the database file (a checkpoint) when it has grown past `wal_autocheckpoint` pages, inside
 the commit that crossed the line. At 200 decisions/s that was one decision in a hundred
 waiting several milliseconds for the copy: most of the decision API's p99 (bench/RESULTS.md,
-"Issue 16: the doors' p99 met"). Here a thread of the web process checkpoints every
+"The doors' p99, continued"). Here a thread of the web process checkpoints every
 CHECKPOINT_EVERY_S instead:
 
 1. twice without a lock (PASSIVE: the copy runs beside the writers and blocks none of them;
