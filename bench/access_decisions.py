@@ -25,6 +25,7 @@ Prints its figures; asserts nothing.
 """
 
 import argparse
+import asyncio
 import http.client
 import json
 import os
@@ -151,10 +152,14 @@ def seed() -> dict:
 
 def worker_start(env: dict) -> subprocess.Popen | None:
     """With REDIS_URL, the full stack's CPU worker (compose.yaml's worker-cpu, one process on
-    these two cores): the door detectors run there, as deployed, not in the web process."""
+    these two cores): the door detectors run there, as deployed, not in the web process.
+    Returned once it answers a ping and has had 5 s more to load its models: a worker still
+    starting takes the cores the load is measured on."""
     if not env.get("REDIS_URL"):
         return None
-    return subprocess.Popen(
+    from smartcampus.celery import app
+
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -172,6 +177,13 @@ def worker_start(env: dict) -> subprocess.Popen | None:
         env=env,
         cwd=ROOT,
     )
+    deadline = time.monotonic() + 120
+    while not app.control.ping(timeout=1.0):
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise SystemExit("the Celery worker did not start")
+    time.sleep(5)
+    return process
 
 
 def uvicorn_start(port: int, env: dict) -> subprocess.Popen:
@@ -220,11 +232,16 @@ class Client:
             return 0, {}
 
 
-def load(port: int, campus: dict, *, rate: float, seconds: float, threads: int, mix: str) -> dict:
+def load(
+    port: int, campus: dict, *, rate: float, seconds: float, threads: int, mix: str, client: str
+) -> dict:
     """Open loop. `mix`: "everyday" (95 % of badges shown at a door their rules open, 5 %
     anyone anywhere, a fifth of those unknown numbers), or "flood" (any badge at any door:
     about three in four refused, so every reader keeps the repeated-denials detector firing,
-    an attack on every door at once)."""
+    an attack on every door at once). `client`: "asyncio" (one event loop on `threads`
+    keep-alive connections) or "threads" (`threads` threads with http.client each, the
+    earlier runs' client: about four times the CPU per request, taken from the same two
+    cores as the server's)."""
     rng = random.Random(2)
     total = int(rate * seconds)
     keys = list(campus["keys"].items())
@@ -238,16 +255,34 @@ def load(port: int, campus: dict, *, rate: float, seconds: float, threads: int, 
             continue
         badge = rng.choice(campus["badges"]) if rng.random() < 0.8 else f"X{rng.randrange(10**7)}"
         plan.append((n / rate, key, rng.choice(campus["readers"][controller]), badge))
-    latencies, service, errors, granted = [], [], [0], [0]
-    lock = threading.Lock()
-    cursor = [0]
+    send = _load_asyncio if client == "asyncio" else _load_threads
     start = time.perf_counter() + 0.5
+    results = send(port, plan, start, threads)  # (due, sent, done, status, granted) each
+    elapsed = time.perf_counter() - start
+    latencies = sorted((done - (start + due)) * 1000 for due, _, done, _, _ in results)
+    service = sorted((done - sent) * 1000 for _, sent, done, _, _ in results)
+    return {
+        "requests": total,
+        "achieved_rate": total / elapsed,
+        "errors": sum(status != 200 for *_, status, _ in results),
+        "granted": sum(granted for *_, granted in results),
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "p99": percentile(latencies, 99),
+        "max": latencies[-1],
+        "service_p50": percentile(service, 50),
+        "service_p99": percentile(service, 99),
+    }
+
+
+def _load_threads(port: int, plan: list, start: float, threads: int) -> list:
+    results, lock, cursor = [], threading.Lock(), [0]
 
     def worker() -> None:
         client = Client(port)
         while True:
             with lock:
-                if cursor[0] >= total:
+                if cursor[0] >= len(plan):
                     return
                 due, key, reader, badge = plan[cursor[0]]
                 cursor[0] += 1
@@ -258,33 +293,58 @@ def load(port: int, campus: dict, *, rate: float, seconds: float, threads: int, 
             status, answer = client.decide(key, reader, badge)
             done = time.perf_counter()
             with lock:
-                latencies.append((done - (start + due)) * 1000)
-                service.append((done - sent) * 1000)
-                if status != 200:
-                    errors[0] += 1
-                elif answer.get("granted"):
-                    granted[0] += 1
+                results.append((due, sent, done, status, bool(answer.get("granted"))))
 
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     for thread in pool:
         thread.start()
     for thread in pool:
         thread.join()
-    elapsed = time.perf_counter() - start
-    latencies.sort()
-    service.sort()
-    return {
-        "requests": total,
-        "achieved_rate": total / elapsed,
-        "errors": errors[0],
-        "granted": granted[0],
-        "p50": percentile(latencies, 50),
-        "p95": percentile(latencies, 95),
-        "p99": percentile(latencies, 99),
-        "max": latencies[-1],
-        "service_p50": percentile(service, 50),
-        "service_p99": percentile(service, 99),
-    }
+    return results
+
+
+def _load_asyncio(port: int, plan: list, start: float, connections: int) -> list:
+    """Each request a task that sleeps until it is due, then takes an idle keep-alive
+    connection (or waits for one: counted in its latency, as a busy server's queue is)."""
+
+    def request(key: str, reader: str, badge: str) -> bytes:
+        body = json.dumps({"reader": reader, "credential": {"kind": "badge", "number": badge}})
+        return (
+            "POST /api/v1/access/decisions/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\nAuthorization: Api-Key {key}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+
+    async def main() -> list:
+        idle: asyncio.Queue = asyncio.Queue()
+        for _ in range(connections):
+            idle.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+
+        async def one(due: float, key: str, reader: str, badge: str) -> tuple:
+            await asyncio.sleep(start + due - time.perf_counter())
+            stream, writer = await idle.get()
+            sent = time.perf_counter()
+            status, answer = 0, {}
+            try:
+                writer.write(request(key, reader, badge))
+                status = int((await stream.readline()).split()[1])
+                length = 0
+                while (line := await stream.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                answer = json.loads(await stream.readexactly(length) or b"{}")
+                idle.put_nowait((stream, writer))
+            except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+                writer.close()
+                status = 0
+                idle.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+            done = time.perf_counter()
+            return due, sent, done, status, bool(answer.get("granted"))
+
+        return await asyncio.gather(*(one(*planned) for planned in plan))
+
+    return asyncio.run(main())
 
 
 def propagation(campus: dict, *, changes: int) -> list[tuple[str, float]]:
@@ -359,6 +419,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--changes", type=int, default=21)
     parser.add_argument("--mix", choices=["everyday", "flood"], default="everyday")
+    parser.add_argument("--client", choices=["asyncio", "threads"], default="asyncio")
     args = parser.parse_args()
 
     var = Path(tempfile.mkdtemp(prefix="access-decisions-"))
@@ -417,9 +478,10 @@ def main() -> None:
             seconds=args.seconds,
             threads=args.threads,
             mix=args.mix,
+            client=args.client,
         )
         print(
-            f"load ({args.mix}) {args.rate:g}/s for {args.seconds:g} s: "
+            f"load ({args.mix}, {args.client} client) {args.rate:g}/s for {args.seconds:g} s: "
             f"{figures['requests']} decisions at "
             f"{figures['achieved_rate']:.1f}/s, errors {figures['errors']} "
             f"({figures['errors'] / figures['requests']:.2%}), granted {figures['granted']}; "

@@ -3,31 +3,36 @@
 with the ids of the events they stored. The live event stream and the detectors start here,
 each taking the ids and reading the rows themselves.
 
-Two ways, by deployment:
+The ids go to ONE daemon follower thread of the process (`ACCESS_FOLLOWERS_IN_THREAD`, on
+by default), so the controller's request waits for neither. The thread gathers ids for
+FOLLOWERS_GATHER_SECONDS, drains everything pending (up to FOLLOWERS_BATCH ids), then, by
+deployment:
 
-- With a Celery worker (Redis): the stream and the detectors go to the worker in one task
-  (`access_events_detect.delay`), which schedules the tailgating look with a countdown. Not
-  the stream inline: a channel-layer send from a request thread opens an event loop and a
-  Redis connection each time, about 7 ms, and at 200 decisions/s one web process then
-  served 112 (bench/access_decisions.py with REDIS_URL).
-- In-process tasks (the embedded mode, `ACCESS_FOLLOWERS_IN_THREAD`, on by default when
-  Celery is eager): the ids go to ONE daemon follower thread, so the controller's request
-  does not wait for them. The thread gathers ids for FOLLOWERS_GATHER_SECONDS, drains
-  everything pending (up to FOLLOWERS_BATCH ids) and sends the stream and runs the detectors
-  once for the whole drained set: under load a few hundred decisions cost one detector run.
-  Its queries wait for the decisions being answered (apps.access.priority). Tailgating looks wait in the same thread
-  until the door camera's frames of the window have arrived (eager Celery ignores
-  countdowns). Past FOLLOWERS_MAX_PENDING ids waiting, a commit runs its followers inline
-  (back-pressure: the controllers are answered more slowly, but no alarm is lost). When the
-  process exits (a management command, the server stopping), what is pending is judged
-  first, and the tailgating looks not yet due are judged at once (up to
-  FOLLOWERS_EXIT_SECONDS).
+- With a Celery worker (Redis): hands the drained set to the worker as one task
+  (`access_events_detect.delay`), which sends the stream, judges, and schedules the
+  tailgating look with a countdown. One task per gathered set, not per decision: at 200
+  decisions/s a task each cost the web process a broker round trip per door (and the worker
+  200 detector runs a second); gathered, about 20. Not the stream inline either: a
+  channel-layer send from a request thread opens an event loop and a Redis connection each
+  time, about 7 ms.
+- In-process tasks (the embedded mode): sends the stream and runs the detectors itself, once
+  for the whole drained set: under load a few hundred decisions cost one detector run. Its
+  queries wait for the decisions being answered (apps.access.priority). Tailgating looks
+  wait in the same thread until the door camera's frames of the window have arrived (eager
+  Celery ignores countdowns).
+
+Past FOLLOWERS_MAX_PENDING ids waiting, a commit hands over or judges its own ids inline
+(back-pressure: the controllers are answered more slowly, but no alarm is lost). When the
+process exits (a management command, the server stopping), what is pending is handed over
+or judged first, and the tailgating looks not yet due are judged at once (up to
+FOLLOWERS_EXIT_SECONDS). With the thread off (the test settings), each commit hands its
+ids to the task itself, after the commit.
 
 Either way a process can die between the commit and the hand-over, or with ids pending: the
 detectors mark what they judged (`AccessEvent.judged_at`), and a sweep judges the events
 stored more than two minutes ago and still unmarked: every minute (the beat task
-`access_events_sweep`, or the embedded mode's PeriodicRunner), and one batch when a
-follower thread starts.
+`access_events_sweep`, or the embedded mode's PeriodicRunner), and one batch when an
+embedded-mode follower thread starts.
 """
 
 import atexit
@@ -76,7 +81,7 @@ def access_events_committed(*, event_ids: list[int]) -> None:
     if not event_ids:
         return
     ids = list(event_ids)
-    if settings.CELERY_TASK_ALWAYS_EAGER and settings.ACCESS_FOLLOWERS_IN_THREAD:
+    if settings.ACCESS_FOLLOWERS_IN_THREAD:
         transaction.on_commit(lambda: _followers.put(ids))
         return
     transaction.on_commit(lambda: _detect(ids))  # the live stream too, from the worker
@@ -100,9 +105,14 @@ def _detect(event_ids: list[int]) -> None:
 
 
 def _followers_run(event_ids: list[int]) -> list[int]:
-    """The stream and the detectors for `event_ids`, in this thread; returns the grants whose
-    tailgating look is due later. Never raises."""
+    """The stream and the detectors for `event_ids`: in this thread (in-process tasks), or
+    one task for the worker. Returns the grants whose tailgating look is due later here (the
+    worker's task schedules its own). Never raises."""
     from . import detectors
+
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        _detect(event_ids)
+        return []
 
     if not _followers.exiting:  # at exit nothing listens, and async_to_sync cannot run
         access_events_stream(event_ids=event_ids)
@@ -244,9 +254,10 @@ class _Followers:
                             self.later(grants)
                     if due:
                         _tailgating_run(due)
-                    if not swept:
+                    if not swept and settings.CELERY_TASK_ALWAYS_EAGER:
                         # Once per thread, after its first events (fresh alarms first): what a
-                        # process killed earlier stored and never judged.
+                        # process killed earlier stored and never judged (beat sweeps for the
+                        # worker).
                         swept = True
                         _sweep_run()
             except Exception:  # the thread must go on for the next commits

@@ -9,7 +9,6 @@ decisions' p95 at 13 ms and their p99 at 20 ms, against a p50 of 2 ms.
 """
 
 import threading
-import time
 from contextlib import contextmanager
 
 from .writeturn import holding_write_turn
@@ -17,9 +16,13 @@ from .writeturn import holding_write_turn
 # A query of the follower waits at most this long for the decisions to pause: under an
 # endless stream of them it still moves on.
 YIELD_MAX_S = 0.05
-YIELD_STEP_S = 0.0005
 
 _lock = threading.Lock()
+# Notified when the last decision in flight is answered. A wait, not a poll: the follower
+# once slept 0.5 ms at a time while checking, and each of its 2,000 wake-ups a second took
+# the interpreter lock from the very decisions it was waiting for (at 200 decisions/s on
+# PostgreSQL, a decision then took about 4 ms in the web process against 2.4 ms alone).
+_paused = threading.Condition(_lock)
 _in_flight = 0
 
 
@@ -34,6 +37,8 @@ def decision_in_flight():
     finally:
         with _lock:
             _in_flight -= 1
+            if not _in_flight:
+                _paused.notify_all()
 
 
 def decisions_in_flight() -> int:
@@ -47,7 +52,6 @@ def after_decisions(execute, sql, params, many, context):
     the atomic block is marked): the decisions may be waiting for that very lock."""
     if context["connection"].in_atomic_block or holding_write_turn():
         return execute(sql, params, many, context)
-    deadline = time.monotonic() + YIELD_MAX_S
-    while _in_flight and time.monotonic() < deadline:
-        time.sleep(YIELD_STEP_S)
+    with _lock:
+        _paused.wait_for(lambda: not _in_flight, timeout=YIELD_MAX_S)
     return execute(sql, params, many, context)

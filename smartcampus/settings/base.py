@@ -534,12 +534,11 @@ ACCESS_DECISION_THREADS = env_int(
 ACCESS_DETECTORS_MAX_AGE_HOURS = env_int(
     "SMARTCAMPUS_ACCESS_DETECTORS_MAX_AGE_HOURS", 24, minimum=1
 )
-# In-process tasks (the embedded mode): the live stream and the door detectors of committed
-# access events run in one background thread, so a controller's decision or batch is answered
-# without waiting for them (apps.access.committed).
-ACCESS_FOLLOWERS_IN_THREAD = env_bool(
-    "SMARTCAMPUS_ACCESS_FOLLOWERS_IN_THREAD", CELERY_TASK_ALWAYS_EAGER
-)
+# Committed access events go to one background thread of the web process, so a controller's
+# decision or batch is answered without waiting: it gathers them for a moment and runs the
+# live stream and the door detectors itself (in-process tasks), or hands the gathered set to
+# the worker as one task (apps.access.committed). Off: a task per commit.
+ACCESS_FOLLOWERS_IN_THREAD = env_bool("SMARTCAMPUS_ACCESS_FOLLOWERS_IN_THREAD", True)
 
 # --- demo -----------------------------------------------------------------------
 DEMO_FEEDER = env_bool("SMARTCAMPUS_DEMO_FEEDER", True)

@@ -246,6 +246,36 @@ async def test_a_database_error_while_deciding_is_a_503_with_nothing_stored(
     assert await sync_to_async(AccessEvent.objects.count)() == 0
 
 
+@pytest.mark.integration
+async def test_a_connection_the_server_dropped_sends_that_decision_to_django_then_reconnects(
+    lane, campus, django_calls
+):
+    # The lane skips Django's per-request health check (a round trip per decision): a
+    # PostgreSQL restart between two decisions must still cost no door its answer.
+    def backend_pid() -> int:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return cursor.fetchone()[0]
+
+    assert (await asgi_post(lane, _body(), _headers(campus["key"])))[0] == 200
+
+    def terminate(pid: int) -> None:  # as a database restart does to it
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    first = await asyncio.wrap_future(lane.executor.submit(backend_pid))
+    await sync_to_async(terminate)(first)
+
+    dropped = await asgi_post(lane, _body(), _headers(campus["key"]))
+    assert django_calls.count == 1  # the lane's mark read failed: Django answered
+    assert (dropped[0], dropped[1]["granted"]) == (200, True)
+    again = await asgi_post(lane, _body(), _headers(campus["key"]))
+    assert django_calls.count == 1  # back in the lane, on a new connection
+    assert (again[0], again[1]["granted"]) == (200, True)
+    assert await asyncio.wrap_future(lane.executor.submit(backend_pid)) != first
+    assert await sync_to_async(AccessEvent.objects.count)() == 3
+
+
 async def test_other_requests_pass_through_untouched(lane, campus, django_calls):
     scope_path = "/api/v1/access/events/"
     body = json.dumps({"events": []}).encode()

@@ -1098,6 +1098,31 @@ def test_in_the_embedded_mode_a_decision_is_answered_before_the_detectors_run(in
 
 
 @pytest.mark.django_db(transaction=True)
+def test_with_a_worker_the_thread_hands_a_burst_of_decisions_over_as_one_task(
+    in_thread, settings, monkeypatch
+):
+    from apps.access import committed
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # a Celery worker behind Redis
+    monkeypatch.setattr(committed, "FOLLOWERS_GATHER_SECONDS", 1.0)  # the five fit in it
+    controller, key = controller_with_key()
+    door_make(controller=controller, name="Lab door", zone="lab")
+    person_with_badge("B1")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    body = {"reader": "Lab door-in", "credential": {"kind": "badge", "number": "B1"}}
+    with mock.patch("apps.access.tasks.access_events_detect.delay") as delay:
+        answers = [client.post("/api/v1/access/decisions/", body, format="json") for _ in range(5)]
+        assert not delay.called  # the answers never waited for the broker
+        assert in_thread(timeout=10)
+
+    assert [a.status_code for a in answers] == [200] * 5
+    [handed] = [call.args[0] for call in delay.call_args_list]  # one task, not one per decision
+    assert sorted(handed) == sorted(AccessEvent.objects.values_list("pk", flat=True))
+    assert not Incident.objects.exists()  # nothing judged in the web process
+
+
+@pytest.mark.django_db(transaction=True)
 def test_in_the_embedded_mode_tailgating_is_judged_after_the_window_not_at_the_grant(in_thread):
     import time
 

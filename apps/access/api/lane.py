@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from csp.utils import build_policy
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.http.request import split_domain_port, validate_host
 
 from apps.core.jsonsafe import json_loads_bounded
@@ -183,6 +183,12 @@ def decision_answer(scope, body: bytes) -> tuple[int, dict, list] | None:
     """(status, JSON, extra headers) for a decision request, or None: Django answers it. Runs
     in the lane's thread, which keeps its database connection between requests."""
     close_old_connections()
+    # Django checks a kept connection before a request's first query (conn_health_checks: a
+    # SELECT 1, on PostgreSQL one round trip in four of a decision's). Not here: a connection
+    # the server dropped fails the access mark's read, the decision's first query, and that
+    # request goes on to Django, whose own connection is checked; the error marks this
+    # connection, which the `finally` below then closes.
+    connection.health_check_done = True
     try:
         return _answer(scope, body)
     except Exception:
