@@ -114,8 +114,8 @@ def _followers_run(event_ids: list[int]) -> list[int]:
         _detect(event_ids)
         return []
 
-    if not _followers.exiting:  # at exit nothing listens, and async_to_sync cannot run
-        access_events_stream(event_ids=event_ids)
+    if not _followers.exiting:  # at exit nothing listens
+        access_events_stream(event_ids=event_ids, kept_loop=True)
     for attempt in range(1, FOLLOWERS_TRIES + 1):
         try:
             detectors.access_events_detect(event_ids=event_ids)

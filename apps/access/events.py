@@ -9,6 +9,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.urls import get_script_prefix, reverse
 
+from apps.core.events import layer_call
+
 from .choices import EventKind, Reason
 from .models import AccessEvent
 
@@ -98,10 +100,13 @@ def _ref(name: str, pk: int, label: str) -> DoorRef | PersonRef:
     return {"id": pk, "name": label, "url": _url(get_script_prefix(), name, pk)}
 
 
-def access_events_stream(*, event_ids: list[int]) -> None:
+def access_events_stream(*, event_ids: list[int], kept_loop: bool = False) -> None:
     """Send committed events to the staff sockets, oldest first. Best effort: a socket that
     misses one shows it on its next connect (the backlog); never raises, the events are
-    stored whatever happens here."""
+    stored whatever happens here. `kept_loop`: the caller is a thread of its own (the
+    follower thread, a Celery worker's task), not one serving an ASGI request, so the send
+    runs on an event loop the thread keeps (apps.core.events.layer_call) instead of a new
+    one each time."""
     if not event_ids:
         return
     layer = get_channel_layer()
@@ -127,6 +132,13 @@ def access_events_stream(*, event_ids: list[int]) -> None:
         ]
         # One channel-layer message per commit, not per event: an ingest batch of 100 is
         # one round trip to Redis, not 100.
-        async_to_sync(layer.group_send)(ACCESS_GROUP, {"type": "access.events", "events": messages})
+        send = layer_call if kept_loop else _send_from_request_thread
+        send(layer.group_send, ACCESS_GROUP, {"type": "access.events", "events": messages})
     except Exception:
         log.exception("could not send %s access events to the live stream", len(event_ids))
+
+
+def _send_from_request_thread(method, *args) -> None:
+    # In a thread of the ASGI server's pool, async_to_sync runs the send on the server's own
+    # loop, where the sockets' in-memory queues are read.
+    async_to_sync(method)(*args)

@@ -32,8 +32,8 @@ def access_events_detect(self, event_ids: list[int]) -> int:
     they show already; one that missed them shows them from the backlog on its next
     connect), judge them and raise their incidents (idempotent per event and kind: a run
     repeated adds nothing); then schedule the tailgating look at the grants."""
-    if not self.request.retries:
-        access_events_stream(event_ids=event_ids)  # never raises
+    if not self.request.retries:  # never raises; a worker's thread keeps its event loop
+        access_events_stream(event_ids=event_ids, kept_loop=not self.request.is_eager)
     incidents = detectors.access_events_detect(event_ids=event_ids)
     grants = detectors.tailgating_candidates(event_ids=event_ids)
     if grants:
