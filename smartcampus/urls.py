@@ -15,6 +15,7 @@ api_v1 = [
     path("", include("apps.ml.api.urls")),
     path("", include("apps.qa.api.urls")),
     path("", include("apps.access.api.urls")),
+    path("", include("apps.scheduling.api.urls")),
 ]
 
 urlpatterns = [

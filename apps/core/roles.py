@@ -95,6 +95,13 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "access.change_walkingtime",
         "access.delete_walkingtime",
         "access.view_walkingtime",
+        # Scheduling: admins keep the bookable resources; bookings are read-only there (only
+        # the services change them: overlap checks, audit).
+        "scheduling.add_resource",
+        "scheduling.change_resource",
+        "scheduling.view_resource",
+        "scheduling.view_booking",
+        "scheduling.view_bookingseries",
         # Unlocking a locked-out sign-in: delete its access attempt in /admin/.
         "axes.delete_accessattempt",
         "axes.view_accessattempt",

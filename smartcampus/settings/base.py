@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.labelling",
     "apps.qa",
     "apps.access",
+    "apps.scheduling",
     "apps.demo",
 ]
 

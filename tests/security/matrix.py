@@ -92,6 +92,7 @@ INC = API + "^incidents/(?P<pk>[^/.]+)/"
 DS = API + "^ml/datasets/(?P<pk>[^/.]+)/"
 TR = API + "^ml/training-runs/(?P<pk>[^/.]+)/"
 MV = API + "^ml/model-versions/(?P<pk>[^/.]+)/"
+SCH = API + "scheduling/"
 
 # A POST body that is refused for being empty: 400 proves the permission check passed.
 OP_POST_EMPTY_400 = like(API_OPERATOR, zone_operator=400, operator=400, admin=400)
@@ -296,6 +297,31 @@ ROUTES: dict[str, Route] = {
     API + "access/controllers/<int:pk>/sync/": Route(
         (get(row(401, 401, 403, 401, 401, 401)),), {"pk": "=1"}
     ),
+    # --- API: scheduling -------------------------------------------------------------------
+    # Resources are listed to everyone signed in (zones limit who may book, not who sees);
+    # admins keep them. Bookings: every confirmed one is busy time to everyone signed in, its
+    # details masked (tests/scheduling/); the admin's booking is cancelled by admins only.
+    SCH + "^resources/$": Route((get(API_SIGNED_IN), post(ADMIN_POST_EMPTY_400))),
+    SCH + "^resources/(?P<pk>[^/.]+)/$": Route(
+        (get(API_SIGNED_IN), Check("PATCH", like(API_ADMIN, admin=200), body={"capacity": 9})),
+        {"pk": "resource"},
+    ),
+    # No range asked for: 400 once the permission check passed.
+    SCH + "^resources/(?P<pk>[^/.]+)/free-slots/$": Route(
+        (get(OP_POST_EMPTY_400),), {"pk": "resource"}
+    ),
+    SCH + "^bookings/$": Route((get(API_SIGNED_IN), post(OP_POST_EMPTY_400))),
+    SCH + "^bookings/(?P<pk>[^/.]+)/$": Route((get(API_SIGNED_IN),), {"pk": "booking"}),
+    SCH + "^bookings/(?P<pk>[^/.]+)/cancel/$": Route(
+        (post(like(API_ADMIN, admin=200), body={"scope": "one"}),), {"pk": "booking"}
+    ),
+    # Approving a booking already confirmed: 409 once the permission check passed.
+    SCH + "^bookings/(?P<pk>[^/.]+)/approve/$": Route(
+        (post(like(API_ADMIN, admin=409)),), {"pk": "booking"}
+    ),
+    SCH + "^bookings/(?P<pk>[^/.]+)/decline/$": Route(
+        (post(ADMIN_POST_EMPTY_400),), {"pk": "booking"}
+    ),
     API + "^cameras/$": Route((get(API_OPERATOR),)),
     API + "^cameras/(?P<pk>[^/.]+)/$": Route(zoned("GET", API_OPERATOR), {"pk": "camera"}),
     API + "^rules/$": Route((get(API_OPERATOR), post(ADMIN_POST_EMPTY_400))),
@@ -416,5 +442,9 @@ ADMIN_FOR_ADMIN_ROLE: dict[str, int] = {
     "access.lockdown": 200,
     "access.detectorsettings": 200,
     "access.walkingtime": 200,
+    # Scheduling: resources kept here; bookings and series shown read-only.
+    "scheduling.resource": 200,
+    "scheduling.booking": 200,
+    "scheduling.bookingseries": 200,
 }
 ADMIN_XFAIL: dict[tuple[str, str], str] = {}

@@ -7,6 +7,7 @@ escaped."""
 import json
 import logging
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 from drf_spectacular.generators import EndpointEnumerator
 
 from apps.access.models import Controller
@@ -26,6 +28,7 @@ from apps.incidents.models import IncidentEvent
 from apps.ml.choices import Task
 from apps.ml.models import Dataset, ModelVersion, TrainingRun
 from apps.qa.models import FaqEntry
+from apps.scheduling.models import Booking, Resource
 
 from ..factories import IncidentFactory, RuleFactory
 from . import corpus
@@ -44,6 +47,7 @@ READS_NO_BODY = {
     "/api/v1/incidents/{pk}/investigate/",
     "/api/v1/ml/model-versions/{pk}/rollback/",
     "/api/v1/ml/training-runs/{pk}/cancel/",
+    "/api/v1/scheduling/bookings/{pk}/approve/",
 }
 
 
@@ -153,7 +157,18 @@ def objects(admin_user, camera_with_key):
     token, _ = user_token_create(user=admin_user, name="laptop")
     controller_key, controller_plaintext = apikey_create(name="controller: gate")
     Controller.objects.create(name="gate", api_key=controller_key)
+    resource = Resource.objects.create(name="Seminar room", capacity=30)
+    tomorrow = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    booking = Booking.objects.create(
+        resource=resource,
+        booked_by=admin_user,
+        title="Board meeting",
+        start=tomorrow,
+        end=tomorrow + timedelta(hours=1),
+    )
     return {
+        "resource": resource,
+        "booking": booking,
         "camera": camera,
         "key": key,
         "controller_key": controller_plaintext,
@@ -176,6 +191,8 @@ def _url(template: str, objects) -> str:
         "/api/v1/ml/model-versions/": objects["version"].pk,
         "/api/v1/ml/training-runs/": objects["run"].pk,
         "/api/v1/auth/tokens/": objects["token"].pk,
+        "/api/v1/scheduling/resources/": objects["resource"].pk,
+        "/api/v1/scheduling/bookings/": objects["booking"].pk,
     }
     for prefix, pk in ids.items():
         if template.startswith(prefix):

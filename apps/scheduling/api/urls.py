@@ -1,0 +1,11 @@
+"""Routes of scheduling's API, under /api/v1/scheduling/."""
+
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from .views import BookingViewSet, ResourceViewSet
+
+router = SimpleRouter()
+router.register("resources", ResourceViewSet, basename="scheduling-resource")
+router.register("bookings", BookingViewSet, basename="scheduling-booking")
+urlpatterns = [path("scheduling/", include(router.urls))]
