@@ -118,8 +118,7 @@ def _followers_run(event_ids: list[int]) -> list[int]:
         access_events_stream(event_ids=event_ids, kept_loop=True)
     for attempt in range(1, FOLLOWERS_TRIES + 1):
         try:
-            detectors.access_events_detect(event_ids=event_ids)
-            return detectors.tailgating_candidates(event_ids=event_ids)
+            return detectors.access_events_follow(event_ids=event_ids).tailgating
         except (OperationalError, InterfaceError):
             # The database is away (as the Celery task retries): judged again, what was
             # raised is not raised twice.

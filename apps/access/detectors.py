@@ -111,11 +111,35 @@ def access_events_detect(*, event_ids: Sequence[int], now: datetime | None = Non
     share their transaction. A run that dies before it leaves the events to the sweep, which
     judges them again: what was raised is not raised twice (DetectorFiring). A database error
     while raising leaves them unmarked too, for the retry."""
-    firings = access_events_judge(event_ids=event_ids, now=now)
-    incidents = firings_raise(firings)
-    _controllers_back_online(event_ids=event_ids, now=now)
+    return access_events_follow(event_ids=event_ids, now=now).incidents
+
+
+@dataclass(frozen=True)
+class Followed:
+    incidents: list
+    # The grants whose tailgating look is due once the door camera's frames are in.
+    tailgating: list[int]
+
+
+def access_events_follow(*, event_ids: Sequence[int], now: datetime | None = None) -> Followed:
+    """access_events_detect and tailgating_candidates for the same events, from one read of
+    the events and the settings: what the follower thread, the worker's task and the sweep
+    run for every batch (three queries fewer a batch than the two calls: it runs a few times
+    a second beside the door decisions in the embedded server)."""
+    now = now or timezone.now()
+    config = DetectorSettings.current()
+    events = list(
+        AccessEvent.objects.filter(pk__in=list(event_ids))
+        .select_related("door", "reader", "credential", "person", "controller")
+        .order_by("occurred_at", "id")
+    )
+    unjudged = [e for e in events if e.judged_at is None]
+    incidents = firings_raise(_judge(unjudged, config, now))
+    _back_online(unjudged, now)
     _judged_mark(event_ids)
-    return incidents
+    # From every event given, judged before or not: a task redelivered after it marked its
+    # events, but before it scheduled their look, must still schedule it.
+    return Followed(incidents, _tailgating_candidates(events, config, now))
 
 
 def _judged_mark(event_ids: Sequence[int]) -> None:
@@ -131,14 +155,17 @@ def _judged_mark(event_ids: Sequence[int]) -> None:
 def access_events_judge(*, event_ids: Sequence[int], now: datetime | None = None) -> list[Firing]:
     """The firings for those of `event_ids` not judged yet, without raising anything (see
     access_events_detect)."""
-    now = now or timezone.now()
-    config = DetectorSettings.current()
-    cutoff = now - timedelta(hours=settings.ACCESS_DETECTORS_MAX_AGE_HOURS)
     events = list(
         AccessEvent.objects.filter(pk__in=list(event_ids), judged_at__isnull=True)
         .select_related("door", "reader", "credential", "person", "controller")
         .order_by("occurred_at", "id")
     )
+    return _judge(events, DetectorSettings.current(), now or timezone.now())
+
+
+def _judge(events: list[AccessEvent], config: DetectorSettings, now: datetime) -> list[Firing]:
+    """The firings for `events` (not judged yet, in time order)."""
+    cutoff = now - timedelta(hours=settings.ACCESS_DETECTORS_MAX_AGE_HOURS)
     if not events:
         return []
     # Safety alarms are raised however late they are reported.
@@ -186,8 +213,7 @@ def access_events_sweep(
             break
         log.warning("door detectors: sweeping %d events never judged", len(ids))
         try:
-            access_events_detect(event_ids=ids)
-            grants = tailgating_candidates(event_ids=ids)
+            grants = access_events_follow(event_ids=ids).tailgating
             if grants:
                 firings_raise(tailgating_judge(event_ids=grants))
         except (OperationalError, InterfaceError):
@@ -410,7 +436,7 @@ def _latest_presence(events: list[AccessEvent]) -> dict[int, AccessEvent]:
 
 def _controller_events(events: list[AccessEvent], config: DetectorSettings) -> list[Firing]:
     """A controller gone offline raises one incident at its first door (its next "online"
-    resolves it: `_controllers_back_online`). Only a controller's latest presence event in
+    resolves it: `_back_online`). Only a controller's latest presence event in
     the batch counts, and an "offline" older than what the controller has said since (it is
     online again) raises nothing."""
     latest = _latest_presence(events)
@@ -441,23 +467,14 @@ def _controller_events(events: list[AccessEvent], config: DetectorSettings) -> l
     return firings
 
 
-def _controllers_back_online(*, event_ids: Sequence[int], now: datetime | None) -> None:
-    """Resolve the offline incidents of controllers whose latest presence event in the
-    batch is "online" and that are online now."""
+def _back_online(events: list[AccessEvent], now: datetime) -> None:
+    """Resolve the offline incidents of controllers whose latest presence event among
+    `events` (in time order) is "online" and that are online now."""
     from apps.incidents.services import incident_controller_online
 
-    now = now or timezone.now()
     cutoff = now - timedelta(hours=settings.ACCESS_DETECTORS_MAX_AGE_HOURS)
-    presence = list(
-        AccessEvent.objects.filter(
-            pk__in=list(event_ids),
-            kind__in=[EventKind.ONLINE, EventKind.OFFLINE],
-            occurred_at__gte=cutoff,
-        )
-        .select_related("controller")
-        .order_by("occurred_at", "id")
-    )
-    for controller_id, event in _latest_presence(presence).items():
+    recent = [e for e in events if e.occurred_at >= cutoff]
+    for controller_id, event in _latest_presence(recent).items():
         if event.kind == EventKind.ONLINE and event.controller.online:
             incident_controller_online(doors=Door.objects.filter(controller_id=controller_id))
 
@@ -1082,20 +1099,29 @@ def unusual_hours_judge(
 def tailgating_candidates(*, event_ids: Sequence[int], now: datetime | None = None) -> list[int]:
     """The grants among `event_ids` at doors the tailgating detector can watch (recent, and
     the detector on): what the delayed tailgating task should look at."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(hours=settings.ACCESS_DETECTORS_MAX_AGE_HOURS)
-    if not DetectorSettings.current().tailgating_enabled:
-        return []
-    return list(
-        AccessEvent.objects.filter(
-            pk__in=list(event_ids),
-            kind=EventKind.GRANTED,
-            occurred_at__gte=cutoff,
-            door__camera__isnull=False,
-        )
-        .exclude(door__camera_polygon=[])
-        .values_list("pk", flat=True)
+    events = AccessEvent.objects.filter(pk__in=list(event_ids), kind=EventKind.GRANTED)
+    return _tailgating_candidates(
+        list(events.select_related("door").order_by("occurred_at", "id")),
+        DetectorSettings.current(),
+        now or timezone.now(),
     )
+
+
+def _tailgating_candidates(
+    events: list[AccessEvent], config: DetectorSettings, now: datetime
+) -> list[int]:
+    if not config.tailgating_enabled:
+        return []
+    cutoff = now - timedelta(hours=settings.ACCESS_DETECTORS_MAX_AGE_HOURS)
+    return [
+        e.pk
+        for e in events
+        if e.kind == EventKind.GRANTED
+        and e.occurred_at >= cutoff
+        and e.door is not None
+        and e.door.camera_id is not None
+        and e.door.camera_polygon
+    ]
 
 
 def tailgating_judge(*, event_ids: Sequence[int]) -> list[Firing]:

@@ -34,8 +34,8 @@ def access_events_detect(self, event_ids: list[int]) -> int:
     repeated adds nothing); then schedule the tailgating look at the grants."""
     if not self.request.retries:  # never raises; a worker's thread keeps its event loop
         access_events_stream(event_ids=event_ids, kept_loop=not self.request.is_eager)
-    incidents = detectors.access_events_detect(event_ids=event_ids)
-    grants = detectors.tailgating_candidates(event_ids=event_ids)
+    followed = detectors.access_events_follow(event_ids=event_ids)
+    incidents, grants = followed.incidents, followed.tailgating
     if grants:
         window = detectors.DetectorSettings.current().tailgating_window_seconds
         access_tailgating_check.apply_async(

@@ -9,7 +9,7 @@ from apps.core.admin import AuditedModelAdmin
 from apps.core.roles import Role
 
 from .hours import HoursError, opening_hours_clean
-from .models import Booking, BookingSeries, Resource
+from .models import RESOURCE_FIELDS, Booking, BookingSeries, Resource
 
 
 class ResourceForm(forms.ModelForm):
@@ -19,17 +19,7 @@ class ResourceForm(forms.ModelForm):
 
     class Meta:
         model = Resource
-        fields = [
-            "name",
-            "kind",
-            "capacity",
-            "zone",
-            "features",
-            "opening_hours",
-            "bookable_roles",
-            "needs_approval",
-            "active",
-        ]
+        fields = list(RESOURCE_FIELDS)
 
     def clean_opening_hours(self):
         try:

@@ -9,6 +9,19 @@ from django.db.models import F, Q
 
 from .choices import BookingStatus, ResourceKind
 
+# What admins set on a resource (the API, the admin form and the audited service alike).
+RESOURCE_FIELDS = (
+    "name",
+    "kind",
+    "capacity",
+    "zone",
+    "features",
+    "opening_hours",
+    "bookable_roles",
+    "needs_approval",
+    "active",
+)
+
 
 class Resource(models.Model):
     """Something people book by the hour: a room, hall, lab, vehicle or piece of equipment.

@@ -21,7 +21,7 @@ from apps.core.services import audit_record
 
 from .choices import ACTIVE_STATUSES, BookingStatus, CancelScope, OnConflict
 from .hours import campus_tz, within_hours
-from .models import Booking, BookingSeries, Resource
+from .models import RESOURCE_FIELDS, Booking, BookingSeries, Resource
 from .recurrence import ExdateError, Occurrence, RecurrenceError, expand
 from .selectors import (
     Viewer,
@@ -487,19 +487,6 @@ def booking_decline(
     return locked
 
 
-_RESOURCE_FIELDS = (
-    "name",
-    "kind",
-    "capacity",
-    "zone",
-    "features",
-    "opening_hours",
-    "bookable_roles",
-    "needs_approval",
-    "active",
-)
-
-
 def resource_save(
     *, user, data: dict, resource: Resource | None = None, request: HttpRequest | None = None
 ) -> Resource:
@@ -509,11 +496,11 @@ def resource_save(
         raise BookingForbidden("only admins create or change resources")
     creating = resource is None
     resource = resource or Resource()
-    before = {name: getattr(resource, name) for name in _RESOURCE_FIELDS}
-    for name in _RESOURCE_FIELDS:
+    before = {name: getattr(resource, name) for name in RESOURCE_FIELDS}
+    for name in RESOURCE_FIELDS:
         if name in data:
             setattr(resource, name, data[name])
-    changed = [name for name in _RESOURCE_FIELDS if getattr(resource, name) != before[name]]
+    changed = [name for name in RESOURCE_FIELDS if getattr(resource, name) != before[name]]
     with transaction.atomic():
         if creating:
             resource.save()
@@ -524,6 +511,6 @@ def resource_save(
             actor=user,
             target=resource,
             request=request,
-            detail={"fields": changed if not creating else list(_RESOURCE_FIELDS)},
+            detail={"fields": changed if not creating else list(RESOURCE_FIELDS)},
         )
     return resource

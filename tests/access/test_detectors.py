@@ -1174,7 +1174,7 @@ def test_the_follower_thread_judges_again_after_a_database_error(site):
         door=door,
         zone=door.zone,
     )
-    real = detectors.access_events_detect
+    real = detectors.access_events_follow
     calls = []
 
     def away_once(**kwargs):
@@ -1184,10 +1184,34 @@ def test_the_follower_thread_judges_again_after_a_database_error(site):
         return real(**kwargs)
 
     with (
-        mock.patch.object(detectors, "access_events_detect", side_effect=away_once),
+        mock.patch.object(detectors, "access_events_follow", side_effect=away_once),
         mock.patch.object(committed.time, "sleep") as slept,
     ):
         committed._followers_run([forced.pk])
 
     assert len(calls) == 2 and slept.call_count == 1
     assert len(incidents("door_forced")) == 1
+
+
+def test_events_judged_already_still_name_their_grants_for_the_tailgating_look():
+    # A worker's task redelivered after it marked its events, but before it scheduled their
+    # tailgating look: the look is still scheduled (and nothing is judged twice).
+    controller, _ = controller_with_key()
+    door = door_make(controller=controller, name="Lab door", zone="lab")
+    door.camera = CameraFactory(zone="lab")
+    door.camera_polygon = POLYGON
+    door.save()
+    grant = AccessEvent.objects.create(
+        controller=controller,
+        event_id="g1",
+        kind="granted",
+        occurred_at=timezone.now(),
+        door=door,
+        zone="lab",
+        judged_at=timezone.now(),
+    )
+
+    followed = detectors.access_events_follow(event_ids=[grant.pk])
+
+    assert followed.tailgating == [grant.pk]
+    assert followed.incidents == []

@@ -11,7 +11,7 @@ from apps.core.roles import Role
 
 from ..choices import BookingStatus, CancelScope, OnConflict
 from ..hours import HoursError, opening_hours_clean
-from ..models import Booking, Resource
+from ..models import RESOURCE_FIELDS, Booking, Resource
 from ..recurrence import OCCURRENCES_MAX
 from ..selectors import BUSY, Viewer, details_visible
 from ..services import BOOKING_HORIZON, BookingConflict
@@ -43,18 +43,7 @@ class ResourceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Resource
-        fields = [
-            "id",
-            "name",
-            "kind",
-            "capacity",
-            "zone",
-            "features",
-            "opening_hours",
-            "bookable_roles",
-            "needs_approval",
-            "active",
-        ]
+        fields = ["id", *RESOURCE_FIELDS]
 
     def validate_opening_hours(self, value):
         try:
