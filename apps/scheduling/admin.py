@@ -9,7 +9,17 @@ from apps.core.admin import AuditedModelAdmin
 from apps.core.roles import Role
 
 from .hours import HoursError, opening_hours_clean
-from .models import RESOURCE_FIELDS, Booking, BookingSeries, Resource
+from .models import (
+    RESOURCE_FIELDS,
+    Booking,
+    BookingSeries,
+    Guard,
+    GuardLeave,
+    Resource,
+    RosterRun,
+    ShiftTemplate,
+    Skill,
+)
 
 
 class ResourceForm(forms.ModelForm):
@@ -72,3 +82,87 @@ class BookingAdmin(_ReadOnlyAdmin):
 class BookingSeriesAdmin(_ReadOnlyAdmin):
     list_display = ["title", "resource", "rrule", "booked_by", "created"]
     list_select_related = ["resource", "booked_by"]
+
+
+class GuardForm(forms.ModelForm):
+    """Skills must be a list of known skill names, as the solver matches them exactly."""
+
+    class Meta:
+        model = Guard
+        fields = ["user", "skills", "contracted_hours", "max_consecutive_nights", "active"]
+
+    def clean_skills(self):
+        skills = self.cleaned_data["skills"] or []
+        known = set(Skill.values)
+        if not isinstance(skills, list) or not set(skills) <= known:
+            raise forms.ValidationError(f"a list of skills from: {', '.join(sorted(known))}")
+        return skills
+
+
+class ShiftTemplateForm(forms.ModelForm):
+    class Meta:
+        model = ShiftTemplate
+        fields = [
+            "zone",
+            "name",
+            "start_time",
+            "length_hours",
+            "days_of_week",
+            "headcount",
+            "required_skills",
+            "active",
+        ]
+
+    def clean_days_of_week(self):
+        days = self.cleaned_data["days_of_week"]
+        if not isinstance(days, list) or not days or not all(d in range(7) for d in days):
+            raise forms.ValidationError("a list of weekdays, 0 (Monday) to 6 (Sunday)")
+        return sorted(set(days))
+
+    def clean_required_skills(self):
+        skills = self.cleaned_data["required_skills"] or []
+        known = set(Skill.values)
+        if not isinstance(skills, list) or not set(skills) <= known:
+            raise forms.ValidationError(f"a list of skills from: {', '.join(sorted(known))}")
+        return skills
+
+
+@admin.register(Guard)
+class GuardAdmin(AuditedModelAdmin):
+    form = GuardForm
+    list_display = ["user", "contracted_hours", "max_consecutive_nights", "active"]
+    list_filter = ["active"]
+    list_select_related = ["user"]
+    search_fields = ["user__username"]
+
+
+@admin.register(GuardLeave)
+class GuardLeaveAdmin(AuditedModelAdmin):
+    list_display = ["guard", "start", "end", "reason"]
+    list_select_related = ["guard__user"]
+
+
+@admin.register(ShiftTemplate)
+class ShiftTemplateAdmin(AuditedModelAdmin):
+    form = ShiftTemplateForm
+    list_display = ["zone", "name", "start_time", "length_hours", "headcount", "active"]
+    list_filter = ["zone", "active"]
+
+
+@admin.register(RosterRun)
+class RosterRunAdmin(_ReadOnlyAdmin):
+    """Solved results are stored as the solver gave them; publishing is the API's audited
+    action, so nothing here changes a run."""
+
+    list_display = ["id", "period_start", "period_end", "status", "published", "created"]
+    list_filter = ["status", "published"]
+    exclude = ["result"]
+    readonly_fields = ["result_summary"]
+
+    @admin.display(description="result")
+    def result_summary(self, obj):
+        r = obj.result or {}
+        return (
+            f"{r.get('status', '-')}, {len(r.get('assignments', []))} assignments, "
+            f"{r.get('unmet_total', 0)} unmet, gap {r.get('gap')}, timed out {r.get('timed_out')}"
+        )

@@ -130,3 +130,144 @@ class Booking(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resource} {self.start:%Y-%m-%d %H:%M} {self.title}"
+
+
+# --- Guard rosters -------------------------------------------------------------------------
+
+
+class Skill(models.TextChoices):
+    FIRST_AID = "first_aid", "First aid"
+    CCTV = "cctv", "CCTV"
+    PATROL = "patrol", "Patrol"
+    DRIVING = "driving", "Driving"
+
+
+class RosterStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+# A shift starting at or after this hour, or ending at or before NIGHT_END, is a night.
+NIGHT_START_HOUR = 20
+NIGHT_END_HOUR = 8
+
+
+class Guard(models.Model):
+    """A user who works security shifts: skills (Skill values), contracted hours per week and
+    how many nights in a row they may work. Inactive guards are left out of new rosters."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="guard"
+    )
+    skills = models.JSONField(default=list, blank=True)
+    contracted_hours = models.DecimalField(max_digits=4, decimal_places=1, default=38)
+    max_consecutive_nights = models.PositiveSmallIntegerField(default=3)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return self.user.get_username()
+
+
+class GuardLeave(models.Model):
+    """A time a guard cannot work (leave, sickness, training), [start, end) in UTC."""
+
+    guard = models.ForeignKey(Guard, on_delete=models.CASCADE, related_name="leaves")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gt=F("start")), name="scheduling_guardleave_end_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.guard} {self.start:%Y-%m-%d}-{self.end:%Y-%m-%d}"
+
+
+class ShiftTemplate(models.Model):
+    """A shift worked in a zone on some days of the week: its local start time (campus time
+    zone), length, headcount and the skills every guard on it must hold."""
+
+    zone = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=80)
+    start_time = models.TimeField()
+    length_hours = models.PositiveSmallIntegerField(default=8)
+    # Monday is 0, as in Resource.opening_hours.
+    days_of_week = models.JSONField(default=list)
+    headcount = models.PositiveSmallIntegerField(default=1)
+    required_skills = models.JSONField(default=list, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["zone", "start_time"]
+        constraints = [
+            models.UniqueConstraint(fields=["zone", "name"], name="scheduling_shift_zone_name"),
+            models.CheckConstraint(
+                condition=Q(length_hours__gte=1, length_hours__lte=16),
+                name="scheduling_shift_length_1_16",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.zone}: {self.name}"
+
+    @property
+    def is_night(self) -> bool:
+        start = self.start_time.hour + self.start_time.minute / 60
+        end = (start + self.length_hours) % 24
+        return start >= NIGHT_START_HOUR or end <= NIGHT_END_HOUR
+
+
+class RosterRun(models.Model):
+    """One solve of the guard roster for a period (dates, campus time) and what it gave:
+    `result` holds the assignments, the objective and its parts, the gap, unmet demand with
+    reasons, fairness figures and the zones' risk. At most one published run covers a day."""
+
+    period_start = models.DateField()
+    period_end = models.DateField()
+    status = models.CharField(
+        max_length=16, choices=RosterStatus.choices, default=RosterStatus.QUEUED
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    time_limit_s = models.PositiveSmallIntegerField(default=30)
+    # A re-plan's base run and what changed: the absent guard and from when.
+    base_run = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replans"
+    )
+    replan = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    published = models.BooleanField(default=False)
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(period_end__gte=F("period_start")),
+                name="scheduling_rosterrun_end_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Roster {self.period_start}-{self.period_end} ({self.status})"

@@ -19,7 +19,7 @@ from apps.core.roles import Role, user_roles
 
 from .choices import BookingStatus
 from .hours import open_ranges
-from .models import Booking, Resource
+from .models import Booking, Resource, RosterRun
 
 # A private title reads as this to whoever may not see the booking's details.
 BUSY = "busy"
@@ -183,3 +183,26 @@ def suggestions(
         if len(found) >= count:
             break
     return found
+
+
+def roster_run_list(*, viewer: Viewer) -> QuerySet[RosterRun]:
+    """Roster runs: admins and operators see them; nobody else (the API answers 403 first)."""
+    if not viewer.is_operator:
+        return RosterRun.objects.none()
+    return RosterRun.objects.select_related("requested_by", "published_by")
+
+
+def roster_result_for(viewer: Viewer, run: RosterRun) -> dict:
+    """A run's result as the viewer may see it: an operator limited to zones sees the
+    assignments, unmet places and risk of those zones only, as with incidents."""
+    result = dict(run.result or {})
+    if viewer.is_admin or viewer.zones is None or not result:
+        return result
+    zones = viewer.zones
+    result["assignments"] = [a for a in result.get("assignments", []) if a["zone"] in zones]
+    zone_of = {a["shift"]: a["zone"] for a in run.result.get("assignments", [])}
+    result["unmet"] = [
+        u for u in result.get("unmet", []) if u.get("zone", zone_of.get(u["shift"])) in zones
+    ]
+    result["risk"] = {z: r for z, r in result.get("risk", {}).items() if z in zones}
+    return result

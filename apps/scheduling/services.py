@@ -8,20 +8,31 @@ exclusion constraint (migration 0002) then refuses the later insert, which is ca
 the winner re-read, and the same conflict raised as the check would have.
 """
 
+import logging
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from apps.core.services import audit_record
 
+from . import rosters
 from .choices import ACTIVE_STATUSES, BookingStatus, CancelScope, OnConflict
 from .hours import campus_tz, within_hours
-from .models import RESOURCE_FIELDS, Booking, BookingSeries, Resource
+from .models import (
+    RESOURCE_FIELDS,
+    Booking,
+    BookingSeries,
+    Guard,
+    Resource,
+    RosterRun,
+    RosterStatus,
+)
 from .recurrence import ExdateError, Occurrence, RecurrenceError, expand
 from .selectors import (
     Viewer,
@@ -31,6 +42,8 @@ from .selectors import (
     suggestions,
     viewer_for,
 )
+
+logger = logging.getLogger(__name__)
 
 BOOKING_LENGTH_MAX = timedelta(days=14)
 # How far ahead a booking (or a series' first occurrence) may start: beyond any real plan, and
@@ -514,3 +527,177 @@ def resource_save(
             detail={"fields": changed if not creating else list(RESOURCE_FIELDS)},
         )
     return resource
+
+
+# --- Guard rosters -------------------------------------------------------------------------
+
+ROSTER_PERIOD_MAX_DAYS = 42
+ROSTER_TIME_LIMIT_MAX_S = 120
+# Rosters for a period this far back are still solved (to compare with what was worked).
+ROSTER_PAST_MAX = timedelta(days=366)
+
+
+def _roster_enqueue(run: RosterRun) -> None:
+    # Imported here: tasks import this module.
+    from .tasks import roster_solve
+
+    transaction.on_commit(lambda: roster_solve.delay(run.pk))
+
+
+def roster_run_create(
+    *,
+    user,
+    start: date,
+    end: date,
+    time_limit_s: int = 30,
+    request: HttpRequest | None = None,
+) -> RosterRun:
+    """Queue a roster solve for [start, end] (admins; at most six weeks). Audited."""
+    if not viewer_for(user).is_admin:
+        raise BookingForbidden("only admins request rosters")
+    if end < start:
+        raise SchedulingInputError({"end": "the period ends before it starts"})
+    today = timezone.localdate()
+    if start < today - ROSTER_PAST_MAX:
+        raise SchedulingInputError({"start": "more than a year in the past"})
+    if end > today + BOOKING_HORIZON:
+        raise SchedulingInputError({"end": "too far ahead (5 years at most)"})
+    if (end - start).days + 1 > ROSTER_PERIOD_MAX_DAYS:
+        raise SchedulingInputError({"end": f"a period of at most {ROSTER_PERIOD_MAX_DAYS} days"})
+    if not 1 <= time_limit_s <= ROSTER_TIME_LIMIT_MAX_S:
+        raise SchedulingInputError(
+            {"time_limit_s": f"between 1 and {ROSTER_TIME_LIMIT_MAX_S} seconds"}
+        )
+    with transaction.atomic():
+        run = RosterRun.objects.create(
+            period_start=start, period_end=end, requested_by=user, time_limit_s=time_limit_s
+        )
+        audit_record(
+            action="scheduling.roster.request",
+            actor=user,
+            target=run,
+            request=request,
+            detail={"start": start.isoformat(), "end": end.isoformat()},
+        )
+        _roster_enqueue(run)
+    return run
+
+
+def roster_run_replan(
+    *,
+    user,
+    run: RosterRun,
+    absent_guard_id: int,
+    absent_from: datetime,
+    request: HttpRequest | None = None,
+) -> RosterRun:
+    """Queue a re-plan of a solved run after a guard's absence from `absent_from`: the same
+    period, the run's assignments before then kept, as few changes as possible after."""
+    if not viewer_for(user).is_admin:
+        raise BookingForbidden("only admins re-plan rosters")
+    if run.status != RosterStatus.DONE or run.result.get("status") not in ("optimal", "feasible"):
+        raise BookingStateError("only a solved roster can be re-planned")
+    if not Guard.objects.filter(pk=absent_guard_id).exists():
+        raise SchedulingInputError({"absent_guard": "no such guard"})
+    tz = campus_tz()
+    lo = datetime.combine(run.period_start, time(0), tzinfo=tz)
+    hi = datetime.combine(run.period_end + timedelta(days=1), time(0), tzinfo=tz)
+    if not lo <= absent_from < hi:
+        raise SchedulingInputError({"from": "must fall inside the roster's period"})
+    with transaction.atomic():
+        replan = RosterRun.objects.create(
+            period_start=run.period_start,
+            period_end=run.period_end,
+            requested_by=user,
+            time_limit_s=min(run.time_limit_s, 10),
+            base_run=run,
+            replan={"absent_guard": absent_guard_id, "from": absent_from.isoformat()},
+        )
+        audit_record(
+            action="scheduling.roster.replan",
+            actor=user,
+            target=replan,
+            request=request,
+            detail={"base": run.pk, **replan.replan},
+        )
+        _roster_enqueue(replan)
+    return replan
+
+
+def roster_run_execute(*, run_id: int) -> RosterRun | None:
+    """Solve a queued run and store its result (the task's one call). A run that is gone or
+    no longer queued is left alone, so a redelivered task does not solve twice. Nothing
+    published changes here: a run killed mid-solve stays running (or failed) and the
+    published roster stays in force."""
+    claimed = RosterRun.objects.filter(pk=run_id, status=RosterStatus.QUEUED).update(
+        status=RosterStatus.RUNNING
+    )
+    if not claimed:
+        return None
+    run = RosterRun.objects.select_related("base_run").get(pk=run_id)
+    try:
+        result = rosters.run_solve(run)
+    except Exception as exc:
+        # Stored, not raised: a retry would find the run no longer queued, and an eager
+        # task raising inside a request would turn the admin's 201 into a 500.
+        logger.exception("roster run %s failed", run_id)
+        run.status = RosterStatus.FAILED
+        run.error = (
+            "stopped at the task's time limit"
+            if isinstance(exc, SoftTimeLimitExceeded)
+            else f"{type(exc).__name__}: {exc}"
+        )
+        run.finished = timezone.now()
+        run.save(update_fields=["status", "error", "finished"])
+        return run
+    run.result = result
+    run.status = RosterStatus.DONE
+    run.finished = timezone.now()
+    run.save(update_fields=["result", "status", "finished"])
+    return run
+
+
+def roster_run_fail(*, run_id: int, error: str) -> None:
+    """Mark a run failed (the task's time limit struck), with the error a reader needs; a
+    run already marked failed by the solve gets this clearer error. What was published stays."""
+    RosterRun.objects.filter(pk=run_id).exclude(status=RosterStatus.DONE).update(
+        status=RosterStatus.FAILED, error=error, finished=timezone.now()
+    )
+
+
+def roster_run_publish(*, user, run: RosterRun, request: HttpRequest | None = None) -> RosterRun:
+    """Publish a solved roster (admins), unpublishing any published run whose period
+    overlaps it, in one transaction. Audited with what it replaced."""
+    if not viewer_for(user).is_admin:
+        raise BookingForbidden("only admins publish rosters")
+    with transaction.atomic():
+        # Every run overlapping the period is locked, this one included, so two publishes
+        # of overlapping runs queue behind each other and the later one unpublishes the
+        # earlier (PostgreSQL; SQLite serialises writers anyway).
+        overlapping = list(
+            RosterRun.objects.select_for_update()
+            .filter(period_start__lte=run.period_end, period_end__gte=run.period_start)
+            .order_by("pk")
+        )
+        locked = next((r for r in overlapping if r.pk == run.pk), None)
+        if locked is None:
+            raise BookingStateError("the roster is gone")
+        if locked.status != RosterStatus.DONE or locked.result.get("status") not in (
+            "optimal",
+            "feasible",
+        ):
+            raise BookingStateError("only a solved roster can be published")
+        replaced = [r.pk for r in overlapping if r.published and r.pk != run.pk]
+        RosterRun.objects.filter(pk__in=replaced).update(published=False)
+        locked.published = True
+        locked.published_at = timezone.now()
+        locked.published_by = user
+        locked.save(update_fields=["published", "published_at", "published_by"])
+        audit_record(
+            action="scheduling.roster.publish",
+            actor=user,
+            target=locked,
+            request=request,
+            detail={"unpublished": replaced, "unmet_total": locked.result.get("unmet_total")},
+        )
+    return locked

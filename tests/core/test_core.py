@@ -103,6 +103,7 @@ def test_importing_the_url_configuration_does_not_import_torch():
     modules = _modules_after_import("import django; django.setup(); import smartcampus.urls")
     assert "smartcampus.urls" in modules
     assert "torch" not in modules and "transformers" not in modules
+    assert "ortools" not in modules  # the roster solver's library: on the first solve
 
 
 def test_importing_the_engine_does_not_import_django():

@@ -322,6 +322,16 @@ ROUTES: dict[str, Route] = {
     SCH + "^bookings/(?P<pk>[^/.]+)/decline/$": Route(
         (post(ADMIN_POST_EMPTY_400),), {"pk": "booking"}
     ),
+    # Rosters: operators read them (a zone-limited one sees the assignments of their zones,
+    # tests/scheduling/); admins request, publish and re-plan.
+    SCH + "^rosters/$": Route((get(API_OPERATOR), post(ADMIN_POST_EMPTY_400))),
+    SCH + "^rosters/(?P<pk>[^/.]+)/$": Route((get(API_OPERATOR),), {"pk": "roster_run"}),
+    SCH + "^rosters/(?P<pk>[^/.]+)/publish/$": Route(
+        (post(like(API_ADMIN, admin=200)),), {"pk": "roster_run"}
+    ),
+    SCH + "^rosters/(?P<pk>[^/.]+)/replan/$": Route(
+        (post(ADMIN_POST_EMPTY_400),), {"pk": "roster_run"}
+    ),
     API + "^cameras/$": Route((get(API_OPERATOR),)),
     API + "^cameras/(?P<pk>[^/.]+)/$": Route(zoned("GET", API_OPERATOR), {"pk": "camera"}),
     API + "^rules/$": Route((get(API_OPERATOR), post(ADMIN_POST_EMPTY_400))),
@@ -446,5 +456,9 @@ ADMIN_FOR_ADMIN_ROLE: dict[str, int] = {
     "scheduling.resource": 200,
     "scheduling.booking": 200,
     "scheduling.bookingseries": 200,
+    "scheduling.guard": 200,
+    "scheduling.guardleave": 200,
+    "scheduling.shifttemplate": 200,
+    "scheduling.rosterrun": 200,
 }
 ADMIN_XFAIL: dict[tuple[str, str], str] = {}

@@ -39,7 +39,7 @@ from apps.qa.choices import Intent, Language
 from apps.qa.choices import Role as Speaker
 from apps.qa.clients import COOKIE
 from apps.qa.models import Conversation, FaqEntry, Handoff, Message
-from apps.scheduling.models import Booking, Resource
+from apps.scheduling.models import Booking, Resource, RosterRun
 
 from ..factories import FrameFactory, RuleFactory, UserFactory
 from ..images import image_bytes
@@ -192,6 +192,13 @@ def world_build() -> World:
         start=tomorrow,
         end=tomorrow + timedelta(hours=1),
     )
+    roster_run = RosterRun.objects.create(
+        period_start=tomorrow.date(),
+        period_end=tomorrow.date() + timedelta(days=6),
+        status="done",
+        requested_by=admin_user,
+        result={"status": "feasible", "assignments": [], "unmet": []},
+    )
     return World(
         objects={
             "incident": {"A": incident_a, "B": incident_b},
@@ -212,6 +219,7 @@ def world_build() -> World:
             "operator_token": {"": operator_token},
             "resource": {"": resource},
             "booking": {"": booking},
+            "roster_run": {"": roster_run},
             **access,
         },
         users={"zone_operator": zone_operator, "operator": operator, "admin": admin_user},

@@ -28,7 +28,7 @@ from apps.incidents.models import IncidentEvent
 from apps.ml.choices import Task
 from apps.ml.models import Dataset, ModelVersion, TrainingRun
 from apps.qa.models import FaqEntry
-from apps.scheduling.models import Booking, Resource
+from apps.scheduling.models import Booking, Resource, RosterRun
 
 from ..factories import IncidentFactory, RuleFactory
 from . import corpus
@@ -48,6 +48,7 @@ READS_NO_BODY = {
     "/api/v1/ml/model-versions/{pk}/rollback/",
     "/api/v1/ml/training-runs/{pk}/cancel/",
     "/api/v1/scheduling/bookings/{pk}/approve/",
+    "/api/v1/scheduling/rosters/{pk}/publish/",
 }
 
 
@@ -166,9 +167,17 @@ def objects(admin_user, camera_with_key):
         start=tomorrow,
         end=tomorrow + timedelta(hours=1),
     )
+    roster_run = RosterRun.objects.create(
+        period_start=tomorrow.date(),
+        period_end=tomorrow.date() + timedelta(days=6),
+        status="done",
+        requested_by=admin_user,
+        result={"status": "feasible", "assignments": [], "unmet": []},
+    )
     return {
         "resource": resource,
         "booking": booking,
+        "roster_run": roster_run,
         "camera": camera,
         "key": key,
         "controller_key": controller_plaintext,
@@ -193,6 +202,7 @@ def _url(template: str, objects) -> str:
         "/api/v1/auth/tokens/": objects["token"].pk,
         "/api/v1/scheduling/resources/": objects["resource"].pk,
         "/api/v1/scheduling/bookings/": objects["booking"].pk,
+        "/api/v1/scheduling/rosters/": objects["roster_run"].pk,
     }
     for prefix, pk in ids.items():
         if template.startswith(prefix):

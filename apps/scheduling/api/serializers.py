@@ -11,7 +11,7 @@ from apps.core.roles import Role
 
 from ..choices import BookingStatus, CancelScope, OnConflict
 from ..hours import HoursError, opening_hours_clean
-from ..models import RESOURCE_FIELDS, Booking, Resource
+from ..models import RESOURCE_FIELDS, Booking, Resource, RosterRun
 from ..recurrence import OCCURRENCES_MAX
 from ..selectors import BUSY, Viewer, details_visible
 from ..services import BOOKING_HORIZON, BookingConflict
@@ -194,3 +194,45 @@ class CancelSerializer(serializers.Serializer):
 
 class DeclineSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
+
+
+class RosterRequestSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    time_limit_s = serializers.IntegerField(required=False, default=30, min_value=1, max_value=120)
+
+
+class ReplanSerializer(serializers.Serializer):
+    absent_guard = serializers.IntegerField(min_value=1, max_value=ID_MAX)
+    # "from" is a Python keyword: the field is declared under its wire name below.
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.DateTimeField()
+        return fields
+
+
+class RosterRunSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    published_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = RosterRun
+        fields = [
+            "id",
+            "period_start",
+            "period_end",
+            "status",
+            "requested_by",
+            "time_limit_s",
+            "base_run",
+            "replan",
+            "created",
+            "finished",
+            "result",
+            "error",
+            "published",
+            "published_at",
+            "published_by",
+        ]
+        read_only_fields = fields

@@ -15,11 +15,18 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from apps.core.permissions import IsAdmin
+from apps.core.permissions import IsAdmin, IsOperator
 
 from ..hours import tz_from_name
 from ..models import Booking
-from ..selectors import booking_list, free_slots, resource_list, viewer_for
+from ..selectors import (
+    booking_list,
+    free_slots,
+    resource_list,
+    roster_result_for,
+    roster_run_list,
+    viewer_for,
+)
 from ..services import (
     BookingConflict,
     BookingForbidden,
@@ -31,6 +38,9 @@ from ..services import (
     booking_decline,
     booking_series_create,
     resource_save,
+    roster_run_create,
+    roster_run_publish,
+    roster_run_replan,
 )
 from .serializers import (
     BookingFilterSerializer,
@@ -39,7 +49,10 @@ from .serializers import (
     CancelSerializer,
     DeclineSerializer,
     FreeSlotsQuerySerializer,
+    ReplanSerializer,
     ResourceSerializer,
+    RosterRequestSerializer,
+    RosterRunSerializer,
     conflict_body,
     when,
 )
@@ -299,3 +312,71 @@ class BookingViewSet(_SchedulingErrors, viewsets.GenericViewSet):
             viewer=self.viewer,
         )
         return Response(self.get_serializer(booking).data)
+
+
+class RosterRunViewSet(_SchedulingErrors, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Guard roster runs: admins request one for a period (queued, solved by a task), publish
+    it or re-plan it after an absence; operators read them."""
+
+    serializer_class = RosterRunSerializer
+
+    def get_permissions(self):
+        if self.action in {"create", "publish", "replan"}:
+            return [IsAdmin()]
+        return [IsOperator()]
+
+    def get_queryset(self):
+        return roster_run_list(viewer=self.viewer)
+
+    def _data(self, run):
+        data = self.get_serializer(run).data
+        data["result"] = roster_result_for(self.viewer, run)
+        return data
+
+    def retrieve(self, request, pk=None):
+        return Response(self._data(self.get_object()))
+
+    def list(self, request):
+        # The latest runs, newest first, without their (large) results.
+        runs = self.get_queryset()[:50]
+        rows = []
+        for run in runs:
+            row = self.get_serializer(run).data
+            row.pop("result")
+            rows.append(row)
+        return Response(rows)
+
+    @extend_schema(request=RosterRequestSerializer, responses={201: RosterRunSerializer})
+    def create(self, request):
+        form = RosterRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        run = roster_run_create(
+            user=request.user,
+            start=data["start"],
+            end=data["end"],
+            time_limit_s=data["time_limit_s"],
+            request=request,
+        )
+        run.refresh_from_db()  # an eager task has solved it by now
+        return Response(self._data(run), status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def publish(self, request, pk=None):
+        run = roster_run_publish(user=request.user, run=self.get_object(), request=request)
+        return Response(self._data(run))
+
+    @extend_schema(request=ReplanSerializer, responses={201: RosterRunSerializer})
+    @action(detail=True, methods=["post"])
+    def replan(self, request, pk=None):
+        form = ReplanSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        run = roster_run_replan(
+            user=request.user,
+            run=self.get_object(),
+            absent_guard_id=form.validated_data["absent_guard"],
+            absent_from=form.validated_data["from"],
+            request=request,
+        )
+        run.refresh_from_db()
+        return Response(self._data(run), status=status.HTTP_201_CREATED)
