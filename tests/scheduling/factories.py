@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.scheduling.choices import BookingStatus
 from apps.scheduling.hours import campus_tz
-from apps.scheduling.models import Booking, Resource
+from apps.scheduling.models import Booking, Resource, RosterRun
 
 WEEKDAYS_OPEN = [{"day": d, "start": "08:00", "end": "20:00"} for d in range(5)]
 
@@ -44,3 +44,25 @@ def booking_make(
     return Booking.objects.create(
         resource=resource, booked_by=user, title=title, start=start, end=end, status=status
     )
+
+
+def scheduling_objects(admin_user, *, zone: str = "") -> dict:
+    """One object of each kind the scheduling API names by id (the security suites): a
+    resource, a confirmed booking of it by `admin_user` tomorrow, and a solved roster run."""
+    resource = Resource.objects.create(name="Seminar room", capacity=30, zone=zone)
+    tomorrow = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    booking = Booking.objects.create(
+        resource=resource,
+        booked_by=admin_user,
+        title="Board meeting",
+        start=tomorrow,
+        end=tomorrow + timedelta(hours=1),
+    )
+    roster_run = RosterRun.objects.create(
+        period_start=tomorrow.date(),
+        period_end=tomorrow.date() + timedelta(days=6),
+        status="done",
+        requested_by=admin_user,
+        result={"status": "feasible", "assignments": [], "unmet": []},
+    )
+    return {"resource": resource, "booking": booking, "roster_run": roster_run}

@@ -9,7 +9,6 @@ change nothing in the database.
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from django.apps import apps
@@ -39,10 +38,10 @@ from apps.qa.choices import Intent, Language
 from apps.qa.choices import Role as Speaker
 from apps.qa.clients import COOKIE
 from apps.qa.models import Conversation, FaqEntry, Handoff, Message
-from apps.scheduling.models import Booking, Resource, RosterRun
 
 from ..factories import FrameFactory, RuleFactory, UserFactory
 from ..images import image_bytes
+from ..scheduling.factories import scheduling_objects
 from .matrix import (
     ADMIN_FOR_ADMIN_ROLE,
     ADMIN_INDEX,
@@ -183,22 +182,7 @@ def world_build() -> World:
     handoff = Handoff.objects.create(conversation=conversation, question=asked)
     operator_token, _ = user_token_create(user=operator)
     access = _access_in_two_zones(admin_user, frames={"A": frame_a, "B": frame_b})
-    resource = Resource.objects.create(name="Seminar room", capacity=30, zone=ZONE_A)
-    tomorrow = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
-    booking = Booking.objects.create(
-        resource=resource,
-        booked_by=admin_user,
-        title="Board meeting",
-        start=tomorrow,
-        end=tomorrow + timedelta(hours=1),
-    )
-    roster_run = RosterRun.objects.create(
-        period_start=tomorrow.date(),
-        period_end=tomorrow.date() + timedelta(days=6),
-        status="done",
-        requested_by=admin_user,
-        result={"status": "feasible", "assignments": [], "unmet": []},
-    )
+    scheduling = scheduling_objects(admin_user, zone=ZONE_A)
     return World(
         objects={
             "incident": {"A": incident_a, "B": incident_b},
@@ -217,9 +201,7 @@ def world_build() -> World:
             "conversation": {"": conversation},
             "handoff": {"": handoff},
             "operator_token": {"": operator_token},
-            "resource": {"": resource},
-            "booking": {"": booking},
-            "roster_run": {"": roster_run},
+            **{name: {"": row} for name, row in scheduling.items()},
             **access,
         },
         users={"zone_operator": zone_operator, "operator": operator, "admin": admin_user},

@@ -7,7 +7,6 @@ escaped."""
 import json
 import logging
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
-from django.utils import timezone
 from drf_spectacular.generators import EndpointEnumerator
 
 from apps.access.models import Controller
@@ -28,9 +26,9 @@ from apps.incidents.models import IncidentEvent
 from apps.ml.choices import Task
 from apps.ml.models import Dataset, ModelVersion, TrainingRun
 from apps.qa.models import FaqEntry
-from apps.scheduling.models import Booking, Resource, RosterRun
 
 from ..factories import IncidentFactory, RuleFactory
+from ..scheduling.factories import scheduling_objects
 from . import corpus
 from .corpus import Bad
 
@@ -158,26 +156,8 @@ def objects(admin_user, camera_with_key):
     token, _ = user_token_create(user=admin_user, name="laptop")
     controller_key, controller_plaintext = apikey_create(name="controller: gate")
     Controller.objects.create(name="gate", api_key=controller_key)
-    resource = Resource.objects.create(name="Seminar room", capacity=30)
-    tomorrow = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
-    booking = Booking.objects.create(
-        resource=resource,
-        booked_by=admin_user,
-        title="Board meeting",
-        start=tomorrow,
-        end=tomorrow + timedelta(hours=1),
-    )
-    roster_run = RosterRun.objects.create(
-        period_start=tomorrow.date(),
-        period_end=tomorrow.date() + timedelta(days=6),
-        status="done",
-        requested_by=admin_user,
-        result={"status": "feasible", "assignments": [], "unmet": []},
-    )
     return {
-        "resource": resource,
-        "booking": booking,
-        "roster_run": roster_run,
+        **scheduling_objects(admin_user),
         "camera": camera,
         "key": key,
         "controller_key": controller_plaintext,
