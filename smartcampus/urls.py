@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("apps.reports.urls")),
     path("", include("apps.qa.urls")),
     path("", include("apps.access.urls")),
+    path("", include("apps.scheduling.urls")),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

@@ -31,6 +31,8 @@ class Kind(models.TextChoices):
     UNUSUAL_HOURS = "unusual_hours", "Access at unusual hours"
     TAILGATING = "tailgating", "Tailgating"
     PLATE_REFUSED = "plate_refused", "Vehicle plate refused at a gate"
+    # Campus scheduling (apps.scheduling): a guard's patrol checkpoint not scanned in time.
+    PATROL_MISSED = "patrol_missed", "Patrol checkpoint missed"
 
 
 class AlertKind(models.TextChoices):
@@ -102,4 +104,7 @@ class EventKind(models.TextChoices):
     ABSORBED = "absorbed", "Took in a merged incident"
     CHECKED = "checked", "Checklist step"
     REPORTED = "reported", "Reported by a resident"
+    # Roster-aware dispatch (apps.scheduling.dispatch).
+    OFFERED = "offered", "Offered to the guards on duty"
+    ESCALATED = "escalated", "Escalated to all operators"
     RESOLVED = "resolved", "Resolved"

@@ -83,13 +83,35 @@ def _outbox_turn() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [OUTBOX_LOCK])
 
 
+def alert_turn() -> None:
+    """For a service outside this app that locks rows before writing an alert through one
+    of this module's services (the dispatch sweep): take the alert writers' turn first."""
+    _outbox_turn()
+
+
 def _alert_write(*, incident: Incident, kind: AlertKind) -> AlertOutbox:
     alert = AlertOutbox.objects.create(
         kind=kind, incident=incident, payload=incident_payload(incident)
     )
     alert_send_after_commit(alert)
-    notifications_enqueue(alert=alert)
+    notifications_enqueue(alert=alert, only_users=_dispatch_hold(incident, kind))
     return alert
+
+
+def _dispatch_hold(incident: Incident, kind: AlertKind) -> set[int] | None:
+    """Whom the alert's notifications are limited to while the incident is offered to the
+    guards on duty in its zone (apps.scheduling.dispatch), or None for everyone. A failure
+    here costs the offer, never the alert: logged, rolled back alone, everyone notified."""
+    from apps.scheduling.dispatch import dispatch_hold, dispatch_may_hold
+
+    if not dispatch_may_hold(incident=incident, alert_kind=kind):
+        return None
+    try:
+        with transaction.atomic():  # a savepoint
+            return dispatch_hold(incident=incident, alert_kind=kind)
+    except Exception:
+        log.exception("could not offer incident %s to the guards on duty", incident.pk)
+        return None
 
 
 @transaction.atomic
@@ -573,6 +595,19 @@ def incident_acknowledge(*, incident: Incident, actor, request=None) -> Incident
     incident.save(update_fields=["status", "acknowledged_at", "updated_at"])
     _step(incident=incident, kind=EventKind.ACKNOWLEDGED, actor=actor, request=request)
     _alert_write(incident=incident, kind=AlertKind.UPDATED)
+    return incident
+
+
+@transaction.atomic
+def incident_escalate_unanswered(*, incident: Incident, text: str, data: dict) -> Incident | None:
+    """The guards on duty let an offered incident go unacknowledged: the timeline says so and
+    an escalation alert reaches every operator (apps.scheduling.dispatch). None when it was
+    acknowledged or closed meanwhile."""
+    incident = _locked(incident)
+    if incident.status != Status.NEW:
+        return None
+    _step(incident=incident, kind=EventKind.ESCALATED, actor=None, text=text, data=data)
+    _alert_write(incident=incident, kind=AlertKind.ESCALATED)
     return incident
 
 

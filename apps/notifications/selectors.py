@@ -15,15 +15,20 @@ from .choices import Channel, DeliveryStatus
 from .models import Delivery, NotificationRule
 
 
-def notification_recipients(*, rule: NotificationRule, incident: Incident) -> list[str]:
+def notification_recipients(
+    *, rule: NotificationRule, incident: Incident, only_users: set[int] | None = None
+) -> list[str]:
     """The addresses a message from `rule` about `incident` goes to.
 
     E-mail goes only to active users with an address who may see the incident (role and
-    zone, as the incident pages decide), once per address.
+    zone, as the incident pages decide), once per address. With `only_users` (an incident
+    offered to the guards on duty), only those users' addresses, and no webhook.
     """
     if rule.channel == Channel.WEBHOOK:
-        return [url_origin(rule.webhook_url)]
+        return [] if only_users is not None else [url_origin(rule.webhook_url)]
     users = get_user_model().objects.filter(is_active=True).exclude(email="")
+    if only_users is not None:
+        users = users.filter(pk__in=only_users)
     if rule.user_id:
         user = users.filter(pk=rule.user_id).first()
         seeing = [user] if user and incident_visible(viewer=user, incident=incident) else []

@@ -37,8 +37,12 @@ class DeliveryActionRefused(Exception):
     """The step is not allowed in the delivery's state; the message says why."""
 
 
-def notifications_enqueue(*, alert: AlertOutbox) -> list[Delivery]:
-    """Create the deliveries an alert calls for and send each after commit.
+def notifications_enqueue(
+    *, alert: AlertOutbox, only_users: set[int] | None = None
+) -> list[Delivery]:
+    """Create the deliveries an alert calls for and send each after commit; `only_users`
+    limits them to those users' addresses (an incident offered to the guards on duty: no
+    webhook, no one else, until it escalates).
 
     Called inside the incident's transaction, so a delivery exists exactly when its alert
     does. A failure here is logged and rolled back alone: a notification problem must
@@ -46,7 +50,7 @@ def notifications_enqueue(*, alert: AlertOutbox) -> list[Delivery]:
     """
     try:
         with transaction.atomic():  # a savepoint: only the deliveries roll back
-            deliveries = _deliveries_create(alert=alert, now=timezone.now())
+            deliveries = _deliveries_create(alert=alert, now=timezone.now(), only_users=only_users)
     except Exception:
         log.exception("could not create the notifications for alert %s", alert.pk)
         return []
@@ -55,7 +59,9 @@ def notifications_enqueue(*, alert: AlertOutbox) -> list[Delivery]:
     return deliveries
 
 
-def _deliveries_create(*, alert: AlertOutbox, now: datetime) -> list[Delivery]:
+def _deliveries_create(
+    *, alert: AlertOutbox, now: datetime, only_users: set[int] | None
+) -> list[Delivery]:
     incident = alert.incident
     severity, kind = alert.payload.get("severity", ""), alert.payload.get("kind", "")
     created = []
@@ -64,9 +70,26 @@ def _deliveries_create(*, alert: AlertOutbox, now: datetime) -> list[Delivery]:
         if not matches and alert.kind != AlertKind.RESOLVED:
             continue
         last = last_message_at(rule=rule, incident=incident)
-        if not _wanted(rule, alert_kind=alert.kind, matches=matches, last=last, now=now):
+        wanted = _wanted(rule, alert_kind=alert.kind, matches=matches, last=last, now=now)
+        # An escalation also reaches whoever this rule has not told about the incident yet,
+        # as their first message: an incident offered to the guards on duty was held back
+        # from everyone else (apps.scheduling.dispatch) until it escalated.
+        newcomers = (
+            not wanted
+            and alert.kind == AlertKind.ESCALATED
+            and _wanted(rule, alert_kind=alert.kind, matches=matches, last=None, now=now)
+        )
+        if not wanted and not newcomers:
             continue
-        for recipient in notification_recipients(rule=rule, incident=incident):
+        recipients = notification_recipients(rule=rule, incident=incident, only_users=only_users)
+        if newcomers:
+            told = set(
+                Delivery.objects.filter(rule=rule, incident=incident).values_list(
+                    "recipient", flat=True
+                )
+            )
+            recipients = [r for r in recipients if r not in told]
+        for recipient in recipients:
             delivery, made = Delivery.objects.get_or_create(
                 rule=rule,
                 alert=alert,

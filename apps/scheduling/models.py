@@ -6,6 +6,7 @@ every database so the refusal can name the booking in the way."""
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from .choices import BookingStatus, ResourceKind
 
@@ -271,3 +272,79 @@ class RosterRun(models.Model):
 
     def __str__(self) -> str:
         return f"Roster {self.period_start}-{self.period_end} ({self.status})"
+
+
+class RosterShift(models.Model):
+    """One assignment of a published roster as a row: who is on duty in which zone, and when
+    ([start, end), UTC). Rows exist only for the published run of a period (written and
+    removed by `roster_run_publish`), so "who is on duty here now" is one indexed query for
+    dispatch, patrols and a guard's own shifts and calendar feed."""
+
+    run = models.ForeignKey(RosterRun, on_delete=models.CASCADE, related_name="shifts")
+    guard = models.ForeignKey(Guard, on_delete=models.CASCADE, related_name="shifts")
+    zone = models.CharField(max_length=64)
+    # The solver's shift key: "<template id>@<local date>".
+    shift = models.CharField(max_length=40)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    night = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["start", "zone"]
+        indexes = [models.Index(fields=["zone", "start", "end"], name="scheduling_shift_zone_time")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "guard", "shift"], name="scheduling_rostershift_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.guard} {self.zone} {self.start:%Y-%m-%d %H:%M}"
+
+
+class CalendarFeed(models.Model):
+    """A private iCalendar (.ics) address: a resource's bookings, or (no resource) the
+    owner's own bookings and published shifts. Only a hash of the address's token is kept;
+    a revoked or unknown token answers 404."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds"
+    )
+    resource = models.ForeignKey(
+        Resource, on_delete=models.CASCADE, null=True, blank=True, related_name="feeds"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Feed {self.pk} of {self.owner} ({self.resource or 'own calendar'})"
+
+
+class DispatchOffer(models.Model):
+    """A new incident in a zone offered first to the guards on duty there: until one of them
+    acknowledges it or `escalate_at` passes, only they are notified; then every operator
+    who sees the zone is (`escalated_at`), and the incident's timeline says so."""
+
+    incident = models.OneToOneField(
+        "incidents.Incident", on_delete=models.CASCADE, related_name="dispatch"
+    )
+    zone = models.CharField(max_length=64)
+    guards = models.ManyToManyField(Guard, related_name="offers", blank=True)
+    offered_at = models.DateTimeField(default=timezone.now)
+    escalate_at = models.DateTimeField(db_index=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Dispatch of incident {self.incident_id} in {self.zone}"

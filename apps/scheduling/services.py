@@ -31,6 +31,7 @@ from .models import (
     Guard,
     Resource,
     RosterRun,
+    RosterShift,
     RosterStatus,
 )
 from .recurrence import ExdateError, Occurrence, RecurrenceError, expand
@@ -689,6 +690,7 @@ def roster_run_publish(*, user, run: RosterRun, request: HttpRequest | None = No
             raise BookingStateError("only a solved roster can be published")
         replaced = [r.pk for r in overlapping if r.published and r.pk != run.pk]
         RosterRun.objects.filter(pk__in=replaced).update(published=False)
+        _roster_shifts_write(locked, replaced=replaced)
         locked.published = True
         locked.published_at = timezone.now()
         locked.published_by = user
@@ -701,3 +703,24 @@ def roster_run_publish(*, user, run: RosterRun, request: HttpRequest | None = No
             detail={"unpublished": replaced, "unmet_total": locked.result.get("unmet_total")},
         )
     return locked
+
+
+def _roster_shifts_write(run: RosterRun, *, replaced: list[int]) -> None:
+    """The published run's assignments as RosterShift rows, the replaced runs' rows gone
+    (inside the publish's transaction: who is on duty changes in one commit)."""
+    RosterShift.objects.filter(run_id__in=[*replaced, run.pk]).delete()
+    guards = set(Guard.objects.values_list("pk", flat=True))
+    RosterShift.objects.bulk_create(
+        RosterShift(
+            run=run,
+            guard_id=row["guard"],
+            zone=row["zone"],
+            shift=row["shift"],
+            start=datetime.fromisoformat(row["start"]),
+            end=datetime.fromisoformat(row["end"]),
+            night=bool(row.get("night")),
+        )
+        for row in run.result.get("assignments", [])
+        # A guard deleted since the solve has no shift to keep.
+        if row["guard"] in guards
+    )

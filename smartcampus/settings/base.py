@@ -372,6 +372,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("SMARTCAMPUS_BROKER_VISIBILITY_TIMEOUT", 3600, minimum=1)
 }
 PULL_TICK_SECONDS = env_float("SMARTCAMPUS_PULL_TICK_SECONDS", 1.0)
+# Roster-aware dispatch (apps.scheduling.dispatch): how long a new incident is offered to the
+# guards on duty in its zone before every operator is notified; 0 turns offers off.
+DISPATCH_OFFER_SECONDS = env_int("SMARTCAMPUS_DISPATCH_OFFER_SECONDS", 120, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "cameras-pull-due": {
         "task": "apps.cameras.tasks.cameras_pull_due",

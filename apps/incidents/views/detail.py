@@ -13,6 +13,7 @@ from apps.core.choices import Severity
 from apps.core.ids import id_from_text
 from apps.core.roles import require_operator
 from apps.core.services import audit_record
+from apps.scheduling.dispatch import dispatch_for_incident
 
 from ..choices import DOOR_KINDS, OPEN_STATUSES, RESIDENT_KINDS, Verdict, verdicts_for
 from ..models import Incident
@@ -99,6 +100,7 @@ def _page(request, incident: Incident, *, resolve: dict | None = None, status: i
             "frame": frame,
             "detections": frame_detections(frame=frame) if frame else [],
             "timeline": timeline,
+            "dispatch": dispatch_for_incident(incident) if incident.zone else None,
             "checklist": incident_checklist(incident=incident),
             "is_open": is_open,
             "next_incident": None if is_open else _next_open(request.user, incident),
