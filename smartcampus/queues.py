@@ -16,6 +16,15 @@ _ROUTES: dict[str, Queue] = {
     "apps.ml.tasks.training_run": Queue.TRAINING,
     "apps.qa.tasks.qa_answer": Queue.INFERENCE,
     "apps.access.plate_tasks.frame_plates_read": Queue.INFERENCE,
+    "apps.access.tasks.access_events_detect": Queue.DEFAULT,
+    "apps.access.tasks.access_tailgating_check": Queue.DEFAULT,
+    "apps.access.tasks.access_events_sweep": Queue.DEFAULT,
+    "apps.scheduling.tasks.roster_solve": Queue.DEFAULT,
+    "apps.scheduling.tasks.dispatch_sweep": Queue.DEFAULT,
+    "apps.scheduling.tasks.bookings_release_no_shows": Queue.DEFAULT,
+    "apps.scheduling.tasks.booking_approval_mail": Queue.NOTIFICATIONS,
+    "apps.scheduling.tasks.booking_decision_mail": Queue.NOTIFICATIONS,
+    "apps.scheduling.tasks.booking_release_mail": Queue.NOTIFICATIONS,
 }
 
 

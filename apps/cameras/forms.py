@@ -124,6 +124,13 @@ class RuleForm(forms.Form):
         help_text="Both empty: all day. Until before From runs overnight (22:00 to 06:00).",
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
     )
+    exempt_when_booked = forms.BooleanField(
+        required=False,
+        label="Quiet while booked",
+        help_text="For off-hours rules: no incident while a room this camera watches has a "
+        "confirmed booking (a booked evening lecture). The room names the camera in Admin → "
+        "Resources.",
+    )
     # Written by the zone editor (static/js/zones.js), never typed.
     zone = forms.CharField(required=False, widget=forms.HiddenInput)
     enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
@@ -148,6 +155,7 @@ class RuleForm(forms.Form):
             "active_from": rule.active_from,
             "active_until": rule.active_until,
             "zone": json.dumps(rule.zone or []),
+            "exempt_when_booked": rule.exempt_when_booked,
             "enabled": rule.enabled,
         }
 
@@ -212,6 +220,7 @@ class RuleForm(forms.Form):
             "active_from",
             "active_until",
             "zone",
+            "exempt_when_booked",
             "enabled",
         ]
         return {field: self.cleaned_data[field] for field in fields}

@@ -194,6 +194,12 @@ class Rule(models.Model):
         "update alerts about them (an escalation always alerts).",
     )
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.MEDIUM)
+    # Off-hours rules: a booked evening lecture is not "people after hours". Needs the camera
+    # linked to a bookable resource (scheduling's Resource.camera).
+    exempt_when_booked = models.BooleanField(
+        default=False,
+        help_text="Do not fire while a room this camera watches has a confirmed booking.",
+    )
     enabled = models.BooleanField(default=True)
 
     class Meta:

@@ -393,10 +393,24 @@ def _rules_apply(frame: Frame, detections: list[Detection], rules: list[Rule]) -
     at = timezone.localtime(frame.received_at)
     dwell = max(r.dwell_frames for r in rules)
     previous = _previous_detections(frame, dwell - 1) if dwell > 1 else []
+    booked = None  # read once, only when an exempt rule fires
     for rule in rules:
         firing = rule_evaluate(rule, detections, at, previous=previous)
-        if firing is not None:
-            incident_raise(firing=firing, frame=frame)
+        if firing is None:
+            continue
+        if rule.exempt_when_booked:
+            if booked is None:
+                booked = camera_booked_at(camera_id=frame.camera_id, at=frame.received_at)
+            if booked:
+                continue
+        incident_raise(firing=firing, frame=frame)
+
+
+def camera_booked_at(*, camera_id: int, at) -> bool:
+    """Whether a room this camera watches has a confirmed booking at `at`."""
+    from apps.scheduling.selectors import camera_booked_at as booked
+
+    return booked(camera_id=camera_id, at=at)
 
 
 def _previous_detections(frame: Frame, count: int) -> list[list[Detection]]:
@@ -523,6 +537,7 @@ RULE_FIELDS = (
     "active_days",
     "cooldown_seconds",
     "severity",
+    "exempt_when_booked",
     "enabled",
 )
 

@@ -116,6 +116,12 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "scheduling.delete_shifttemplate",
         "scheduling.view_shifttemplate",
         "scheduling.view_rosterrun",
+        # Patrol checkpoints are kept here; tours are read-only (the services write them).
+        "scheduling.add_checkpoint",
+        "scheduling.change_checkpoint",
+        "scheduling.delete_checkpoint",
+        "scheduling.view_checkpoint",
+        "scheduling.view_patroltour",
         # Unlocking a locked-out sign-in: delete its access attempt in /admin/.
         "axes.delete_accessattempt",
         "axes.view_accessattempt",

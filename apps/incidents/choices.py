@@ -107,4 +107,6 @@ class EventKind(models.TextChoices):
     # Roster-aware dispatch (apps.scheduling.dispatch).
     OFFERED = "offered", "Offered to the guards on duty"
     ESCALATED = "escalated", "Escalated to all operators"
+    # Patrols (apps.scheduling.patrols): checkpoints missed or scanned late.
+    PATROL = "patrol", "Patrol checkpoint"
     RESOLVED = "resolved", "Resolved"

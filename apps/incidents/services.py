@@ -1109,3 +1109,60 @@ def checklist_save(
         },
     )
     return checklist
+
+
+# A patrol incident's details keep at most this many checkpoint names per list.
+PATROL_NAMES_MAX = 200
+
+
+@transaction.atomic
+def incident_from_patrol(
+    *, tour_id: int, zone: str, guard: str, missed: list[str], late: list[str]
+) -> Incident:
+    """Patrol checkpoints of one tour missed (past due and grace, unchecked) or checked late,
+    as one low-severity incident per tour: the first report opens it, later ones roll into
+    it while it is open (the count is the number of stops reported). The caller
+    (apps.scheduling.patrols) reports each stop once. Plain values in, so incidents need not
+    know scheduling's tables."""
+    _outbox_turn()
+    now = timezone.now()
+    incident = (
+        Incident.objects.select_for_update()
+        .filter(kind=Kind.PATROL_MISSED, status__in=OPEN_STATUSES, details__tour=tour_id)
+        .order_by("-id")
+        .first()
+    )
+    reported = len(missed) + len(late)
+    if incident is None:
+        incident = Incident.objects.create(
+            kind=Kind.PATROL_MISSED,
+            title=f"Patrol checkpoints missed or late in {zone}"[:200],
+            severity=Severity.LOW,
+            zone=zone[:60],
+            label=Kind.PATROL_MISSED,
+            count=max(reported, 1),
+            last_seen_at=now,
+            details={"tour": tour_id, "guard": guard, "missed": [], "late": []},
+        )
+        alert = AlertKind.OPENED
+    else:
+        incident.count += reported
+        alert = AlertKind.UPDATED
+    details = dict(incident.details)
+    details["missed"] = (list(details.get("missed", [])) + missed)[:PATROL_NAMES_MAX]
+    details["late"] = (list(details.get("late", [])) + late)[:PATROL_NAMES_MAX]
+    incident.details, incident.last_seen_at = details, now
+    incident.save(update_fields=["count", "details", "last_seen_at", "updated_at"])
+    parts = []
+    if missed:
+        parts.append(f"Missed: {', '.join(missed)}")
+    if late:
+        parts.append(f"Checked in late: {', '.join(late)}")
+    IncidentEvent.objects.create(
+        incident=incident,
+        kind=EventKind.PATROL,
+        text=f"{'; '.join(parts)} (guard {guard})"[:2000],
+        data={"tour": tour_id, "missed": missed, "late": late},
+    )
+    _alert_write(incident=incident, kind=alert)
+    return incident

@@ -6,17 +6,22 @@ of the last answer, `{"type": "ask", "conversation": id, "action": …, "choice"
 `{"type": "resume", "conversation": id}`.
 Out: `{"type": "answer", …}` (the API's reply), `{"type": "staff", "text": …}` when staff
 answer a hand-off of this conversation, `{"type": "error", "error": …}`.
+A signed-in user's request for a room ("a room for 30 tomorrow 2-4 pm") is answered here with
+`{"type": "booking", …}` (apps.scheduling.asking: slots to book with one tap; anyone else is
+pointed to the booking page); everything else goes to the FAQ as before.
 
 The answer is computed by the text engine on the `inference` queue and sent back to this
 socket's channel; with in-process tasks (the embedded mode) it is computed here.
 """
 
 import asyncio
+import logging
 import time
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.utils import timezone
 
 from apps.core.ids import uuid_from_text
 from apps.core.ratelimit import RateLimited, rate_take
@@ -28,14 +33,33 @@ from apps.core.sockets import (
     socket_slot_take,
     socket_watch,
 )
+from apps.scheduling.asking import booking_chat_message, is_booking
 
 from .clients import address_of_scope, client_of_scope
 from .events import conversation_group
 from .models import Conversation
-from .services import QaRefused, qa_feedback
+from .services import QaRefused, conversation_waiting, qa_feedback
 from .tasks import answer_message, error_message, qa_answer
 
+log = logging.getLogger(__name__)
+
 FRAME_MAX_CHARS = 8192
+
+
+def booking_reply(user, question: str, conversation: str | None, client: str) -> dict | None:
+    """The answer to a request for a room (apps.scheduling.asking), or None to let the FAQ
+    answer as before: when the message is not one, may be an emergency, or answers a question
+    the conversation asked (where a problem is, a contact)."""
+    from apps.ml.engine.triage import danger_cues
+
+    if len(question) > settings.QA_MAX_CHARS or not is_booking(question):
+        return None
+    cues = danger_cues(question)
+    if cues.danger or cues.self_harm:
+        return None
+    if conversation_waiting(conversation_id=conversation, client=client):
+        return None
+    return booking_chat_message(user, question, timezone.now())
 
 
 def _owned(conversation: str, client: str) -> bool:
@@ -103,6 +127,19 @@ class ChatConsumer(BoundedJsonConsumer):
                 {"type": "error", "error": "action must be text and choice an entry number"}
             )
             return
+        if question and action is None and choice is None:
+            # Answered here, not on the inference queue: a few indexed reads and no model.
+            try:
+                booking = await database_sync_to_async(booking_reply)(
+                    self.scope.get("user"), question, conversation, self.client
+                )
+            except Exception:
+                # A reading that fails must cost the booking offer, never the chat socket.
+                log.exception("booking request not read; answered as a question")
+                booking = None
+            if booking is not None:
+                await self._send_booking(booking)
+                return
         if settings.CELERY_TASK_ALWAYS_EAGER:
             message = await database_sync_to_async(answer_message)(
                 question, conversation, self.client, self.address, action, choice
@@ -123,6 +160,20 @@ class ChatConsumer(BoundedJsonConsumer):
         await database_sync_to_async(qa_answer.delay)(
             question, conversation, self.client, self.channel_name, self.address, action, choice
         )
+
+    async def _send_booking(self, booking: dict) -> None:
+        """A booking answer, counted against the same limit as the FAQ's answers."""
+        try:
+            await database_sync_to_async(rate_take)(
+                key=f"qa-socket:{self.client}",
+                limit=settings.QA_MESSAGES_PER_MINUTE,
+                window_s=60,
+                what="messages",
+            )
+        except RateLimited as exc:
+            await self.send_json(error_message(exc))
+            return
+        await self.send_json(booking)
 
     async def qa_reply(self, event: dict) -> None:
         await self._deliver(event["message"])

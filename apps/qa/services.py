@@ -259,6 +259,15 @@ def _conversation_of(conversation_id: str | None, client: str) -> Conversation:
     return found
 
 
+def conversation_waiting(*, conversation_id: str | None, client: str) -> bool:
+    """Whether the client's conversation waits for the answer to a question it asked (where a
+    problem is, a contact, a choice): the next message is read as that answer, so the chat's
+    booking hook leaves it alone."""
+    key = uuid_from_text(conversation_id) if conversation_id else None
+    found = Conversation.objects.filter(pk=key, client=client).first() if key else None
+    return found is not None and _pending_step(found) is not None
+
+
 def _pending_step(conversation: Conversation) -> str | None:
     """What the conversation waits for, unless it was asked long ago (then forgotten)."""
     pending = conversation.pending or {}

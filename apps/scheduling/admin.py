@@ -29,7 +29,8 @@ class ResourceForm(forms.ModelForm):
 
     class Meta:
         model = Resource
-        fields = list(RESOURCE_FIELDS)
+        # Plus what measures its use (apps.scheduling.space): admins link these here only.
+        fields = [*RESOURCE_FIELDS, "door", "camera", "release_after_minutes"]
 
     def clean_opening_hours(self):
         try:
@@ -166,3 +167,31 @@ class RosterRunAdmin(_ReadOnlyAdmin):
             f"{r.get('status', '-')}, {len(r.get('assignments', []))} assignments, "
             f"{r.get('unmet_total', 0)} unmet, gap {r.get('gap')}, timed out {r.get('timed_out')}"
         )
+
+
+# --- Patrols (apps/scheduling/patrols.py) --------------------------------------------------
+# Imported here with the classes that use them, which were added after the rest of the file.
+from .models import Checkpoint, PatrolTour  # noqa: E402
+
+
+@admin.register(Checkpoint)
+class CheckpointAdmin(AuditedModelAdmin):
+    """Admins place checkpoints and set their weight; the code is random and shown read-only
+    (printed from /duty/checkpoints/). A new checkpoint joins tours planned after it."""
+
+    fields = ["zone", "name", "door", "camera", "weight", "active", "code"]
+    readonly_fields = ["code"]
+    list_display = ["name", "zone", "weight", "door", "camera", "active"]
+    list_filter = ["zone", "active"]
+    list_select_related = ["door", "camera"]
+    search_fields = ["name", "zone"]
+    raw_id_fields = ["door", "camera"]
+
+
+@admin.register(PatrolTour)
+class PatrolTourAdmin(_ReadOnlyAdmin):
+    """Tours are planned by the service and checked into by guards; shown here as history."""
+
+    list_display = ["guard", "zone", "start", "end", "created"]
+    list_filter = ["zone"]
+    list_select_related = ["guard__user"]

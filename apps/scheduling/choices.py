@@ -31,3 +31,12 @@ class CancelScope(models.TextChoices):
 class OnConflict(models.TextChoices):
     NONE = "none", "Book nothing when any occurrence conflicts"
     SKIP = "skip", "Book the free occurrences and skip the others"
+
+
+class Presence(models.TextChoices):
+    """What a booked room's door and camera said about its start (apps.scheduling.space)."""
+
+    NOT_CHECKED = "", "Not checked"
+    ARRIVED = "arrived", "Someone came"
+    RELEASED = "released", "Released: nobody came"
+    UNKNOWN = "unknown", "Unknown: no door or camera was working"

@@ -15,16 +15,19 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core.choices import Severity
-from apps.core.roles import users_seeing_zone
-from apps.incidents.choices import OPEN_STATUSES, AlertKind, EventKind, Status
+from apps.core.roles import Role, is_operator, users_seeing_zone
+from apps.incidents.choices import OPEN_STATUSES, AlertKind, EventKind, Kind, Status
 
 from .models import DispatchOffer, Guard, RosterShift
 
 log = logging.getLogger(__name__)
 
+# A missed patrol checkpoint is the on-duty guard's own miss: the control room hears of it.
+NOT_OFFERED = frozenset({Kind.PATROL_MISSED})
 # Offers escalated per sweep at most; the rest wait for the next one (a flood of incidents
 # must not hold one transaction for minutes).
 SWEEP_BATCH = 200
@@ -51,7 +54,7 @@ def dispatch_may_hold(*, incident, alert_kind: str) -> bool:
     incident has a zone, and it opens now or opened recently enough for an offer to be
     pending still (an hour's slack past the offer time for a sweep that fell behind)."""
     offer_seconds = settings.DISPATCH_OFFER_SECONDS
-    if offer_seconds <= 0 or not incident.zone:
+    if offer_seconds <= 0 or not incident.zone or incident.kind in NOT_OFFERED:
         return False
     if alert_kind == AlertKind.OPENED:
         return True
@@ -82,12 +85,14 @@ def _offer_create(incident, offer_seconds: int) -> set[int] | None:
 
     now = timezone.now()
     guards = on_duty(zone=incident.zone, at=now)
-    # Only guards who may see and act on the incident (operators seeing its zone).
-    allowed = set(
-        users_seeing_zone(
-            get_user_model().objects.filter(pk__in=[g.user_id for g in guards]), incident.zone
-        ).values_list("pk", flat=True)
+    # Only guards who may see and act on the incident: operators (or admins) seeing its zone.
+    # A guard row may belong to any user; one without the role must not hold the incident.
+    operators = (
+        get_user_model()
+        .objects.filter(pk__in=[g.user_id for g in guards], is_active=True)
+        .filter(Q(is_superuser=True) | Q(groups__name__in=[r.value for r in Role]))
     )
+    allowed = set(users_seeing_zone(operators, incident.zone).values_list("pk", flat=True))
     guards = [g for g in guards if g.user_id in allowed and g.user.is_active]
     if not guards:
         return None
@@ -120,7 +125,7 @@ def _offer_create(incident, offer_seconds: int) -> set[int] | None:
 def offers_open_for(user) -> list[DispatchOffer]:
     """Incidents offered to this user as an on-duty guard and waiting for an acknowledgement,
     newest first."""
-    if not user.is_authenticated:
+    if not is_operator(user):
         return []
     return list(
         DispatchOffer.objects.filter(
@@ -204,12 +209,18 @@ def _settle(pk: int, now: datetime, escalate) -> str | None:
         return "acknowledged"
     names = ", ".join(sorted(g.user.get_username() for g in offer.guards.all()))
     waited = int((now - offer.offered_at).total_seconds())
+    # Marked first: the escalation alert's own hold check must find the offer ended.
     offer.escalated_at = now
     offer.save(update_fields=["escalated_at"])
-    escalate(
+    escalated = escalate(
         incident=incident,
         text=f"Nobody on duty ({names}) acknowledged it within {waited} s: escalated to "
         "every operator.",
         data={"guards": names.split(", "), "waited_s": waited},
     )
+    if escalated is None:  # acknowledged or closed as the incident's row was locked
+        offer.escalated_at = None
+        offer.acknowledged_at = now
+        offer.save(update_fields=["escalated_at", "acknowledged_at"])
+        return "acknowledged"
     return "escalated"

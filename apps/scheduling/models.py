@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .choices import BookingStatus, ResourceKind
+from .choices import BookingStatus, Presence, ResourceKind
 
 # What admins set on a resource (the API, the admin form and the audited service alike).
 RESOURCE_FIELDS = (
@@ -42,6 +42,18 @@ class Resource(models.Model):
     bookable_roles = models.JSONField(default=list, blank=True)
     needs_approval = models.BooleanField(default=False)
     active = models.BooleanField(default=True)
+    # Space use (apps.scheduling.space): the room's door and camera say whether it is used.
+    door = models.ForeignKey(
+        "access.Door", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    camera = models.ForeignKey(
+        "cameras.Camera", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    release_after_minutes = models.PositiveSmallIntegerField(
+        default=15,
+        help_text="A booking nobody turned up to (no grant at the door, nobody on the camera) "
+        "is released this long after its start; 0 never releases. Needs a door or camera.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -114,6 +126,9 @@ class Booking(models.Model):
         related_name="+",
     )
     decision_reason = models.CharField(max_length=500, blank=True)
+    # Whether anyone came (apps.scheduling.space), and when that was settled or first seen.
+    presence = models.CharField(max_length=10, choices=Presence.choices, blank=True, default="")
+    presence_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -348,3 +363,114 @@ class DispatchOffer(models.Model):
 
     def __str__(self) -> str:
         return f"Dispatch of incident {self.incident_id} in {self.zone}"
+
+
+# --- Patrol tours (apps/scheduling/patrols.py) ---------------------------------------------
+
+# A checkpoint code: 16 characters of URL-safe base64 (96 random bits), printed as text and
+# as the address a QR code carries (/duty/checkin/<code>/).
+CHECKPOINT_CODE_BYTES = 12
+CHECKPOINT_WEIGHT_MAX = 10
+
+
+def checkpoint_code_new() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(CHECKPOINT_CODE_BYTES)
+
+
+class Checkpoint(models.Model):
+    """A place in a zone a guard on patrol checks in at by scanning its code. Admins set a
+    `weight` (1-10: how much the place matters); its risk weight in a tour is that weight
+    times (1 + the zone's risk, or the linked door's or camera's recent incidents when
+    higher), see patrols.checkpoint_risks."""
+
+    zone = models.CharField(max_length=64, db_index=True)
+    name = models.CharField(max_length=120)
+    code = models.CharField(max_length=32, unique=True, default=checkpoint_code_new, editable=False)
+    door = models.ForeignKey(
+        "access.Door", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    camera = models.ForeignKey(
+        "cameras.Camera", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    weight = models.PositiveSmallIntegerField(
+        default=1, help_text=f"1-{CHECKPOINT_WEIGHT_MAX}: how much this place matters."
+    )
+    active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["zone", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["zone", "name"], name="scheduling_checkpoint_name"),
+            models.CheckConstraint(
+                condition=Q(weight__gte=1, weight__lte=CHECKPOINT_WEIGHT_MAX),
+                name="scheduling_checkpoint_weight_1_10",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.zone}: {self.name}"
+
+
+class PatrolTour(models.Model):
+    """The patrol of one published roster shift: its stops in rounds through the zone's
+    checkpoints. The guard, zone and times are copied from the shift, so the tour stays as
+    history when a re-published roster removes the shift (`shift` becomes null; such a tour
+    is no longer swept or checked into)."""
+
+    shift = models.OneToOneField(
+        RosterShift, on_delete=models.SET_NULL, null=True, blank=True, related_name="patrol"
+    )
+    guard = models.ForeignKey(Guard, on_delete=models.CASCADE, related_name="patrols")
+    zone = models.CharField(max_length=64)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-start"]
+        indexes = [models.Index(fields=["guard", "start"], name="scheduling_patrol_guard")]
+
+    def __str__(self) -> str:
+        return f"Patrol of {self.guard} in {self.zone} {self.start:%Y-%m-%d %H:%M}"
+
+
+class PatrolStop(models.Model):
+    """One visit due in a tour: a checkpoint in a round, open for check-in from `opens_at`
+    (its round's start), due at `due_at`. A check-in after due + grace is `late`;
+    `reported_at` is when it went into the tour's incident (missed, or checked late), so a
+    stop is never counted twice."""
+
+    tour = models.ForeignKey(PatrolTour, on_delete=models.CASCADE, related_name="stops")
+    # Kept as history: a checkpoint that was on a tour is made inactive, not deleted.
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="stops")
+    round = models.PositiveSmallIntegerField()
+    position = models.PositiveSmallIntegerField()
+    risk = models.FloatField()
+    opens_at = models.DateTimeField()
+    due_at = models.DateTimeField(db_index=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    late = models.BooleanField(default=False)
+    reported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_at", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tour", "round", "checkpoint"], name="scheduling_patrolstop_once"
+            ),
+        ]
+        # The sweep's question every minute: stops still open past their due time. Only
+        # those are indexed, not the months of checked and reported ones.
+        indexes = [
+            models.Index(
+                fields=["due_at"],
+                condition=Q(checked_at__isnull=True, reported_at__isnull=True),
+                name="scheduling_stop_open_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.checkpoint} round {self.round + 1} due {self.due_at:%H:%M}"

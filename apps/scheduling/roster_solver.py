@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -96,6 +97,21 @@ class RosterProblem:
     base: set[tuple[int, str]] | None = None
     # A re-plan's past: shifts starting before this keep exactly the base roster.
     frozen_before: datetime | None = None
+    # Called with a Progress as the search finds rosters and tightens its bound (a page
+    # shows it live); it must be quick and must not raise.
+    on_progress: Callable[[Progress], None] | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a running solve stands: rosters found so far, the best one's objective, the
+    proven bound and seconds since the call began (model building included)."""
+
+    phase: str  # "building" (the model), "searching", then "finished"
+    solutions: int
+    objective: float | None
+    bound: float | None
+    elapsed_s: float
 
 
 @dataclass
@@ -421,9 +437,53 @@ def _solver(settings: SolverSettings, *, workers: int | None = None) -> cp_model
     return solver
 
 
+def _progress_reporter(report: Callable[[Progress], None], began: float):
+    """A CP-SAT solution callback that passes each roster found, and each new bound, to
+    `report` as a Progress (the callback class needs OR-Tools, imported lazily)."""
+    base = _cp_model().CpSolverSolutionCallback
+
+    class Reporter(base):
+        def __init__(self) -> None:
+            super().__init__()
+            self.solutions = 0
+            self.objective: float | None = None
+            self.bound: float | None = None
+
+        def _send(self, phase: str = "searching") -> None:
+            report(
+                Progress(
+                    phase=phase,
+                    solutions=self.solutions,
+                    objective=self.objective,
+                    bound=self.bound,
+                    elapsed_s=round(time.monotonic() - began, 2),
+                )
+            )
+
+        def on_solution_callback(self) -> None:
+            self.solutions += 1
+            self.objective = self.objective_value
+            # Every part is non-negative, so a bound below zero says nothing more than zero.
+            self.bound = max(self.best_objective_bound, 0.0)
+            self._send()
+
+        def bound_moved(self, bound: float) -> None:
+            self.bound = max(bound, 0.0)
+            self._send()
+
+        def finished(self) -> None:
+            self._send(phase="finished")
+
+    return Reporter()
+
+
 def solve(problem: RosterProblem) -> RosterResult:
     """Solve within the time limit; on hard rules that conflict, say which."""
     began = time.monotonic()
+    if problem.on_progress is not None:
+        problem.on_progress(
+            Progress(phase="building", solutions=0, objective=None, bound=None, elapsed_s=0.0)
+        )
     model = _Model(problem, explain=False)
     solver = _solver(problem.settings)
     # The limit is for the whole call: building the model (seconds on a month) counts too;
@@ -431,7 +491,14 @@ def solve(problem: RosterProblem) -> RosterResult:
     limit = problem.settings.time_limit_s
     left = limit - (time.monotonic() - began)
     solver.parameters.max_time_in_seconds = max(left, min(1.0, limit), 0.001)
-    code = solver.solve(model.m)
+    callback = None
+    if problem.on_progress is not None:
+        callback = _progress_reporter(problem.on_progress, began)
+        # A bound that moves between rosters is news too.
+        solver.best_bound_callback = callback.bound_moved
+    code = solver.solve(model.m, callback)
+    if callback is not None:
+        callback.finished()
     status = _status(code)
     cp_model = _cp_model()
     if code == cp_model.INFEASIBLE:

@@ -1,10 +1,13 @@
 """Guard rosters between the database and the solver: zone risk from incident history, the
 problem built from guards, leave and shift templates for a period, and the solver's answer
-turned into the JSON a RosterRun stores."""
+turned into the JSON a RosterRun stores, and a running solve's live progress."""
 
+import logging
+import time as clock
 from dataclasses import asdict
 from datetime import date, datetime, time, timedelta
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from apps.incidents.models import Incident
@@ -13,12 +16,21 @@ from .hours import campus_tz
 from .models import Guard, GuardLeave, ShiftTemplate
 from .roster_solver import (
     GuardIn,
+    Progress,
     RosterProblem,
     RosterResult,
     ShiftIn,
     SolverSettings,
     solve,
 )
+
+# Live progress sits in the shared cache (Redis in the full stack, where the worker solving
+# is not the web process asking) under the run's id, for a while after the solve ends.
+PROGRESS_TTL_S = 600
+# While searching, progress is written at most this often.
+PROGRESS_EVERY_S = 0.5
+
+logger = logging.getLogger(__name__)
 
 RISK_WEEKS = 8
 # Each week further back counts this much less than the one after it.
@@ -153,6 +165,36 @@ def result_json(problem: RosterProblem, result: RosterResult, risk: dict[str, di
     }
 
 
+def progress_key(run_id: int) -> str:
+    return f"scheduling:roster-progress:{run_id}"
+
+
+def progress_get(run_id: int) -> dict | None:
+    """The last progress a solve of the run reported, or None (not started, or long gone)."""
+    return cache.get(progress_key(run_id))
+
+
+def progress_writer(run_id: int):
+    """A Progress callback for one run that stores it in the cache: every change of phase and
+    the first roster found at once, further rosters and bounds at most every PROGRESS_EVERY_S
+    (CP-SAT can find hundreds a second early on). A cache failure never stops the solve."""
+    last = {"at": 0.0, "phase": "", "solutions": 0}
+
+    def write(progress: Progress) -> None:
+        now = clock.monotonic()
+        news = progress.phase != last["phase"] or (progress.solutions and not last["solutions"])
+        if not news and now - last["at"] < PROGRESS_EVERY_S:
+            return
+        last.update(at=now, phase=progress.phase, solutions=progress.solutions)
+        try:
+            cache.set(progress_key(run_id), asdict(progress), timeout=PROGRESS_TTL_S)
+        except Exception:
+            # Progress is a nicety: a cache outage must not fail the solve.
+            logger.warning("roster run %s: progress not stored", run_id, exc_info=True)
+
+    return write
+
+
 def run_solve(run) -> dict:
     """Solve a RosterRun's period and return the JSON to store. A re-plan run keeps its base
     run's assignments before the absence, treats the absent guard as on leave from then, and
@@ -180,5 +222,6 @@ def run_solve(run) -> dict:
             )
             for g in problem.guards
         ]
+    problem.on_progress = progress_writer(run.pk)
     result = solve(problem)
     return result_json(problem, result, risk)

@@ -206,3 +206,14 @@ def roster_result_for(viewer: Viewer, run: RosterRun) -> dict:
     ]
     result["risk"] = {z: r for z, r in result.get("risk", {}).items() if z in zones}
     return result
+
+
+def camera_booked_at(*, camera_id: int, at: datetime) -> bool:
+    """Whether a resource watched by this camera has a confirmed booking covering `at` (a
+    camera rule that is quiet while booked, apps.cameras.services)."""
+    return Booking.objects.filter(
+        resource__camera_id=camera_id,
+        status=BookingStatus.CONFIRMED,
+        start__lte=at,
+        end__gt=at,
+    ).exists()

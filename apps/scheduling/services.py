@@ -198,6 +198,8 @@ def booking_create(
                 request=request,
                 detail=_audit_detail(booking),
             )
+            if status == BookingStatus.PENDING:
+                _approval_mail_after_commit([booking.pk])
     except BookingConflict:
         raise _conflict(resource, start, end) from None
     except IntegrityError as exc:
@@ -380,7 +382,30 @@ def _series_write(
             "status": status,
         },
     )
+    if status == BookingStatus.PENDING:
+        _approval_mail_after_commit([b.pk for b in booked])
     return SeriesResult(series=series, booked=booked, skipped=clashes)
+
+
+def _approval_mail_after_commit(booking_ids: list[int]) -> None:
+    """Approvers are told by a task once the bookings are committed. `robust`: a broker that
+    is down is logged and never turns the saved booking's answer into an error."""
+    from .tasks import booking_approval_mail
+
+    transaction.on_commit(lambda: booking_approval_mail.delay(booking_ids), robust=True)
+
+
+def _decision_mail_after_commit(booking_id: int) -> None:
+    from .tasks import booking_decision_mail
+
+    transaction.on_commit(lambda: booking_decision_mail.delay(booking_id), robust=True)
+
+
+def booking_release_mail_after_commit(booking_id: int) -> None:
+    """The booker of a booking released as a no-show is told (apps.scheduling.space)."""
+    from .tasks import booking_release_mail
+
+    transaction.on_commit(lambda: booking_release_mail.delay(booking_id), robust=True)
 
 
 def booking_cancel(
@@ -463,6 +488,7 @@ def booking_approve(
                 request=request,
                 detail=_audit_detail(locked),
             )
+            _decision_mail_after_commit(locked.pk)
     except BookingConflict:
         raise _conflict(booking.resource, booking.start, booking.end) from None
     except IntegrityError as exc:
@@ -498,6 +524,7 @@ def booking_decline(
             request=request,
             detail={**_audit_detail(locked), "reason": locked.decision_reason},
         )
+        _decision_mail_after_commit(locked.pk)
     return locked
 
 
@@ -707,20 +734,34 @@ def roster_run_publish(*, user, run: RosterRun, request: HttpRequest | None = No
 
 def _roster_shifts_write(run: RosterRun, *, replaced: list[int]) -> None:
     """The published run's assignments as RosterShift rows, the replaced runs' rows gone
-    (inside the publish's transaction: who is on duty changes in one commit)."""
-    RosterShift.objects.filter(run_id__in=[*replaced, run.pk]).delete()
+    (inside the publish's transaction: who is on duty changes in one commit). A shift the
+    new roster keeps as it was (same guard, shift, zone, times) keeps its row, and with it
+    its patrol tour and check-ins: a re-plan after an absence must not restart every tour."""
     guards = set(Guard.objects.values_list("pk", flat=True))
-    RosterShift.objects.bulk_create(
-        RosterShift(
-            run=run,
-            guard_id=row["guard"],
-            zone=row["zone"],
-            shift=row["shift"],
-            start=datetime.fromisoformat(row["start"]),
-            end=datetime.fromisoformat(row["end"]),
-            night=bool(row.get("night")),
-        )
+    wanted = {
+        (
+            row["guard"],
+            row["shift"],
+            row["zone"],
+            datetime.fromisoformat(row["start"]),
+            datetime.fromisoformat(row["end"]),
+        ): bool(row.get("night"))
         for row in run.result.get("assignments", [])
         # A guard deleted since the solve has no shift to keep.
         if row["guard"] in guards
+    }
+    kept: dict[tuple, int] = {}
+    for row in RosterShift.objects.filter(run_id__in=[*replaced, run.pk]):
+        key = (row.guard_id, row.shift, row.zone, row.start, row.end)
+        if key in wanted and key not in kept:
+            kept[key] = row.pk
+    old = RosterShift.objects.filter(run_id__in=[*replaced, run.pk])
+    old.exclude(pk__in=kept.values()).delete()
+    RosterShift.objects.filter(pk__in=kept.values()).update(run=run)
+    RosterShift.objects.bulk_create(
+        RosterShift(
+            run=run, guard_id=guard, shift=shift, zone=zone, start=start, end=end, night=night
+        )
+        for (guard, shift, zone, start, end), night in wanted.items()
+        if (guard, shift, zone, start, end) not in kept
     )

@@ -1,12 +1,15 @@
 """Celery tasks for scheduling: the guard roster solve, a thin wrapper over the service."""
 
+import smtplib
+
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
 from smartcampus.queues import Queue
 
-from . import services
+from . import dispatch, mail, services, space
+from .patrol_tasks import patrols_sweep_task  # noqa: F401  (autodiscovery imports tasks modules only)
 
 # The solver stops itself at the run's own limit (120 s at most); these catch a solve that
 # does not, with room for building the problem and storing the result.
@@ -40,3 +43,66 @@ def roster_solve(run_id: int) -> str | None:
         services.roster_run_fail(run_id=run_id, error="stopped at the task's time limit")
         return None
     return run.status if run is not None else None
+
+
+# Mail about bookings: a mail server down or refusing for now is retried, for about an hour;
+# one message takes at most SMARTCAMPUS_EMAIL_TIMEOUT per try, and a task a few of them.
+MAIL_RETRY = {
+    "autoretry_for": (smtplib.SMTPException, OSError, OperationalError, InterfaceError),
+    "retry_backoff": 30,
+    "retry_backoff_max": 900,
+    "retry_jitter": True,
+    "max_retries": 8,
+    "acks_late": True,
+    "soft_time_limit": 120,
+    "time_limit": 150,
+}
+
+
+@shared_task(
+    bind=True,
+    name="apps.scheduling.tasks.booking_approval_mail",
+    queue=Queue.NOTIFICATIONS.value,
+    **MAIL_RETRY,
+)
+def booking_approval_mail(self, booking_ids: list[int], addresses: list[str] | None = None) -> int:
+    """Approvers hear of bookings waiting for them (those still pending when it runs). The
+    addresses the mail server refused are tried again later, and only they: an approver
+    already told is not told twice."""
+    sent, failed = mail.approval_request_send(booking_ids=booking_ids, only=addresses)
+    if failed:
+        raise self.retry(
+            kwargs={"booking_ids": booking_ids, "addresses": failed},
+            countdown=min(900, 30 * 2**self.request.retries),
+        )
+    return sent
+
+
+@shared_task(
+    name="apps.scheduling.tasks.booking_decision_mail",
+    queue=Queue.NOTIFICATIONS.value,
+    **MAIL_RETRY,
+)
+def booking_decision_mail(booking_id: int) -> int:
+    """The booker hears that a booking was approved or declined."""
+    return mail.decision_send(booking_id=booking_id)
+
+
+@shared_task(name="apps.scheduling.tasks.dispatch_sweep", queue=Queue.DEFAULT.value)
+def dispatch_sweep() -> dict:
+    """Escalate the incidents offered to guards on duty that nobody acknowledged in time."""
+    return dispatch.dispatch_sweep()
+
+
+@shared_task(
+    name="apps.scheduling.tasks.booking_release_mail", queue=Queue.NOTIFICATIONS.value, **MAIL_RETRY
+)
+def booking_release_mail(booking_id: int) -> int:
+    """The booker hears that a booking nobody turned up to was released."""
+    return mail.release_send(booking_id=booking_id)
+
+
+@shared_task(name="apps.scheduling.tasks.bookings_release_no_shows", queue=Queue.DEFAULT.value)
+def bookings_release_no_shows() -> dict:
+    """Release the bookings nobody turned up to (rooms with a door or camera)."""
+    return space.no_shows_release()

@@ -375,6 +375,9 @@ PULL_TICK_SECONDS = env_float("SMARTCAMPUS_PULL_TICK_SECONDS", 1.0)
 # Roster-aware dispatch (apps.scheduling.dispatch): how long a new incident is offered to the
 # guards on duty in its zone before every operator is notified; 0 turns offers off.
 DISPATCH_OFFER_SECONDS = env_int("SMARTCAMPUS_DISPATCH_OFFER_SECONDS", 120, minimum=0)
+# Patrols (apps.scheduling.patrols): a checkpoint scanned later than due plus this is late,
+# and one not scanned by then is missed.
+PATROL_GRACE_MINUTES = env_int("SMARTCAMPUS_PATROL_GRACE_MINUTES", 15, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     "cameras-pull-due": {
         "task": "apps.cameras.tasks.cameras_pull_due",
@@ -392,6 +395,22 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "datasets-retrain-due": {"task": "apps.ml.tasks.datasets_retrain_due", "schedule": 300.0},
+    # A late copy is only a repeat of the next one (apps.scheduling.dispatch).
+    "dispatch-sweep": {
+        "task": "apps.scheduling.tasks.dispatch_sweep",
+        "schedule": 10.0,
+        "options": {"expires": 10.0},
+    },
+    "patrols-sweep": {
+        "task": "apps.scheduling.patrol_tasks.patrols_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
+    "bookings-release-no-shows": {
+        "task": "apps.scheduling.tasks.bookings_release_no_shows",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # Access events a killed process never handed to the detectors (apps.access.detectors).
     "access-events-sweep": {
         "task": "apps.access.tasks.access_events_sweep",
@@ -556,6 +575,9 @@ EMAIL_HOST = env_str("SMARTCAMPUS_EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("SMARTCAMPUS_EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("SMARTCAMPUS_EMAIL_USER", "")
 EMAIL_HOST_PASSWORD = env_secret("SMARTCAMPUS_EMAIL_PASSWORD") or ""
+# Seconds one connection to the mail server may take: a stalled server must not hold a
+# worker (or, with in-process tasks, a request) for ever.
+EMAIL_TIMEOUT = env_int("SMARTCAMPUS_EMAIL_TIMEOUT", 10, minimum=1)
 EMAIL_USE_TLS = env_bool("SMARTCAMPUS_EMAIL_STARTTLS", False)
 EMAIL_USE_SSL = env_bool("SMARTCAMPUS_EMAIL_SSL", False)
 if EMAIL_USE_TLS and EMAIL_USE_SSL:

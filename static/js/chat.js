@@ -3,7 +3,8 @@
 // numbers, and staff answers as they arrive. A reply's buttons ("did you mean" choices and
 // actions such as "Report it") send `{action, choice}` instead of text; once one is used, or the
 // resident writes again, that reply's buttons are disabled. The conversation id and what was
-// shown are kept in sessionStorage, so a reload resumes the same conversation.
+// shown are kept in sessionStorage, so a reload resumes the same conversation. A signed-in
+// user's request for a room is answered with free slots to book with one tap (showBooking).
 // Every text from the server or the resident goes into the page with textContent, never HTML.
 (function () {
   "use strict";
@@ -36,6 +37,9 @@
       crisis: "Crisis line (24 h, free)", didYouMean: "Did you mean", options: "Answers",
       orThese: "Or is it one of these questions?",
       choice: "Pick one above, or ask in other words", confirm: "Tap an answer above, or write here",
+      rooms: "Free rooms", seats: "seats", approval: "needs approval", booking: "Booking…",
+      booked: "Booked: ", pendingApproval: "Asked for, waiting for approval: ",
+      taken: "Free times of the same room:", takenShort: "That time was just taken.", takenNone: "That time was just taken; ask again for other times.",
     },
     zh: {
       you: "您", bot: "助手", staff: "校园工作人员", from: "相关问答：",
@@ -48,6 +52,9 @@
       crisis: "心理援助热线（24 小时，免费）", didYouMean: "您是想问", options: "选项",
       orThese: "或者您想问的是：",
       choice: "请选择上面的一项，或换个说法再问", confirm: "请点选上面的回答，或在这里输入",
+      rooms: "空闲房间", seats: "座", approval: "需审批", booking: "正在预订…",
+      booked: "已预订：", pendingApproval: "已提交，等待审批：",
+      taken: "同一房间的空闲时间：", takenShort: "这个时间刚被别人订了。", takenNone: "这个时间刚被别人订了，请再问一次其他时间。",
     },
   };
   let language = document.documentElement.lang === "zh" ? "zh" : "en";
@@ -336,6 +343,7 @@
     let alarm = null;
     if (line.kind === "resident") showResident(line);
     else if (line.kind === "answer") alarm = showAnswer(line, live);
+    else if (line.kind === "booking") showBooking(line);
     else if (line.kind === "staff") showStaff(line);
     else showNotice(line);
     scrollDown();
@@ -374,6 +382,126 @@
     suggest.hidden = items.length === 0;
   }
 
+  // --- booking a room by asking -------------------------------------------------------------
+  // A signed-in user's request for a room comes back as `{type: "booking", slots: [...]}`; a
+  // tap books the slot through the scheduling API (session and CSRF token) and shows what it
+  // answered: booked, waiting for approval, taken (with the room's next free times to tap), or
+  // the refusal's reason.
+
+  function showBooking(line) {
+    const r = line.reply;
+    const lang = r.language === "zh" ? "zh" : "en";
+    const words = WORDS[lang];
+    const item = bubble("bot", words.bot, lang);
+    item.classList.add("msg-booking");
+    item.appendChild(richText(r.answer));
+    const slots = (Array.isArray(r.slots) ? r.slots : []).filter(function (s) {
+      return s && Number.isInteger(s.resource) && typeof s.start === "string" && typeof s.end === "string";
+    });
+    if (slots.length) {
+      const group = el("div", "msg-options");
+      group.setAttribute("role", "group");
+      group.setAttribute("aria-label", words.rooms);
+      const list = el("ul", "msg-choices");
+      slots.forEach(function (slot, i) {
+        const key = "slot:" + i;
+        let text = String(slot.name || "") + " · " + slotLabel(slot, r, lang);
+        if (slot.capacity) text += " · " + slot.capacity + " " + words.seats;
+        if (slot.approval) text += " · " + words.approval;
+        const b = el("button", "choice-btn slot-btn", text);
+        b.type = "button";
+        b.lang = lang;
+        b.dataset.key = key;
+        if (line.used) {
+          b.disabled = true;
+          if (line.used === key) b.classList.add("chosen");
+        }
+        b.addEventListener("click", function () { book(line, slot, key, b, item); });
+        const li = el("li");
+        li.appendChild(b);
+        list.appendChild(li);
+      });
+      group.appendChild(list);
+      item.appendChild(group);
+    }
+    if (line.result) item.appendChild(el("p", "msg-meta" + (line.failed ? " msg-error" : ""), line.result));
+    log.appendChild(item);
+  }
+
+  function slotLabel(slot, reply, lang) {
+    if (typeof slot.label === "string" && slot.label) return slot.label;
+    // Suggestions after a conflict come as UTC instants: shown on the campus clock.
+    try {
+      const options = { weekday: "short", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+      if (reply.time_zone) options.timeZone = reply.time_zone;
+      const format = new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", options);
+      const end = new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: options.timeZone });
+      return format.format(new Date(slot.start)) + "–" + end.format(new Date(slot.end));
+    } catch (e) { return slot.start + " – " + slot.end; }
+  }
+
+  function csrfToken() {
+    const field = document.querySelector("input[name=csrfmiddlewaretoken]");
+    if (field && field.value) return field.value;
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  async function book(line, slot, key, button, item) {
+    if (send.disabled || line.used) return;
+    const r = line.reply;
+    const lang = r.language === "zh" ? "zh" : "en";
+    const words = WORDS[lang];
+    retire(line, key);
+    button.classList.add("chosen");
+    busy(true);
+    status.textContent = words.booking;
+    let response = null;
+    let body = null;
+    try {
+      response = await fetch("/api/v1/scheduling/bookings/", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify({ resource: slot.resource, title: r.title || "Chat booking", start: slot.start, end: slot.end }),
+      });
+      try { body = await response.json(); } catch (e) { body = null; }
+    } catch (e) {
+      body = { detail: String(e.message || e) };
+    }
+    busy(false);
+    const what = String(slot.name || "") + " · " + slotLabel(slot, r, lang);
+    let suggestions = [];
+    if (response && response.status === 201 && body) {
+      line.result = (body.status === "pending" ? words.pendingApproval : words.booked) + what;
+      line.failed = false;
+    } else if (response && response.status === 409) {
+      suggestions = (body && Array.isArray(body.suggestions) ? body.suggestions : []).map(function (s) {
+        return { resource: slot.resource, name: slot.name, capacity: slot.capacity, approval: slot.approval, start: s.start, end: s.end };
+      });
+      line.result = suggestions.length ? words.takenShort : words.takenNone;
+      line.failed = true;
+    } else {
+      line.result = t("error") + (errorText(body) || ("HTTP " + (response ? response.status : "?")));
+      line.failed = true;
+    }
+    save();
+    const note = el("p", "msg-meta" + (line.failed ? " msg-error" : ""), line.result);
+    note.setAttribute("role", "status");
+    item.appendChild(note);
+    // The room's next free times of the same length, as a reply of their own to tap.
+    if (suggestions.length) record({ kind: "booking", reply: Object.assign({}, r, { answer: words.taken, slots: suggestions }) });
+    scrollDown();
+  }
+
+  function onBooking(reply) {
+    busy(false);
+    language = reply.language === "zh" ? "zh" : "en";
+    record({ kind: "booking", reply: reply });
+    setAsks(null, language);
+    input.focus();
+  }
+
   // --- the report flow and the input -------------------------------------------------------
 
   let asking = null; // what the service waits for: "location", "contact", "choice", … or null
@@ -396,7 +524,7 @@
   // `tapped`) or wrote a new message, and the service only acts on its last question.
   function retire(tapped, key) {
     transcript.forEach(function (line) {
-      if (line.kind === "answer" && !line.used) line.used = line === tapped ? key : true;
+      if ((line.kind === "answer" || line.kind === "booking") && !line.used) line.used = line === tapped ? key : true;
     });
     log.querySelectorAll(".msg-options button:not(:disabled)").forEach(function (b) { b.disabled = true; });
     save();
@@ -445,6 +573,7 @@
       try { msg = JSON.parse(event.data); } catch (e) { return; }
       if (!msg || typeof msg !== "object") return;
       if (msg.type === "answer") { pending = null; onReply(msg); }
+      else if (msg.type === "booking") { pending = null; onBooking(msg); }
       else if (msg.type === "staff") record({ kind: "staff", text: String(msg.text || "") });
       else if (msg.type === "error" && resuming && !pending) {
         resuming = false; // not ours to follow any more: the next question starts afresh
@@ -590,8 +719,9 @@
   });
 
   const last = transcript.filter(function (l) { return l.kind === "answer"; }).pop();
+  const lastReply = transcript.filter(function (l) { return l.kind === "answer" || l.kind === "booking"; }).pop();
   transcript.forEach(function (line) {
-    if (line.kind === "answer" && line !== last && !line.used) line.used = true; // only the last may act
+    if ((line.kind === "answer" || line.kind === "booking") && line !== lastReply && !line.used) line.used = true; // only the last may act
     show(line, false);
   });
   if (transcript.length) suggest.hidden = true;

@@ -236,3 +236,76 @@ def test_the_incident_page_says_who_was_on_duty_and_what_became_of_the_offer(peo
     quiet = report("south")
     page = client.get(f"/incidents/{quiet.pk}/").content.decode()
     assert "Nobody on the published roster was on duty in south" in page
+
+
+def test_the_offers_fragment_lists_the_guards_open_offers_only(people, client):
+    on_shift(people["gina"], "north")
+    incident = report("north")
+    client.force_login(people["gina"])
+    page = client.get("/duty/offers/").content.decode()
+    assert f'data-ids="{incident.pk}"' in page and "Acknowledge" in page
+    client.force_login(people["oscar"])
+    assert f"#{incident.pk} " not in client.get("/duty/offers/").content.decode()
+    client.logout()
+    assert client.get("/duty/offers/").status_code == 302
+
+
+def test_a_missed_patrol_goes_to_every_operator_not_to_the_guard_who_missed_it(people):
+    from apps.incidents.services import incident_from_patrol
+
+    EmailRuleFactory(role="operator")
+    on_shift(people["gina"], "north")
+    incident = incident_from_patrol(
+        tour_id=1, zone="north", guard="gina", missed=["Boiler room"], late=[]
+    )
+    assert not DispatchOffer.objects.filter(incident=incident).exists()
+    assert {"oscar@campus.test", "adele@campus.test"} <= addressed(incident)
+
+
+def test_republishing_keeps_an_unchanged_shift_and_its_patrol_tour(people):
+    from apps.scheduling.models import Checkpoint, PatrolTour
+    from apps.scheduling.patrols import patrol_tour_ensure
+
+    gina, gus = (Guard.objects.create(user=people[name]) for name in ("gina", "gus"))
+    start = timezone.now().replace(microsecond=0) - timedelta(hours=1)
+    Checkpoint.objects.create(zone="north", name="Gate", weight=1)
+
+    def solved(guards) -> RosterRun:
+        return RosterRun.objects.create(
+            period_start=timezone.localdate(),
+            period_end=timezone.localdate(),
+            status=RosterStatus.DONE,
+            result={
+                "status": "feasible",
+                "unmet_total": 0,
+                "assignments": [
+                    {
+                        "guard": g.pk,
+                        "shift": "1@today",
+                        "zone": "north",
+                        "start": start.isoformat(),
+                        "end": (start + timedelta(hours=8)).isoformat(),
+                        "night": False,
+                    }
+                    for g in guards
+                ],
+            },
+        )
+
+    roster_run_publish(user=people["adele"], run=solved([gina, gus]))
+    kept = RosterShift.objects.get(guard=gina)
+    tour = patrol_tour_ensure(shift=kept)
+    replan = solved([gina])  # gus called in sick
+    roster_run_publish(user=people["adele"], run=replan)
+    assert list(RosterShift.objects.values_list("pk", "run")) == [(kept.pk, replan.pk)]
+    assert PatrolTour.objects.get(pk=tour.pk).shift_id == kept.pk
+
+
+def test_a_guard_without_the_operator_role_is_never_offered_an_incident(people):
+    EmailRuleFactory(role="operator")
+    plain = UserFactory(username="plain", email="plain@campus.test")  # a guard row, no role
+    on_shift(plain, "north")
+    incident = report("north")
+    assert not DispatchOffer.objects.filter(incident=incident).exists()
+    assert "oscar@campus.test" in addressed(incident)
+    assert offers_open_for(plain) == []

@@ -254,6 +254,49 @@ ROUTES: dict[str, Route] = {
         zoned("POST", PAGE_ADMIN_POST_REDIRECT, zone_b=SEEN_FIRST), {"pk": "lockdown"}
     ),
     "access/events/<int:pk>/plate.jpg": Route(zoned("GET", PAGE_OPERATOR), {"pk": "access_event"}),
+    # --- scheduling pages ------------------------------------------------------------------
+    # Rooms: every signed-in user sees the rooms and busy time (details masked,
+    # tests/scheduling/) and books; an empty booking form is 400. The fixture booking is
+    # the admin's: others may not cancel it (403); admins approve and decline (a confirmed
+    # booking, or no reason: a redirect with the message).
+    "rooms/": Route((get(PAGE_SIGNED_IN),)),
+    "rooms/book/": Route((get(PAGE_SIGNED_IN), post(row(LOGIN, LOGIN, LOGIN, 400, 400, 400)))),
+    "rooms/pending/": Route((get(PAGE_ADMIN),)),
+    "rooms/<int:pk>/": Route((get(PAGE_SIGNED_IN),), {"pk": "resource"}),
+    "rooms/zone/<str:zone>/": Route((get(PAGE_SIGNED_IN),), {"zone": "=north"}),
+    "rooms/bookings/<int:pk>/": Route((get(PAGE_SIGNED_IN),), {"pk": "booking"}),
+    "rooms/bookings/<int:pk>/cancel/": Route(
+        (post(like(PAGE_ADMIN, admin=302), body={"scope": "one"}),), {"pk": "booking"}
+    ),
+    "rooms/bookings/<int:pk>/approve/": Route((post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "booking"}),
+    "rooms/bookings/<int:pk>/decline/": Route((post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "booking"}),
+    "rooms/use/": Route((get(PAGE_OPERATOR),)),
+    # The guard's offers: anyone signed in gets the section (empty when not on duty).
+    "duty/offers/": Route((get(PAGE_SIGNED_IN),)),
+    # Rosters: admins only, pages as the API; a guard's shifts and anyone's calendar feeds
+    # for whoever is signed in (an empty POST creates the user's own feed); a feed's address
+    # is its key (made on POST, shown once after the redirect): a made-up token is 404 to everyone, and so is revoking another's feed.
+    "rosters/": Route((get(PAGE_ADMIN), post(like(PAGE_ADMIN, admin=200)))),
+    "rosters/<int:pk>/": Route((get(PAGE_ADMIN),), {"pk": "roster_run"}),
+    "rosters/<int:pk>/progress/": Route((get(PAGE_ADMIN),), {"pk": "roster_run"}),
+    "rosters/<int:pk>/publish/": Route((post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "roster_run"}),
+    "rosters/<int:pk>/replan/": Route((post(PAGE_ADMIN_POST_REDIRECT),), {"pk": "roster_run"}),
+    "my/shifts/": Route((get(PAGE_SIGNED_IN),)),
+    "calendar/feeds/": Route((get(PAGE_SIGNED_IN), post(PAGE_OP_POST_REDIRECT))),
+    "calendar/feeds/<int:pk>/revoke/": Route(
+        (post(row(LOGIN, LOGIN, LOGIN, 404, 404, 404)),), {"pk": "=999999"}
+    ),
+    "calendar/feeds/<str:token>.ics": Route(
+        (get(row(404, 404, 404, 404, 404, 404)),), {"token": "=" + "A" * 43}
+    ),
+    # Patrols: the duty page and check-in for anyone signed in (a user with no guard row or
+    # no shift on is told so: 400 naming the code); the printable checkpoints for admins.
+    "duty/": Route((get(PAGE_SIGNED_IN),)),
+    "duty/checkin/": Route((post(PAGE_OP_POST_REDIRECT),)),
+    "duty/checkin/<str:code>/": Route(
+        (get(PAGE_SIGNED_IN), post(PAGE_OP_POST_REDIRECT)), {"code": "=abcdefgh12"}
+    ),
+    "duty/checkpoints/": Route((get(PAGE_ADMIN),)),
     # --- sign-in ---------------------------------------------------------------------------
     # Signed-in users are sent on (redirect_authenticated_user).
     "accounts/login/": Route((get(row(200, 200, 200, 302, 302, 302)),)),
@@ -324,6 +367,8 @@ ROUTES: dict[str, Route] = {
     ),
     # Rosters: operators read them (a zone-limited one sees the assignments of their zones,
     # tests/scheduling/); admins request, publish and re-plan.
+    # Anyone signed in may scan; a body without a code is 400 once the permission passed.
+    SCH + "patrols/checkins/": Route((post(OP_POST_EMPTY_400),)),
     SCH + "^rosters/$": Route((get(API_OPERATOR), post(ADMIN_POST_EMPTY_400))),
     SCH + "^rosters/(?P<pk>[^/.]+)/$": Route((get(API_OPERATOR),), {"pk": "roster_run"}),
     SCH + "^rosters/(?P<pk>[^/.]+)/publish/$": Route(
@@ -460,5 +505,7 @@ ADMIN_FOR_ADMIN_ROLE: dict[str, int] = {
     "scheduling.guardleave": 200,
     "scheduling.shifttemplate": 200,
     "scheduling.rosterrun": 200,
+    "scheduling.checkpoint": 200,
+    "scheduling.patroltour": 200,
 }
 ADMIN_XFAIL: dict[tuple[str, str], str] = {}

@@ -14,6 +14,8 @@ from apps.ml.runtime import vision_models_active
 from apps.ml.services import modelversion_install_packaged
 from apps.qa.runtime import qa_engine
 from apps.qa.services import faq_seed_install, intents_install
+from apps.scheduling.demo_bookings import demo_bookings_seed
+from apps.scheduling.demo_rosters import demo_rosters_seed
 from smartcampus.settings.env import env_bool, env_str
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,19 @@ class Command(BaseCommand):
         if not no_serve:
             qa_engine()  # the chat answers from the API in this process: index the FAQ now
         seed = demo_seed(reset_passwords=reset_passwords)
+        # Rooms with bookings, and guards with a solved and published roster for four weeks
+        # (the solve runs here, a few seconds, when no published roster covers this week).
+        bookings = demo_bookings_seed()
+        rosters = demo_rosters_seed(reset_passwords=reset_passwords)
+        self.stdout.write(
+            f"scheduling: {bookings['resources']} rooms; roster {rosters.run.period_start} to "
+            f"{rosters.run.period_end} for {rosters.run.result.get('guards', 0)} guards"
+            + (f" (solved in {rosters.seconds:g} s)" if rosters.created_run else "")
+        )
+        # One guard's password is enough to try the duty page; the others are guard02 to 14.
+        passwords = {**seed.passwords, **dict(list(rosters.passwords.items())[:1])}
         base_url = f"http://{host}:{port}"
-        self._print_welcome(base_url, seed.passwords)
+        self._print_welcome(base_url, passwords)
         if no_serve:
             return
         # No beat process in embedded mode: the periodic tasks (snapshot pulls, offline
