@@ -15,7 +15,7 @@ from django.utils import timezone
 from apps.core.roles import Role
 
 from . import services
-from .models import Guard, RosterRun, RosterStatus, ShiftTemplate
+from .models import Checkpoint, Guard, RosterRun, RosterStatus, ShiftTemplate
 
 # Guards: (skills besides patrol, contracted hours a week). 504 contracted hours a week
 # against 472 hours of shifts: enough people for every place, with room for fairness.
@@ -79,6 +79,7 @@ def demo_guards_seed(*, reset_passwords: bool = False) -> dict[str, str]:
     with transaction.atomic():
         passwords = _guards_seed(reset_passwords=reset_passwords)
         _templates_seed()
+        _checkpoints_seed()
     return passwords
 
 
@@ -103,6 +104,25 @@ def _guards_seed(*, reset_passwords: bool) -> dict[str, str]:
             defaults={"skills": ["patrol", *skills], "contracted_hours": hours},
         )
     return passwords
+
+
+# Patrol checkpoints per demo zone: (zone, name, weight 1-10).
+DEMO_CHECKPOINTS = [
+    ("car-park", "Barrier gate", 5),
+    ("car-park", "Level 2 stairwell", 3),
+    ("car-park", "Bicycle shelter", 2),
+    ("library", "Main entrance", 4),
+    ("library", "Rare books stacks", 5),
+    ("library", "Reading room", 2),
+    ("science", "Chemistry store", 6),
+    ("science", "Server room door", 5),
+    ("science", "Loading bay", 3),
+]
+
+
+def _checkpoints_seed() -> None:
+    for zone, name, weight in DEMO_CHECKPOINTS:
+        Checkpoint.objects.get_or_create(zone=zone, name=name, defaults={"weight": weight})
 
 
 def _templates_seed() -> None:
