@@ -26,16 +26,16 @@ run = RosterRun.objects.create(
 def guard(username):
     user = get_user_model().objects.create_user(username=username, password="{GUARD_PASSWORD}")
     return Guard.objects.create(user=user, skills=["patrol"])
-# Gus is ten minutes into an eight-hour shift in the library zone.
+# Gus is ten minutes into an eight-hour shift in the annex zone (not a demo zone: the demo has its own guards and checkpoints).
 gus = guard("gus")
-RosterShift.objects.create(run=run, guard=gus, zone="library", shift="1@gus",
+RosterShift.objects.create(run=run, guard=gus, zone="annex", shift="1@gus",
                            start=now - timedelta(minutes=10), end=now + timedelta(hours=8))
 # Ivy's shift in the yard began three hours ago: the first round ended an hour ago.
 ivy = guard("ivy")
 ivy_shift = RosterShift.objects.create(run=run, guard=ivy, zone="yard", shift="2@ivy",
                            start=now - timedelta(hours=3), end=now + timedelta(hours=1))
-stacks = Checkpoint.objects.create(zone="library", name="Rare books stacks", weight=3)
-reading = Checkpoint.objects.create(zone="library", name="Reading room", weight=1)
+stacks = Checkpoint.objects.create(zone="annex", name="Rare books stacks", weight=3)
+reading = Checkpoint.objects.create(zone="annex", name="Reading room", weight=1)
 Checkpoint.objects.create(zone="yard", name="Yard gate", weight=2)
 # Her tour was made as the shift began (the sweep does that within a minute).
 from apps.scheduling.patrols import patrol_tour_ensure
@@ -68,7 +68,7 @@ def test_a_guard_on_shift_checks_in_at_a_checkpoint_from_a_phone(server, browser
     # Riskiest first: the stacks (weight 3) before the reading room (weight 1).
     assert "Rare books stacks" in stops.nth(0).inner_text()
     assert "Reading room" in stops.nth(1).inner_text()
-    assert "library" in page.inner_text("#shift-now")
+    assert "annex" in page.inner_text("#shift-now")
     screenshot(page, "duty-phone.png")
 
     page.fill("#checkin-code", tours["CODE"])
@@ -122,8 +122,9 @@ def test_an_admin_prints_the_checkpoints_with_their_codes(server, browser, tours
     sign_in(page, server, "admin")
     page.goto(f"{server.url}/duty/checkpoints/")
 
+    # The test's three and the demo's nine.
     cards = page.locator("#checkpoints li")
-    assert cards.count() == 3
+    assert cards.count() == 12
     assert tours["CODE"] in page.inner_text("#checkpoints")
     assert f"/duty/checkin/{tours['CODE']}/" in page.inner_text("#checkpoints")
     screenshot(page, "duty-checkpoints.png")
