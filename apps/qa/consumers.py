@@ -147,15 +147,8 @@ class ChatConsumer(BoundedJsonConsumer):
             await self._deliver(message)
             return
 
-        try:  # counted here too, so a socket cannot fill the inference queue
-            await database_sync_to_async(rate_take)(
-                key=f"qa-socket:{self.client}",
-                limit=settings.QA_MESSAGES_PER_MINUTE,
-                window_s=60,
-                what="messages",
-            )
-        except RateLimited as exc:
-            await self.send_json(error_message(exc))
+        # Counted here too, so a socket cannot fill the inference queue.
+        if not await self._rate_taken():
             return
         await database_sync_to_async(qa_answer.delay)(
             question, conversation, self.client, self.channel_name, self.address, action, choice
@@ -163,6 +156,11 @@ class ChatConsumer(BoundedJsonConsumer):
 
     async def _send_booking(self, booking: dict) -> None:
         """A booking answer, counted against the same limit as the FAQ's answers."""
+        if await self._rate_taken():
+            await self.send_json(booking)
+
+    async def _rate_taken(self) -> bool:
+        """Count a message against the socket's client; over the limit, say so: False."""
         try:
             await database_sync_to_async(rate_take)(
                 key=f"qa-socket:{self.client}",
@@ -172,8 +170,8 @@ class ChatConsumer(BoundedJsonConsumer):
             )
         except RateLimited as exc:
             await self.send_json(error_message(exc))
-            return
-        await self.send_json(booking)
+            return False
+        return True
 
     async def qa_reply(self, event: dict) -> None:
         await self._deliver(event["message"])

